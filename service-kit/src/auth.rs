@@ -1,0 +1,42 @@
+//! The `Authenticated` extractor: a verified bearer token, or a 401 problem.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use shared_types::auth::{Caller, Verifier};
+
+use crate::ApiError;
+
+/// The caller of a request, proven by `Authorization: Bearer <JWT>`.
+#[derive(Debug, Clone)]
+pub struct Authenticated(pub Caller);
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let verifier = req
+        .app_data::<web::Data<Verifier>>()
+        .ok_or_else(|| ApiError::unexpected(&anyhow::anyhow!("no Verifier registered")))?;
+    let header = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
+    verifier.verify(token).map_err(|err| {
+        tracing::debug!(error = %err, "token refused");
+        ApiError::unauthorized("the token is invalid, expired or not for this audience")
+    })
+}
+
+impl FromRequest for Authenticated {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).map(Authenticated))
+    }
+}

@@ -1,0 +1,55 @@
+//! Extractor configurations that turn payload, path and query errors into problem+json.
+
+use actix_web::{
+    HttpRequest, HttpResponse, ResponseError,
+    error::{JsonPayloadError, PathError, QueryPayloadError},
+    web,
+};
+use shared_types::problem::ProblemCode;
+
+use crate::ApiError;
+
+/// Largest accepted JSON body: every request of the API fits easily.
+pub const MAX_JSON_BYTES: usize = 16 * 1024;
+
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(MAX_JSON_BYTES)
+        .error_handler(|err, _req| {
+            let api = match &err {
+                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                    ApiError::new(ProblemCode::PayloadTooLarge, err.to_string())
+                }
+                JsonPayloadError::ContentType => ApiError::new(
+                    ProblemCode::UnsupportedMediaType,
+                    "send the body as application/json",
+                ),
+                _ => ApiError::invalid(err.to_string()),
+            };
+            api.into()
+        })
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _req| {
+        ApiError::not_found(format!("no such resource: {err}")).into()
+    })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _req| {
+        ApiError::invalid(format!("invalid query string: {err}")).into()
+    })
+}
+
+/// Fallback for unknown routes (404) and known routes with the wrong method (405).
+pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
+}
+
+/// Registers the three extractor configs on an app or scope.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .app_data(path_config())
+        .app_data(query_config());
+}

@@ -1,0 +1,18 @@
+//! HTTP plumbing shared by the IM and game services.
+//!
+//! # Layout
+//! - [`error`]: [`error::ApiError`], the problem+json response every handler returns.
+//! - [`extract`]: JSON/path/query configs that answer in problem+json, and the 404 fallback.
+//! - [`auth`]: the [`auth::Authenticated`] extractor (bearer JWT).
+//! - [`config`]: environment-variable parsing shared by both services.
+//! - [`ops`]: `/healthz`, `/readyz`, `/docs` and the Prometheus middleware.
+//! - [`telemetry`]: tracing subscriber set-up.
+
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod ops;
+pub mod telemetry;
+
+pub use error::ApiError;

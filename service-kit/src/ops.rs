@@ -1,0 +1,95 @@
+//! Operational endpoints: `/healthz`, `/readyz`, `/docs` + `/openapi.json`, and `/metrics`.
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, get, web};
+use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
+use futures_util::future::BoxFuture;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// Something `/readyz` must reach before the service takes traffic.
+pub trait ReadinessCheck: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn check(&self) -> BoxFuture<'_, anyhow::Result<()>>;
+}
+
+/// The checks `/readyz` runs, registered as app data.
+#[derive(Clone, Default)]
+pub struct Readiness(pub Vec<Arc<dyn ReadinessCheck>>);
+
+#[derive(Serialize, ToSchema)]
+pub struct HealthReport {
+    pub status: &'static str,
+    #[schema(value_type = Object)]
+    pub checks: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Liveness: the process answers.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "The process is alive", body = HealthReport))
+)]
+#[get("/healthz")]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(HealthReport {
+        status: "ok",
+        checks: serde_json::Map::new(),
+    })
+}
+
+/// Readiness: the store and dependencies answer.
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Every dependency answers", body = HealthReport),
+        (status = 503, description = "A dependency does not answer", body = HealthReport)
+    )
+)]
+#[get("/readyz")]
+pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    let mut checks = serde_json::Map::new();
+    let mut ready = true;
+    for check in &readiness.0 {
+        let outcome = match check.check().await {
+            Ok(()) => "ok".to_owned(),
+            Err(err) => {
+                ready = false;
+                format!("{err:#}")
+            }
+        };
+        checks.insert(check.name().to_owned(), outcome.into());
+    }
+    let report = HealthReport {
+        status: if ready { "ok" } else { "unavailable" },
+        checks,
+    };
+    if ready {
+        HttpResponse::Ok().json(report)
+    } else {
+        HttpResponse::ServiceUnavailable().json(report)
+    }
+}
+
+/// Registers `/healthz`, `/readyz`, `/openapi.json` and the offline Swagger UI at `/docs/`.
+pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi) {
+    cfg.service(healthz)
+        .service(readyz)
+        .service(
+            web::resource("/docs").route(web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            })),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi));
+}
+
+/// Prometheus middleware that also serves `/metrics`.
+pub fn metrics(namespace: &str) -> anyhow::Result<PrometheusMetrics> {
+    PrometheusMetricsBuilder::new(namespace)
+        .endpoint("/metrics")
+        .build()
+        .map_err(|e| anyhow::anyhow!("building the metrics middleware: {e}"))
+}

@@ -1,0 +1,82 @@
+//! Conversations, messages and the "who is this user talking to" answer.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::{UserId, presence::PresenceStatus};
+
+/// Most people in one conversation, the caller included.
+pub const MAX_PARTICIPANTS: usize = 16;
+/// Longest message text, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+
+/// Body of `POST /v1/conversations`; the caller is added to `participants`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversation {
+    /// Other participants (the caller is added): 2-16 people in all.
+    #[schema(min_items = 1, max_items = 16)]
+    pub participants: Vec<UserId>,
+}
+
+/// A conversation between 2 and 16 users.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Conversation {
+    pub id: Uuid,
+    pub participants: Vec<UserId>,
+    pub created_at: DateTime<Utc>,
+    /// Creation or newest message.
+    pub last_activity_at: DateTime<Utc>,
+    /// A closed conversation no longer counts as talking.
+    pub closed: bool,
+}
+
+/// The caller's conversations, newest activity first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ConversationList {
+    pub conversations: Vec<Conversation>,
+}
+
+/// Body of `POST /v1/conversations/{id}/messages`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewMessage {
+    #[schema(min_length = 1, max_length = 4096)]
+    pub text: String,
+}
+
+/// One message; `seq` orders messages within a conversation and pages with `after`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Message {
+    pub seq: u64,
+    pub conversation_id: Uuid,
+    pub sender: UserId,
+    pub text: String,
+    pub sent_at: DateTime<Utc>,
+}
+
+/// A page of messages, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+}
+
+/// Someone the user is talking to right now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct Partner {
+    pub user_id: UserId,
+    pub status: PresenceStatus,
+    /// The most recent open conversation shared with this partner.
+    pub conversation_id: Uuid,
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// Answer of `GET /v1/users/{user_id}/partners`: partners newest activity first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+pub struct PartnersResponse {
+    pub user_id: UserId,
+    pub status: PresenceStatus,
+    pub partners: Vec<Partner>,
+}

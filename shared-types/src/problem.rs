@@ -1,0 +1,107 @@
+//! The one error body of both services (RFC 9457 `application/problem+json`).
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// Stable error codes; each maps to one HTTP status and one `type` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemCode {
+    InvalidRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    MethodNotAllowed,
+    AlreadyAnswered,
+    PromptClosed,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    StoreUnavailable,
+    Internal,
+}
+
+impl ProblemCode {
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::Unauthorized => 401,
+            Self::Forbidden => 403,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::AlreadyAnswered | Self::PromptClosed => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType => 415,
+            Self::RateLimited => 429,
+            Self::StoreUnavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid-request",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::NotFound => "not-found",
+            Self::MethodNotAllowed => "method-not-allowed",
+            Self::AlreadyAnswered => "already-answered",
+            Self::PromptClosed => "prompt-closed",
+            Self::PayloadTooLarge => "payload-too-large",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::RateLimited => "rate-limited",
+            Self::StoreUnavailable => "store-unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "The request is malformed or invalid",
+            Self::Unauthorized => "A valid bearer token is required",
+            Self::Forbidden => "The token does not allow this",
+            Self::NotFound => "No such resource",
+            Self::MethodNotAllowed => "Method not allowed on this resource",
+            Self::AlreadyAnswered => "The prompt was already answered differently",
+            Self::PromptClosed => "The prompt is no longer open",
+            Self::PayloadTooLarge => "The request body is too large",
+            Self::UnsupportedMediaType => "The request body must be application/json",
+            Self::RateLimited => "Too many requests",
+            Self::StoreUnavailable => "The store is unavailable; retry later",
+            Self::Internal => "Internal error",
+        }
+    }
+
+    /// The `type` URI: stable, relative to the service (RFC 9457 allows references).
+    pub fn type_uri(self) -> String {
+        format!("/problems/{}", self.slug())
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"type": "/problems/not-found", "title": "No such resource", "status": 404, "detail": "no prompt with this id", "code": "not_found"}))]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// The same code as `type`, as an enum for clients that switch on it.
+    pub code: ProblemCode,
+}
+
+impl Problem {
+    pub fn new(code: ProblemCode, detail: impl Into<String>) -> Self {
+        Self {
+            type_: code.type_uri(),
+            title: code.title().to_owned(),
+            status: code.status(),
+            detail: Some(detail.into()),
+            code,
+        }
+    }
+}
