@@ -47,7 +47,8 @@ impl JwtSettings {
             None => None,
             Some(path) => {
                 let algorithm: Algorithm = env_or("JWT_ALGORITHM", Algorithm::RS256)?;
-                let pem = fs::read(&path).with_context(|| format!("reading JWT_PUBLIC_KEY_FILE {path}"))?;
+                let pem = fs::read(&path)
+                    .with_context(|| format!("reading JWT_PUBLIC_KEY_FILE {path}"))?;
                 Some((algorithm, pem))
             }
         };

@@ -17,7 +17,8 @@ pub fn json_config() -> web::JsonConfig {
         .limit(MAX_JSON_BYTES)
         .error_handler(|err, _req| {
             let api = match &err {
-                JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+                JsonPayloadError::OverflowKnownLength { .. }
+                | JsonPayloadError::Overflow { .. } => {
                     ApiError::new(ProblemCode::PayloadTooLarge, err.to_string())
                 }
                 JsonPayloadError::ContentType => ApiError::new(

@@ -76,13 +76,11 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
 pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi) {
     cfg.service(healthz)
         .service(readyz)
-        .service(
-            web::resource("/docs").route(web::get().to(|| async {
-                HttpResponse::PermanentRedirect()
-                    .insert_header(("Location", "/docs/"))
-                    .finish()
-            })),
-        )
+        .service(web::resource("/docs").route(web::get().to(|| async {
+            HttpResponse::PermanentRedirect()
+                .insert_header(("Location", "/docs/"))
+                .finish()
+        })))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi));
 }
 
@@ -92,4 +90,26 @@ pub fn metrics(namespace: &str) -> anyhow::Result<PrometheusMetrics> {
         .endpoint("/metrics")
         .build()
         .map_err(|e| anyhow::anyhow!("building the metrics middleware: {e}"))
+}
+
+/// Adds the `bearer` (JWT) security scheme that the v1 operations require.
+pub struct BearerSecurity;
+
+impl utoipa::Modify for BearerSecurity {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "HS256 JWT (or RS256/EdDSA when configured) with `sub`, `exp`, `iss`, `aud` and `scope` (`player` or `service`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
 }

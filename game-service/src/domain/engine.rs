@@ -1,0 +1,551 @@
+//! The transitions of SPEC §1 and §4 as pure functions over a [`Tx`].
+//!
+//! Invariants kept here: a player holds at most one of {open prompt, live
+//! session}; a decision is final; the first lobby created for a pair wins and
+//! replaces the other player's invite prompt with a join prompt.
+
+use chrono::{DateTime, Duration, Utc};
+use rand::Rng;
+use shared_types::{
+    UserId,
+    game::{GameEvent, PromptCancelled, PromptKind, Reason, SessionKind, SessionState},
+};
+use uuid::Uuid;
+
+use super::{
+    records::{
+        Answer, ExpiryJob, Invitation, Pending, PlayerRecord, PromptRecord, ScheduledJob,
+        SessionRecord, SessionRef,
+    },
+    tx::{Tx, TxError},
+};
+
+/// Most partners proposed in one invite prompt (a conversation holds at most 16 people).
+pub const MAX_CANDIDATES: usize = 15;
+
+/// A request the engine refuses; the transition's other effects (an expiry it
+/// noticed on the way) are still committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    NotFound(&'static str),
+    Invalid(String),
+    AlreadyAnswered,
+    PromptClosed(Reason),
+}
+
+/// What a transition tells its caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Refused(Refusal),
+    /// Connect found nothing to resume: ask the IM service, then call [`Engine::arrive`].
+    NeedsPartners,
+}
+
+/// What the IM service said about the player's partners.
+#[derive(Debug, Clone)]
+pub enum Partners {
+    Found(Vec<UserId>),
+    /// The IM service was down or slower than its timeout.
+    Unavailable,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Decision {
+    Accept,
+    Reject,
+}
+
+pub struct Engine {
+    pub invite_ttl: Duration,
+}
+
+type Step = Result<Outcome, TxError>;
+
+impl Engine {
+    pub fn new(invite_ttl: Duration) -> Self {
+        Self { invite_ttl }
+    }
+
+    /// Connect, first half: return what is open, or turn a stored invitation into a join prompt.
+    pub fn resume(&self, tx: &mut Tx, p: &UserId) -> Step {
+        let rec = tx.player(p)?;
+        if let Some(prompt) = &rec.prompt {
+            if prompt.expires_at <= tx.now {
+                self.expire_prompt(tx, p, prompt.clone())?;
+                let cleared = tx.player(p)?.prompt.is_none_or(|now| now.id != prompt.id);
+                if cleared {
+                    return self.resume(tx, p);
+                }
+            }
+            return Ok(Outcome::Done);
+        }
+        if rec.session.is_some() {
+            return Ok(Outcome::Done);
+        }
+        let mut open: Vec<Invitation> = rec
+            .invitations
+            .iter()
+            .filter(|inv| inv.expires_at > tx.now)
+            .cloned()
+            .collect();
+        open.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
+        tx.require(open.iter().map(|inv| &inv.lobby.host))?;
+        let mut rec = rec;
+        for inv in open {
+            let lobby = tx.session(&inv.lobby)?;
+            let joinable = lobby.as_ref().is_some_and(|s| {
+                s.is_pending(p) && matches!(s.state, SessionState::Waiting | SessionState::Active)
+            });
+            if joinable {
+                let prompt = join_prompt(&inv.lobby, inv.expires_at);
+                tx.push_event(p, GameEvent::Prompt(prompt.view()));
+                rec.prompt = Some(prompt);
+                tx.put_player(p, rec);
+                return Ok(Outcome::Done);
+            }
+            rec.drop_invitation(inv.lobby.id);
+            tx.put_player(p, rec.clone());
+        }
+        Ok(Outcome::NeedsPartners)
+    }
+
+    /// Connect, second half, with the IM service's answer: an invite prompt or a solo session.
+    pub fn arrive(&self, tx: &mut Tx, p: &UserId, partners: &Partners) -> Step {
+        if self.resume(tx, p)? == Outcome::Done {
+            return Ok(Outcome::Done);
+        }
+        let mut rec = tx.player(p)?;
+        match partners {
+            Partners::Unavailable => self.solo(tx, p, &mut rec, Reason::ImUnavailable),
+            Partners::Found(found) => {
+                let mut candidates: Vec<UserId> = Vec::new();
+                for partner in found.iter().filter(|c| *c != p) {
+                    if !candidates.contains(partner) && candidates.len() < MAX_CANDIDATES {
+                        candidates.push(partner.clone());
+                    }
+                }
+                if candidates.is_empty() {
+                    self.solo(tx, p, &mut rec, Reason::NoPartner);
+                } else {
+                    let prompt = PromptRecord {
+                        id: Uuid::new_v4(),
+                        kind: PromptKind::Invite,
+                        candidates,
+                        lobby: None,
+                        expires_at: tx.now + self.invite_ttl,
+                    };
+                    tx.schedule(ScheduledJob {
+                        job: ExpiryJob::Invite {
+                            player: p.clone(),
+                            prompt_id: prompt.id,
+                        },
+                        due: prompt.expires_at,
+                    });
+                    tx.push_event(p, GameEvent::Prompt(prompt.view()));
+                    rec.prompt = Some(prompt);
+                }
+            }
+        }
+        tx.put_player(p, rec);
+        Ok(Outcome::Done)
+    }
+
+    /// Accept an invite prompt (optionally for a subset of its candidates) or a join prompt.
+    pub fn accept(
+        &self,
+        tx: &mut Tx,
+        p: &UserId,
+        prompt_id: Uuid,
+        with: Option<&[UserId]>,
+    ) -> Step {
+        let prompt = match self.resolve(tx, p, prompt_id, Decision::Accept)? {
+            Ok(prompt) => prompt,
+            Err(outcome) => return Ok(outcome),
+        };
+        match prompt.kind {
+            PromptKind::Invite => self.host_lobby(tx, p, prompt, with),
+            PromptKind::Join => self.join_lobby(tx, p, prompt),
+        }
+    }
+
+    /// Reject a prompt: the player gets a solo session; a lobby they were invited to learns it.
+    pub fn reject(&self, tx: &mut Tx, p: &UserId, prompt_id: Uuid) -> Step {
+        let prompt = match self.resolve(tx, p, prompt_id, Decision::Reject)? {
+            Ok(prompt) => prompt,
+            Err(outcome) => return Ok(outcome),
+        };
+        if let Some(lobby) = &prompt.lobby {
+            if let Some(session) = tx.session(lobby)? {
+                self.drop_invitee(tx, session, p, false);
+            }
+        }
+        let mut rec = tx.player(p)?;
+        rec.prompt = None;
+        rec.remember(prompt.id, Answer::Rejected, None);
+        if let Some(lobby) = &prompt.lobby {
+            rec.drop_invitation(lobby.id);
+        }
+        self.solo(tx, p, &mut rec, Reason::Rejected);
+        tx.put_player(p, rec);
+        Ok(Outcome::Done)
+    }
+
+    /// Leave the player's live session; a session nobody is in ends and withdraws its invitations.
+    pub fn leave(&self, tx: &mut Tx, p: &UserId, session_id: Uuid) -> Step {
+        let mut rec = tx.player(p)?;
+        let Some(current) = rec.session.clone().filter(|s| s.id == session_id) else {
+            return Ok(Outcome::Refused(Refusal::NotFound("not in this session")));
+        };
+        let Some(mut session) = tx.session(&current)? else {
+            rec.session = None;
+            tx.put_player(p, rec);
+            return Ok(Outcome::Done);
+        };
+        let pending: Vec<UserId> = session.pending.iter().map(|q| q.player.clone()).collect();
+        session.players.retain(|q| q != p);
+        if session.players.is_empty() {
+            tx.require(&pending)?;
+            for invitee in &pending {
+                self.withdraw_invitation(tx, invitee, &current)?;
+            }
+            session.pending.clear();
+            session.state = SessionState::Ended;
+        }
+        rec.session = None;
+        tx.put_player(p, rec);
+        tx.push_event(p, GameEvent::Session(session.view(p)));
+        self.announce(tx, &session);
+        tx.put_session(session);
+        Ok(Outcome::Done)
+    }
+
+    /// Act on an expiry the store handed out; a job that no longer applies does nothing.
+    pub fn expire(&self, tx: &mut Tx, job: &ExpiryJob) -> Step {
+        match job {
+            ExpiryJob::Invite { player, prompt_id } => {
+                let rec = tx.player(player)?;
+                match rec.prompt {
+                    Some(prompt) if prompt.id == *prompt_id && prompt.expires_at <= tx.now => {
+                        self.expire_prompt(tx, player, prompt)?;
+                    }
+                    _ => {}
+                }
+            }
+            ExpiryJob::Invitation { lobby, invitee } => {
+                tx.require([&lobby.host, invitee])?;
+                self.expire_invitation(tx, lobby, invitee)?;
+            }
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Finds the open prompt an answer applies to, following a superseded invite
+    /// prompt to the join prompt that replaced it. `Err` carries the final reply
+    /// when there is nothing left to do.
+    fn resolve(
+        &self,
+        tx: &mut Tx,
+        p: &UserId,
+        prompt_id: Uuid,
+        decision: Decision,
+    ) -> Result<Result<PromptRecord, Outcome>, TxError> {
+        let rec = tx.player(p)?;
+        let mut id = prompt_id;
+        // An invite prompt is superseded at most once, by a join prompt, which is never superseded.
+        for _ in 0..3 {
+            if let Some(prompt) = rec.prompt.clone().filter(|prompt| prompt.id == id) {
+                if prompt.expires_at <= tx.now {
+                    self.expire_prompt(tx, p, prompt)?;
+                    return Ok(Err(Outcome::Refused(Refusal::PromptClosed(
+                        Reason::Expired,
+                    ))));
+                }
+                return Ok(Ok(prompt));
+            }
+            let Some(past) = rec.answered(id) else {
+                return Ok(Err(Outcome::Refused(Refusal::NotFound("no such prompt"))));
+            };
+            let reply = match (past.answer, decision, past.replaced_by) {
+                (Answer::Cancelled(Reason::Superseded), _, Some(next)) => {
+                    id = next;
+                    continue;
+                }
+                (Answer::Accepted, Decision::Accept, _)
+                | (Answer::Rejected, Decision::Reject, _) => Outcome::Done,
+                (Answer::Accepted | Answer::Rejected, _, _) => {
+                    Outcome::Refused(Refusal::AlreadyAnswered)
+                }
+                (Answer::Cancelled(reason), _, _) => {
+                    Outcome::Refused(Refusal::PromptClosed(reason))
+                }
+            };
+            return Ok(Err(reply));
+        }
+        Ok(Err(Outcome::Refused(Refusal::NotFound("no such prompt"))))
+    }
+
+    fn host_lobby(
+        &self,
+        tx: &mut Tx,
+        host: &UserId,
+        prompt: PromptRecord,
+        with: Option<&[UserId]>,
+    ) -> Step {
+        let chosen: Vec<UserId> = match with {
+            None => prompt.candidates.clone(),
+            Some(subset) => {
+                if subset.is_empty() {
+                    return Ok(Outcome::Refused(Refusal::Invalid(
+                        "`with` must name at least one candidate".into(),
+                    )));
+                }
+                if let Some(stranger) = subset.iter().find(|c| !prompt.candidates.contains(c)) {
+                    return Ok(Outcome::Refused(Refusal::Invalid(format!(
+                        "{stranger} is not a candidate of this prompt"
+                    ))));
+                }
+                let mut unique: Vec<UserId> = Vec::new();
+                for c in subset {
+                    if !unique.contains(c) {
+                        unique.push(c.clone());
+                    }
+                }
+                unique
+            }
+        };
+        tx.require(&chosen)?;
+        let expires_at = tx.now + self.invite_ttl;
+        let lobby = SessionRecord {
+            id: Uuid::new_v4(),
+            kind: SessionKind::Multiplayer,
+            state: SessionState::Waiting,
+            host: host.clone(),
+            players: vec![host.clone()],
+            pending: chosen
+                .iter()
+                .map(|c| Pending {
+                    player: c.clone(),
+                    expires_at,
+                })
+                .collect(),
+            invitees: chosen.clone(),
+            expired: Vec::new(),
+            created_at: tx.now,
+            reason: None,
+            join_tokens: vec![(host.clone(), join_token())],
+        };
+        let at = lobby.reference();
+        let mut rec = tx.player(host)?;
+        rec.prompt = None;
+        rec.remember(prompt.id, Answer::Accepted, None);
+        rec.session = Some(at.clone());
+        tx.put_player(host, rec);
+        tx.push_event(host, GameEvent::Session(lobby.view(host)));
+        tx.put_session(lobby);
+
+        for invitee in &chosen {
+            let mut crec = tx.player(invitee)?;
+            crec.invitations.push(Invitation {
+                lobby: at.clone(),
+                expires_at,
+            });
+            tx.schedule(ScheduledJob {
+                job: ExpiryJob::Invitation {
+                    lobby: at.clone(),
+                    invitee: invitee.clone(),
+                },
+                due: expires_at,
+            });
+            let names_host = crec
+                .prompt
+                .as_ref()
+                .is_some_and(|old| old.kind == PromptKind::Invite && old.candidates.contains(host));
+            if let (true, Some(old)) = (names_host, crec.prompt.clone()) {
+                let join = join_prompt(&at, expires_at);
+                crec.remember(old.id, Answer::Cancelled(Reason::Superseded), Some(join.id));
+                tx.push_event(
+                    invitee,
+                    GameEvent::PromptCancelled(PromptCancelled {
+                        prompt_id: old.id,
+                        reason: Reason::Superseded,
+                        replaced_by: Some(join.id),
+                    }),
+                );
+                tx.push_event(invitee, GameEvent::Prompt(join.view()));
+                crec.prompt = Some(join);
+            }
+            tx.put_player(invitee, crec);
+        }
+        Ok(Outcome::Done)
+    }
+
+    fn join_lobby(&self, tx: &mut Tx, p: &UserId, prompt: PromptRecord) -> Step {
+        let Some(at) = prompt.lobby.clone() else {
+            return Ok(Outcome::Refused(Refusal::PromptClosed(Reason::Withdrawn)));
+        };
+        let lobby = tx
+            .session(&at)?
+            .filter(|s| s.is_pending(p) && s.state != SessionState::Ended);
+        let mut rec = tx.player(p)?;
+        rec.prompt = None;
+        rec.drop_invitation(at.id);
+        let Some(mut lobby) = lobby else {
+            rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
+            tx.push_event(p, cancelled(prompt.id, Reason::Withdrawn));
+            tx.put_player(p, rec);
+            return Ok(Outcome::Refused(Refusal::PromptClosed(Reason::Withdrawn)));
+        };
+        lobby.pending.retain(|q| &q.player != p);
+        lobby.players.push(p.clone());
+        lobby.state = SessionState::Active;
+        lobby.join_tokens.push((p.clone(), join_token()));
+        rec.remember(prompt.id, Answer::Accepted, None);
+        rec.session = Some(at);
+        tx.put_player(p, rec);
+        self.announce(tx, &lobby);
+        tx.put_session(lobby);
+        Ok(Outcome::Done)
+    }
+
+    /// An invitee is out of a lobby (rejected or expired). A lobby left with
+    /// nobody pending and nobody joined turns into the host's solo session.
+    fn drop_invitee(&self, tx: &mut Tx, mut lobby: SessionRecord, invitee: &UserId, expired: bool) {
+        if !lobby.is_pending(invitee) {
+            return;
+        }
+        lobby.pending.retain(|q| &q.player != invitee);
+        if expired {
+            lobby.expired.push(invitee.clone());
+        }
+        if lobby.state == SessionState::Waiting && lobby.pending.is_empty() {
+            lobby.kind = SessionKind::Solo;
+            lobby.state = SessionState::Active;
+            lobby.reason = Some(if lobby.expired.is_empty() {
+                Reason::Declined
+            } else {
+                Reason::Expired
+            });
+        }
+        self.announce(tx, &lobby);
+        tx.put_session(lobby);
+    }
+
+    fn expire_prompt(&self, tx: &mut Tx, p: &UserId, prompt: PromptRecord) -> Result<(), TxError> {
+        if let Some(lobby) = &prompt.lobby {
+            return self.expire_invitation(tx, lobby, p);
+        }
+        let mut rec = tx.player(p)?;
+        rec.prompt = None;
+        rec.remember(prompt.id, Answer::Cancelled(Reason::Expired), None);
+        tx.push_event(p, cancelled(prompt.id, Reason::Expired));
+        self.solo(tx, p, &mut rec, Reason::Expired);
+        tx.put_player(p, rec);
+        Ok(())
+    }
+
+    fn expire_invitation(
+        &self,
+        tx: &mut Tx,
+        at: &SessionRef,
+        invitee: &UserId,
+    ) -> Result<(), TxError> {
+        tx.require([&at.host, invitee])?;
+        let now = tx.now;
+        let lobby = tx.session(at)?;
+        let not_due = lobby.as_ref().is_some_and(|s| {
+            s.pending
+                .iter()
+                .any(|q| &q.player == invitee && q.expires_at > now)
+        });
+        if not_due {
+            return Ok(());
+        }
+        if let Some(lobby) = lobby {
+            self.drop_invitee(tx, lobby, invitee, true);
+        }
+        let mut rec = tx.player(invitee)?;
+        rec.drop_invitation(at.id);
+        let stale = |pr: &PromptRecord| pr.lobby.as_ref() == Some(at) && pr.expires_at <= now;
+        if let Some(prompt) = rec.prompt.clone().filter(stale) {
+            rec.prompt = None;
+            rec.remember(prompt.id, Answer::Cancelled(Reason::Expired), None);
+            tx.push_event(invitee, cancelled(prompt.id, Reason::Expired));
+            self.solo(tx, invitee, &mut rec, Reason::Expired);
+        }
+        tx.put_player(invitee, rec);
+        Ok(())
+    }
+
+    /// The host left an empty lobby: the invitee's invitation and join prompt go away.
+    fn withdraw_invitation(
+        &self,
+        tx: &mut Tx,
+        invitee: &UserId,
+        at: &SessionRef,
+    ) -> Result<(), TxError> {
+        let mut rec = tx.player(invitee)?;
+        rec.drop_invitation(at.id);
+        if let Some(prompt) = rec
+            .prompt
+            .clone()
+            .filter(|pr| pr.lobby.as_ref() == Some(at))
+        {
+            rec.prompt = None;
+            rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
+            tx.push_event(invitee, cancelled(prompt.id, Reason::Withdrawn));
+        }
+        tx.put_player(invitee, rec);
+        Ok(())
+    }
+
+    fn solo(&self, tx: &mut Tx, p: &UserId, rec: &mut PlayerRecord, reason: Reason) {
+        let session = SessionRecord {
+            id: Uuid::new_v4(),
+            kind: SessionKind::Solo,
+            state: SessionState::Active,
+            host: p.clone(),
+            players: vec![p.clone()],
+            pending: Vec::new(),
+            invitees: Vec::new(),
+            expired: Vec::new(),
+            created_at: tx.now,
+            reason: Some(reason),
+            join_tokens: vec![(p.clone(), join_token())],
+        };
+        rec.session = Some(session.reference());
+        tx.push_event(p, GameEvent::Session(session.view(p)));
+        tx.put_session(session);
+    }
+
+    /// Every player in the session hears about its change.
+    fn announce(&self, tx: &mut Tx, session: &SessionRecord) {
+        for player in &session.players {
+            tx.push_event(player, GameEvent::Session(session.view(player)));
+        }
+    }
+}
+
+fn join_prompt(at: &SessionRef, expires_at: DateTime<Utc>) -> PromptRecord {
+    PromptRecord {
+        id: Uuid::new_v4(),
+        kind: PromptKind::Join,
+        candidates: vec![at.host.clone()],
+        lobby: Some(at.clone()),
+        expires_at,
+    }
+}
+
+fn cancelled(prompt_id: Uuid, reason: Reason) -> GameEvent {
+    GameEvent::PromptCancelled(PromptCancelled {
+        prompt_id,
+        reason,
+        replaced_by: None,
+    })
+}
+
+/// An opaque 256-bit credential the game server checks when the player arrives.
+fn join_token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,321 @@
+//! Runs the engine's transitions against the store: takes the locks a
+//! transition needs (sorted, so two transitions never deadlock), retries with a
+//! larger lock set when the transition asks for one, commits, and renders the
+//! player's state.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use shared_types::{
+    UserId,
+    game::{PlayerState, Reason, Session, SessionState},
+};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        engine::{Engine, Outcome, Refusal},
+        records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
+        tx::{Tx, TxError},
+    },
+    im_client::ImClient,
+    store::{Store, StoreError},
+};
+
+/// How long a transition may hold its locks; commits fence on it.
+const LOCK_LEASE: Duration = Duration::from_secs(5);
+/// How long a transition waits for another one's locks before answering 503.
+const LOCK_WAIT: Duration = Duration::from_secs(3);
+/// How many times a transition may widen its lock set (bounded by the players it can name).
+const MAX_ATTEMPTS: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum GameError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("players are busy with concurrent requests; retry")]
+    Busy,
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+}
+
+pub struct Game {
+    store: Arc<dyn Store>,
+    engine: Engine,
+    im: ImClient,
+}
+
+type Op<'a> = dyn Fn(&Engine, &mut Tx) -> Result<Outcome, TxError> + Send + Sync + 'a;
+
+impl Game {
+    pub fn new(store: Arc<dyn Store>, engine: Engine, im: ImClient) -> Self {
+        Self { store, engine, im }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// SPEC step 2-6: resume what is open, else ask the IM service and propose or go solo.
+    pub async fn connect(&self, p: &UserId) -> Result<PlayerState, GameError> {
+        let (outcome, tx) = self.run(p, &|engine, tx| engine.resume(tx, p)).await?;
+        if outcome != Outcome::NeedsPartners {
+            return self.render(p, &tx).await;
+        }
+        // The IM call happens outside any lock: it can take up to IM_TIMEOUT_MS.
+        let partners = self.im.partners(p).await;
+        let (_, tx) = self
+            .run(p, &|engine, tx| engine.arrive(tx, p, &partners))
+            .await?;
+        self.render(p, &tx).await
+    }
+
+    pub async fn accept(
+        &self,
+        p: &UserId,
+        prompt_id: Uuid,
+        with: Option<Vec<UserId>>,
+    ) -> Result<PlayerState, GameError> {
+        let with = with.as_deref();
+        let (outcome, tx) = self
+            .run(p, &|engine, tx| engine.accept(tx, p, prompt_id, with))
+            .await?;
+        self.finish(p, outcome, &tx).await
+    }
+
+    pub async fn reject(&self, p: &UserId, prompt_id: Uuid) -> Result<PlayerState, GameError> {
+        let (outcome, tx) = self
+            .run(p, &|engine, tx| engine.reject(tx, p, prompt_id))
+            .await?;
+        self.finish(p, outcome, &tx).await
+    }
+
+    pub async fn leave(&self, p: &UserId, session_id: Uuid) -> Result<PlayerState, GameError> {
+        let (outcome, tx) = self
+            .run(p, &|engine, tx| engine.leave(tx, p, session_id))
+            .await?;
+        if let Outcome::Refused(Refusal::NotFound(_)) = outcome {
+            // Leaving a session one already left is harmless; a stranger learns nothing.
+            if self.visible_session(p, session_id).await?.is_none() {
+                return Err(GameError::Refused(Refusal::NotFound("no such session")));
+            }
+            return self.me(p).await;
+        }
+        self.finish(p, outcome, &tx).await
+    }
+
+    /// The player's state; a prompt past its expiry is expired first.
+    pub async fn me(&self, p: &UserId) -> Result<PlayerState, GameError> {
+        let record = self.store.player(p).await?.unwrap_or_default();
+        if let Some(prompt) = record
+            .prompt
+            .as_ref()
+            .filter(|pr| pr.expires_at <= Utc::now())
+        {
+            let job = match &prompt.lobby {
+                Some(lobby) => ExpiryJob::Invitation {
+                    lobby: lobby.clone(),
+                    invitee: p.clone(),
+                },
+                None => ExpiryJob::Invite {
+                    player: p.clone(),
+                    prompt_id: prompt.id,
+                },
+            };
+            self.expire(&job).await?;
+            let record = self.store.player(p).await?.unwrap_or_default();
+            return self.render_record(p, &record, None).await;
+        }
+        self.render_record(p, &record, None).await
+    }
+
+    /// A session as `p` sees it; 404 (`None`) unless `p` is its host, a player or an invitee.
+    pub async fn visible_session(
+        &self,
+        p: &UserId,
+        id: Uuid,
+    ) -> Result<Option<Session>, GameError> {
+        let Some(host) = self.store.session_host(id).await? else {
+            return Ok(None);
+        };
+        let session = self.store.session(&SessionRef { id, host }).await?;
+        Ok(session.filter(|s| s.visible_to(p)).map(|s| s.view(p)))
+    }
+
+    /// Runs one expiry job (idempotent: a job that no longer applies changes nothing).
+    pub async fn expire(&self, job: &ExpiryJob) -> Result<(), GameError> {
+        let actor = match job {
+            ExpiryJob::Invite { player, .. } => player,
+            ExpiryJob::Invitation { invitee, .. } => invitee,
+        };
+        self.run(actor, &|engine, tx| engine.expire(tx, job))
+            .await
+            .map(|_| ())
+    }
+
+    async fn finish(
+        &self,
+        p: &UserId,
+        outcome: Outcome,
+        tx: &Tx,
+    ) -> Result<PlayerState, GameError> {
+        match outcome {
+            Outcome::Refused(refusal) => Err(GameError::Refused(refusal)),
+            Outcome::Done | Outcome::NeedsPartners => self.render(p, tx).await,
+        }
+    }
+
+    /// Lock, load, run `op`, commit; widen the lock set when `op` asks for more.
+    async fn run(&self, actor: &UserId, op: &Op<'_>) -> Result<(Outcome, Tx), GameError> {
+        let mut players = BTreeSet::from([actor.clone()]);
+        let mut sessions: BTreeSet<SessionRef> = BTreeSet::new();
+        // Peek without locking to guess the sessions and players involved: saves a retry.
+        if let Some(record) = self.store.player(actor).await? {
+            for at in referenced_sessions(&record) {
+                players.insert(at.host.clone());
+                sessions.insert(at);
+            }
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let token = Uuid::new_v4().to_string();
+            let locked: Vec<UserId> = players.iter().cloned().collect();
+            let records = self.lock_all(&locked, &token).await?;
+            let loaded = match self.load_sessions(&records, &sessions).await {
+                Ok(loaded) => loaded,
+                Err(err) => {
+                    self.release(&locked, &token).await;
+                    return Err(err.into());
+                }
+            };
+            let mut tx = Tx::new(Utc::now(), records, loaded);
+            match op(&self.engine, &mut tx) {
+                Ok(outcome) => {
+                    let changes = tx.changes();
+                    let committed = self.store.commit(&locked, &token, &changes).await;
+                    match committed {
+                        Ok(()) => return Ok((outcome, tx)),
+                        Err(StoreError::LeaseLost) => {
+                            tracing::warn!("lock lease lost before commit; retrying");
+                            continue;
+                        }
+                        Err(err) => {
+                            self.release(&locked, &token).await;
+                            return Err(err.into());
+                        }
+                    }
+                }
+                Err(TxError::Need {
+                    players: more_players,
+                    sessions: more_sessions,
+                }) => {
+                    self.release(&locked, &token).await;
+                    players.extend(more_players);
+                    sessions.extend(more_sessions);
+                }
+            }
+        }
+        Err(GameError::Busy)
+    }
+
+    /// Takes the locks in sorted order, waiting (bounded) for busy ones.
+    async fn lock_all(
+        &self,
+        players: &[UserId],
+        token: &str,
+    ) -> Result<BTreeMap<UserId, PlayerRecord>, GameError> {
+        let started = Instant::now();
+        let mut records = BTreeMap::new();
+        for player in players {
+            let mut backoff = Duration::from_millis(1);
+            loop {
+                let attempt = self.store.try_lock(player, token, LOCK_LEASE).await;
+                match attempt {
+                    Ok(Some(record)) => {
+                        records.insert(player.clone(), record);
+                        break;
+                    }
+                    Ok(None) if started.elapsed() < LOCK_WAIT => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_millis(20));
+                    }
+                    Ok(None) => {
+                        self.release(players, token).await;
+                        return Err(GameError::Busy);
+                    }
+                    Err(err) => {
+                        self.release(players, token).await;
+                        return Err(err.into());
+                    }
+                }
+            }
+        }
+        Ok(records)
+    }
+
+    /// Loads the sessions wanted or referenced by locked players, when their host is locked.
+    async fn load_sessions(
+        &self,
+        records: &BTreeMap<UserId, PlayerRecord>,
+        wanted: &BTreeSet<SessionRef>,
+    ) -> Result<BTreeMap<Uuid, Option<SessionRecord>>, StoreError> {
+        let mut refs: BTreeSet<SessionRef> = wanted.clone();
+        for record in records.values() {
+            refs.extend(referenced_sessions(record));
+        }
+        let mut loaded = BTreeMap::new();
+        for at in refs.into_iter().filter(|at| records.contains_key(&at.host)) {
+            let session = self.store.session(&at).await?;
+            loaded.insert(at.id, session);
+        }
+        Ok(loaded)
+    }
+
+    async fn release(&self, players: &[UserId], token: &str) {
+        // Best effort: a lock we fail to release expires with its lease.
+        if let Err(err) = self.store.unlock(players, token).await {
+            tracing::debug!(%err, "releasing locks");
+        }
+    }
+
+    async fn render(&self, p: &UserId, tx: &Tx) -> Result<PlayerState, GameError> {
+        let record = tx.current(p).cloned().unwrap_or_default();
+        self.render_record(p, &record, Some(tx)).await
+    }
+
+    async fn render_record(
+        &self,
+        p: &UserId,
+        record: &PlayerRecord,
+        tx: Option<&Tx>,
+    ) -> Result<PlayerState, GameError> {
+        let session = match &record.session {
+            None => None,
+            Some(at) => match tx.and_then(|tx| tx.cached_session(at.id)) {
+                Some(session) => Some(session.clone()),
+                None => self.store.session(at).await?,
+            },
+        };
+        let session = session.filter(|s| s.state != SessionState::Ended);
+        Ok(PlayerState {
+            player_id: p.clone(),
+            prompt: record.prompt.as_ref().map(|pr| pr.view()),
+            degraded: session
+                .as_ref()
+                .is_some_and(|s| s.reason == Some(Reason::ImUnavailable)),
+            session: session.map(|s| s.view(p)),
+        })
+    }
+}
+
+fn referenced_sessions(record: &PlayerRecord) -> Vec<SessionRef> {
+    record
+        .session
+        .iter()
+        .cloned()
+        .chain(record.prompt.iter().filter_map(|pr| pr.lobby.clone()))
+        .collect()
+}

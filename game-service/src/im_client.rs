@@ -1,0 +1,100 @@
+//! Asks the IM service who a player is talking to, with a `service` token and a hard timeout.
+
+use std::{
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use shared_types::{
+    UserId,
+    auth::{Minter, Scope},
+    im::PartnersResponse,
+};
+
+use crate::domain::engine::Partners;
+
+/// The game service's own identity towards the IM service.
+const SERVICE_SUBJECT: &str = "game-service";
+/// Service tokens live this long and are re-minted a minute before they expire.
+const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+pub struct ImClient {
+    http: reqwest::Client,
+    base_url: String,
+    minter: Minter,
+    timeout: Duration,
+    token: Mutex<Option<(String, Instant)>>,
+}
+
+impl ImClient {
+    pub fn new(base_url: &str, minter: Minter, timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .context("building the IM HTTP client")?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            minter,
+            timeout,
+            token: Mutex::new(None),
+        })
+    }
+
+    /// Available partners, or `Unavailable` when the IM service fails or is slower than the timeout.
+    pub async fn partners(&self, player: &UserId) -> Partners {
+        let started = Instant::now();
+        match tokio::time::timeout(self.timeout, self.fetch(player)).await {
+            Ok(Ok(found)) => Partners::Found(found),
+            Ok(Err(err)) => {
+                tracing::warn!(error = format!("{err:#}"), %player, "IM service failed; going solo");
+                Partners::Unavailable
+            }
+            Err(_) => {
+                tracing::warn!(elapsed_ms = started.elapsed().as_millis() as u64, %player, "IM service too slow; going solo");
+                Partners::Unavailable
+            }
+        }
+    }
+
+    async fn fetch(&self, player: &UserId) -> anyhow::Result<Vec<UserId>> {
+        let url = format!("{}/v1/users/{player}/partners", self.base_url);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(self.service_token()?)
+            .query(&[("status", "available")])
+            .send()
+            .await
+            .with_context(|| format!("calling {url}"))?
+            .error_for_status()
+            .with_context(|| format!("IM answered an error for {url}"))?;
+        let body: PartnersResponse = response.json().await.context("decoding partners")?;
+        Ok(body.partners.into_iter().map(|p| p.user_id).collect())
+    }
+
+    fn service_token(&self) -> anyhow::Result<String> {
+        let mut cached = self
+            .token
+            .lock()
+            .map_err(|_| anyhow::anyhow!("token cache poisoned"))?;
+        if let Some((token, until)) = cached.as_ref() {
+            if Instant::now() < *until {
+                return Ok(token.clone());
+            }
+        }
+        let subject = UserId::parse(SERVICE_SUBJECT).context("service subject")?;
+        let token = self
+            .minter
+            .mint(&subject, Scope::Service, TOKEN_TTL.as_secs())
+            .context("minting the service token")?;
+        *cached = Some((
+            token.clone(),
+            Instant::now() + TOKEN_TTL - Duration::from_secs(60),
+        ));
+        Ok(token)
+    }
+}

@@ -1,0 +1,25 @@
+//! The game service: when a player arrives, ask the IM service who they are
+//! talking to, propose playing together, and launch a multiplayer or solo session.
+//!
+//! # Layout
+//! - [`configuration`]: settings from the environment.
+//! - [`startup`]: builds the app and its background tasks.
+//! - [`domain`]: records, the transition context and the state-machine engine.
+//! - [`game`]: runs transitions against the store (locks, retries, rendering).
+//! - [`store`]: the store trait, its in-memory and Redis backends.
+//! - [`im_client`]: the call to the IM service.
+//! - [`hub`]: fans events out to this replica's event streams.
+//! - [`routes`]: HTTP handlers, one module per resource.
+//! - [`openapi`]: the generated OpenAPI document.
+
+pub mod configuration;
+pub mod domain;
+pub mod game;
+pub mod hub;
+pub mod im_client;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod store;
+
+pub use openapi::openapi;

@@ -1,0 +1,51 @@
+//! The OpenAPI document, generated from the route annotations.
+
+use service_kit::ops::{BearerSecurity, HealthReport};
+use shared_types::{
+    game::{
+        AcceptBody, GameEvent, PlayerState, Prompt, PromptCancelled, PromptKind, Reason, Session,
+        SessionKind, SessionState,
+    },
+    problem::{Problem, ProblemCode},
+};
+use utoipa::OpenApi;
+
+use crate::routes;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "game-service",
+        description = "Launch a game session straight from a chat: connect, answer invite and join prompts, follow the session, stream events.",
+        version = "1.0.0"
+    ),
+    paths(
+        routes::players::connect,
+        routes::players::me,
+        routes::prompts::accept,
+        routes::prompts::reject,
+        routes::sessions::get_session,
+        routes::sessions::leave,
+        routes::events::stream,
+        service_kit::ops::healthz,
+        service_kit::ops::readyz,
+    ),
+    components(schemas(
+        PlayerState, Prompt, PromptKind, Session, SessionKind, SessionState, Reason,
+        AcceptBody, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport
+    )),
+    modifiers(&BearerSecurity),
+    tags(
+        (name = "players", description = "Arriving and the player's state"),
+        (name = "prompts", description = "Answering invite and join prompts"),
+        (name = "sessions", description = "Game sessions"),
+        (name = "events", description = "Server-sent events"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+struct ApiDoc;
+
+/// The document served at `/openapi.json` and checked in as `openapi/game-service.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

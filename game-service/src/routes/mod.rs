@@ -1,0 +1,54 @@
+//! HTTP routes, one module per resource, and the mapping of game errors to problems.
+
+pub mod events;
+pub mod players;
+pub mod prompts;
+pub mod sessions;
+
+use actix_web::web;
+use service_kit::ApiError;
+use shared_types::problem::ProblemCode;
+
+use crate::{domain::engine::Refusal, game::GameError, store::StoreError};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(players::connect)
+        .service(players::me)
+        .service(prompts::accept)
+        .service(prompts::reject)
+        .service(sessions::get_session)
+        .service(sessions::leave)
+        .service(events::stream);
+}
+
+impl From<GameError> for ApiError {
+    fn from(err: GameError) -> Self {
+        match err {
+            GameError::Store(StoreError::Corrupt(err)) => ApiError::unexpected(&err),
+            GameError::Store(StoreError::Unavailable(err)) => ApiError::store_unavailable(&err),
+            GameError::Store(StoreError::LeaseLost) | GameError::Busy => ApiError {
+                retry_after: Some(1),
+                ..ApiError::new(
+                    ProblemCode::StoreUnavailable,
+                    "the players involved are busy with concurrent requests; retry",
+                )
+            },
+            GameError::Refused(Refusal::NotFound(what)) => ApiError::not_found(what),
+            GameError::Refused(Refusal::Invalid(detail)) => ApiError::invalid(detail),
+            GameError::Refused(Refusal::AlreadyAnswered) => ApiError::new(
+                ProblemCode::AlreadyAnswered,
+                "this prompt was already answered the other way; decisions are final",
+            ),
+            GameError::Refused(Refusal::PromptClosed(reason)) => {
+                let reason = serde_json::to_value(reason)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                ApiError::new(
+                    ProblemCode::PromptClosed,
+                    format!("this prompt is no longer open ({reason})"),
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `POST /v1/connect` and `GET /v1/me`: the player's arrival and current state.
+
+use actix_web::{get, post, web};
+use service_kit::{ApiError, auth::Authenticated};
+use shared_types::{game::PlayerState, problem::Problem};
+
+use crate::game::Game;
+
+/// Arrive in the game.
+///
+/// Returns what is open for the player (a prompt or a live session) when there
+/// is one, never a second one. Otherwise: a join prompt when a lobby invited the
+/// player; else the IM service is asked for available partners, giving an invite
+/// prompt, or a solo session (`no_partner`, or `im_unavailable` with
+/// `degraded: true` when the IM service is down or slower than `IM_TIMEOUT_MS`).
+#[utoipa::path(
+    tag = "players",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The player's state after arriving", body = PlayerState),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/connect")]
+pub async fn connect(
+    caller: Authenticated,
+    game: web::Data<Game>,
+) -> Result<web::Json<PlayerState>, ApiError> {
+    Ok(web::Json(game.connect(&caller.0.user_id).await?))
+}
+
+/// The player's current state: open prompt and live session.
+#[utoipa::path(
+    tag = "players",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The player's state", body = PlayerState),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/me")]
+pub async fn me(
+    caller: Authenticated,
+    game: web::Data<Game>,
+) -> Result<web::Json<PlayerState>, ApiError> {
+    Ok(web::Json(game.me(&caller.0.user_id).await?))
+}

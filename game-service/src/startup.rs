@@ -1,0 +1,134 @@
+//! Builds the application: store, engine, IM client, event hub, expiry sweeper, HTTP server.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+use service_kit::ops::{Readiness, ReadinessCheck};
+use tracing_actix_web::TracingLogger;
+
+use crate::{
+    configuration::Settings,
+    domain::engine::Engine,
+    game::Game,
+    hub::EventHub,
+    im_client::ImClient,
+    store::{Store, memory::MemoryStore, redis::RedisStore},
+};
+
+/// Jobs one sweep claims; the rest wait for the next sweep.
+const SWEEP_BATCH: usize = 256;
+/// A claimed job not finished within this lease is handed out again.
+const JOB_LEASE: Duration = Duration::from_secs(30);
+/// In-flight requests get this long to finish after SIGTERM.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    game: Arc<Game>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let store: Arc<dyn Store> = match &settings.redis_url {
+            Some(url) => Arc::new(RedisStore::connect(url, &settings.redis_key_prefix).await?),
+            None => {
+                tracing::warn!(
+                    "REDIS_URL is unset: using the embedded in-memory store (one process, state lost on exit)"
+                );
+                Arc::new(MemoryStore::new())
+            }
+        };
+        let invite_ttl = chrono::Duration::from_std(settings.invite_ttl)
+            .context("INVITE_TTL_SECS out of range")?;
+        let im = ImClient::new(&settings.im_url, settings.jwt.minter(), settings.im_timeout)?;
+        let game = Arc::new(Game::new(store.clone(), Engine::new(invite_ttl), im));
+        let hub = EventHub::start(&store);
+        let verifier = web::Data::new(settings.jwt.verifier()?);
+        let readiness = web::Data::new(Readiness(vec![Arc::new(StoreCheck(store.clone()))]));
+        let metrics = service_kit::ops::metrics("game")?;
+        let openapi = crate::openapi::openapi();
+        let game_data = web::Data::from(game.clone());
+        let hub_data = web::Data::new(hub);
+
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .with_context(|| format!("binding {}", settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(metrics.clone())
+                .wrap(TracingLogger::default())
+                .app_data(verifier.clone())
+                .app_data(readiness.clone())
+                .app_data(game_data.clone())
+                .app_data(hub_data.clone())
+                .configure(service_kit::extract::configure)
+                .configure(crate::routes::configure)
+                .configure(|cfg| service_kit::ops::configure(cfg, openapi.clone()))
+                .default_service(web::to(service_kit::extract::not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .run();
+
+        tokio::spawn(sweep_expiries(game.clone(), settings.expiry_poll));
+        Ok(Self { port, server, game })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn game(&self) -> &Arc<Game> {
+        &self.game
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Claims due expiry jobs from the store (each goes to exactly one replica) and runs them.
+async fn sweep_expiries(game: Arc<Game>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let jobs = match game
+            .store()
+            .claim_due(Utc::now(), SWEEP_BATCH, JOB_LEASE)
+            .await
+        {
+            Ok(jobs) => jobs,
+            Err(err) => {
+                tracing::debug!(%err, "cannot claim expiry jobs now");
+                continue;
+            }
+        };
+        for job in jobs {
+            match game.expire(&job).await {
+                Ok(()) => {
+                    if let Err(err) = game.store().finish_job(&job).await {
+                        tracing::warn!(%err, "finishing an expiry job; it will run again (harmlessly)");
+                    }
+                }
+                Err(err) => tracing::warn!(%err, ?job, "expiry failed; retried after its lease"),
+            }
+        }
+    }
+}
+
+struct StoreCheck(Arc<dyn Store>);
+
+impl ReadinessCheck for StoreCheck {
+    fn name(&self) -> &'static str {
+        "store"
+    }
+
+    fn check(&self) -> BoxFuture<'_, anyhow::Result<()>> {
+        Box::pin(async move { self.0.ping().await.map_err(anyhow::Error::from) })
+    }
+}

@@ -1,0 +1,35 @@
+-- Apply one transition atomically: check every fence, then write records,
+-- append + publish events, schedule expiry jobs, and release the locks.
+-- ARGV[1] token; ARGV[2] plan (JSON) whose numbers index KEYS:
+--   fences  {k}                 lock keys that must still hold the token
+--   sets    {{k, value, ttl_ms}} records to store
+--   events  {{k, player, json}}  stream appends (published on `channel`)
+--   jobs    {{k, due_ms, job}}   expiry jobs (sorted sets)
+--   unlock  {k}                 lock keys to release
+local token = ARGV[1]
+local plan = cjson.decode(ARGV[2])
+for _, k in ipairs(plan.fences) do
+  if redis.call('GET', KEYS[k]) ~= token then
+    return redis.error_reply('LEASE_LOST a lock lease expired before the commit')
+  end
+end
+for _, s in ipairs(plan.sets) do
+  redis.call('SET', KEYS[s[1]], s[2], 'PX', s[3])
+end
+for _, e in ipairs(plan.events) do
+  local id = redis.call('XADD', KEYS[e[1]], 'MAXLEN', '~', plan.maxlen, '*', 'e', e[3])
+  redis.call('PEXPIRE', KEYS[e[1]], plan.events_ttl)
+  -- Built by concatenation: cjson would turn empty arrays into objects.
+  redis.call('PUBLISH', plan.channel,
+    '{"player":"' .. e[2] .. '","id":"' .. id .. '","event":' .. e[3] .. '}')
+end
+for _, j in ipairs(plan.jobs) do
+  redis.call('ZADD', KEYS[j[1]], j[2], j[3])
+  redis.call('PEXPIRE', KEYS[j[1]], plan.jobs_ttl)
+end
+for _, k in ipairs(plan.unlock) do
+  if redis.call('GET', KEYS[k]) == token then
+    redis.call('DEL', KEYS[k])
+  end
+end
+return 1

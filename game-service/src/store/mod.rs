@@ -1,0 +1,128 @@
+//! Where players, sessions, event streams and expiry jobs live, behind one trait
+//! with two backends: [`memory::MemoryStore`] (quickstart, one process) and
+//! [`redis::RedisStore`] (production, shared by replicas).
+//!
+//! Concurrency protocol: a transition takes the arbiter lock of every player it
+//! touches in sorted order (no deadlock), reads, computes, then commits all its
+//! writes in one atomic step that first checks it still holds every lock (a
+//! fence against an expired lease) and releases them.
+
+pub mod memory;
+pub mod redis;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use shared_types::{UserId, game::GameEvent};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::domain::{
+    records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
+    tx::Changes,
+};
+
+/// Events one replica may buffer between the store and its event streams.
+pub const BROADCAST_CAPACITY: usize = 65_536;
+
+/// Events kept per player for `Last-Event-ID` replay.
+pub const EVENTS_KEPT: usize = 256;
+
+/// An event as stored in a player's stream. Ids are `<millis>-<seq>`, increasing per player.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredEvent {
+    pub player: UserId,
+    pub id: String,
+    pub event: GameEvent,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error("a lock lease expired before the commit; nothing was written")]
+    LeaseLost,
+    #[error("corrupt data in the store: {0:#}")]
+    Corrupt(anyhow::Error),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Takes `player`'s lock for `lease` if free, returning the player's record
+    /// (default when none); `None` when another transition holds the lock.
+    async fn try_lock(
+        &self,
+        player: &UserId,
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<PlayerRecord>>;
+
+    /// Releases the locks `token` holds among `players`.
+    async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()>;
+
+    /// Applies `changes` atomically if `token` still holds the lock of every
+    /// player in `locked` (else [`StoreError::LeaseLost`] and nothing is
+    /// written), appends and publishes the events, schedules the jobs and
+    /// releases the locks.
+    async fn commit(&self, locked: &[UserId], token: &str, changes: &Changes) -> StoreResult<()>;
+
+    /// A player's record, read without locking.
+    async fn player(&self, player: &UserId) -> StoreResult<Option<PlayerRecord>>;
+
+    /// A session, read without locking.
+    async fn session(&self, at: &SessionRef) -> StoreResult<Option<SessionRecord>>;
+
+    /// Which player hosts (and so stores) the session with this id.
+    async fn session_host(&self, id: Uuid) -> StoreResult<Option<UserId>>;
+
+    /// The player's events after `after` (all kept ones when `None`), oldest first.
+    async fn events_after(
+        &self,
+        player: &UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Every event committed from now on, by any replica.
+    fn subscribe(&self) -> broadcast::Receiver<StoredEvent>;
+
+    /// Claims up to `limit` jobs due at `now`: each is handed to exactly one
+    /// caller, and handed out again after `lease` unless [`Store::finish_job`] is called.
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: Duration,
+    ) -> StoreResult<Vec<ExpiryJob>>;
+
+    async fn finish_job(&self, job: &ExpiryJob) -> StoreResult<()>;
+
+    async fn ping(&self) -> StoreResult<()>;
+}
+
+/// Orders stream ids `<millis>-<seq>` numerically; `None` for a malformed id.
+pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+/// A stable key for a job (dedupes scheduling, names it in the store).
+pub fn job_key(job: &ExpiryJob) -> String {
+    match job {
+        ExpiryJob::Invite { player, prompt_id } => format!("invite:{player}:{prompt_id}"),
+        ExpiryJob::Invitation { lobby, invitee } => {
+            format!("invitation:{}:{}:{invitee}", lobby.host, lobby.id)
+        }
+    }
+}
+
+pub(crate) fn event_message(player: &UserId, event: &GameEvent) -> StoredEvent {
+    StoredEvent {
+        player: player.clone(),
+        id: String::new(),
+        event: event.clone(),
+    }
+}
