@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use shared_types::{
     UserId,
     game::{PlayerState, Reason, Session, SessionState},
@@ -22,7 +22,7 @@ use crate::{
         records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
         tx::{Tx, TxError},
     },
-    im_client::ImClient,
+    im_client::PartnerSource,
     store::{Store, StoreError},
 };
 
@@ -43,17 +43,45 @@ pub enum GameError {
     Refused(Refusal),
 }
 
+/// The time transitions see; tests advance it by hand to drive expiry.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 pub struct Game {
     store: Arc<dyn Store>,
     engine: Engine,
-    im: ImClient,
+    im: Arc<dyn PartnerSource>,
+    clock: Arc<dyn Clock>,
 }
 
 type Op<'a> = dyn Fn(&Engine, &mut Tx) -> Result<Outcome, TxError> + Send + Sync + 'a;
 
 impl Game {
-    pub fn new(store: Arc<dyn Store>, engine: Engine, im: ImClient) -> Self {
-        Self { store, engine, im }
+    pub fn new(
+        store: Arc<dyn Store>,
+        engine: Engine,
+        im: Arc<dyn PartnerSource>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            store,
+            engine,
+            im,
+            clock,
+        }
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -114,7 +142,7 @@ impl Game {
         if let Some(prompt) = record
             .prompt
             .as_ref()
-            .filter(|pr| pr.expires_at <= Utc::now())
+            .filter(|pr| pr.expires_at <= self.now())
         {
             let job = match &prompt.lobby {
                 Some(lobby) => ExpiryJob::Invitation {
@@ -191,7 +219,7 @@ impl Game {
                     return Err(err.into());
                 }
             };
-            let mut tx = Tx::new(Utc::now(), records, loaded);
+            let mut tx = Tx::new(self.now(), records, loaded);
             match op(&self.engine, &mut tx) {
                 Ok(outcome) => {
                     let changes = tx.changes();

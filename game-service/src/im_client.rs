@@ -6,6 +6,7 @@ use std::{
 };
 
 use anyhow::Context;
+use async_trait::async_trait;
 use shared_types::{
     UserId,
     auth::{Minter, Scope},
@@ -18,6 +19,13 @@ use crate::domain::engine::Partners;
 const SERVICE_SUBJECT: &str = "game-service";
 /// Service tokens live this long and are re-minted a minute before they expire.
 const TOKEN_TTL: Duration = Duration::from_secs(600);
+
+/// Who a player is talking to right now. The IM service in production; a fixed map in tests.
+#[async_trait]
+pub trait PartnerSource: Send + Sync + 'static {
+    /// Available partners, or `Unavailable` when the answer cannot be had in time.
+    async fn partners(&self, player: &UserId) -> Partners;
+}
 
 pub struct ImClient {
     http: reqwest::Client,
@@ -44,8 +52,7 @@ impl ImClient {
         })
     }
 
-    /// Available partners, or `Unavailable` when the IM service fails or is slower than the timeout.
-    pub async fn partners(&self, player: &UserId) -> Partners {
+    async fn fetch_partners(&self, player: &UserId) -> Partners {
         let started = Instant::now();
         match tokio::time::timeout(self.timeout, self.fetch(player)).await {
             Ok(Ok(found)) => Partners::Found(found),
@@ -81,10 +88,10 @@ impl ImClient {
             .token
             .lock()
             .map_err(|_| anyhow::anyhow!("token cache poisoned"))?;
-        if let Some((token, until)) = cached.as_ref() {
-            if Instant::now() < *until {
-                return Ok(token.clone());
-            }
+        if let Some((token, until)) = cached.as_ref()
+            && Instant::now() < *until
+        {
+            return Ok(token.clone());
         }
         let subject = UserId::parse(SERVICE_SUBJECT).context("service subject")?;
         let token = self
@@ -96,5 +103,12 @@ impl ImClient {
             Instant::now() + TOKEN_TTL - Duration::from_secs(60),
         ));
         Ok(token)
+    }
+}
+
+#[async_trait]
+impl PartnerSource for ImClient {
+    async fn partners(&self, player: &UserId) -> Partners {
+        self.fetch_partners(player).await
     }
 }

@@ -4,7 +4,6 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, web};
 use anyhow::Context;
-use chrono::Utc;
 use futures_util::future::BoxFuture;
 use service_kit::ops::{Readiness, ReadinessCheck};
 use tracing_actix_web::TracingLogger;
@@ -12,7 +11,7 @@ use tracing_actix_web::TracingLogger;
 use crate::{
     configuration::Settings,
     domain::engine::Engine,
-    game::Game,
+    game::{Game, SystemClock},
     hub::EventHub,
     im_client::ImClient,
     store::{Store, memory::MemoryStore, redis::RedisStore},
@@ -44,8 +43,17 @@ impl Application {
         };
         let invite_ttl = chrono::Duration::from_std(settings.invite_ttl)
             .context("INVITE_TTL_SECS out of range")?;
-        let im = ImClient::new(&settings.im_url, settings.jwt.minter(), settings.im_timeout)?;
-        let game = Arc::new(Game::new(store.clone(), Engine::new(invite_ttl), im));
+        let im: Arc<dyn crate::im_client::PartnerSource> = Arc::new(ImClient::new(
+            &settings.im_url,
+            settings.jwt.minter(),
+            settings.im_timeout,
+        )?);
+        let game = Arc::new(Game::new(
+            store.clone(),
+            Engine::new(invite_ttl),
+            im,
+            Arc::new(SystemClock),
+        ));
         let hub = EventHub::start(&store);
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let readiness = web::Data::new(Readiness(vec![Arc::new(StoreCheck(store.clone()))]));
@@ -99,7 +107,7 @@ async fn sweep_expiries(game: Arc<Game>, every: Duration) {
         tick.tick().await;
         let jobs = match game
             .store()
-            .claim_due(Utc::now(), SWEEP_BATCH, JOB_LEASE)
+            .claim_due(game.now(), SWEEP_BATCH, JOB_LEASE)
             .await
         {
             Ok(jobs) => jobs,

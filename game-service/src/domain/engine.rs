@@ -89,7 +89,7 @@ impl Engine {
             .filter(|inv| inv.expires_at > tx.now)
             .cloned()
             .collect();
-        open.sort_by(|a, b| b.expires_at.cmp(&a.expires_at));
+        open.sort_by_key(|inv| std::cmp::Reverse(inv.expires_at));
         tx.require(open.iter().map(|inv| &inv.lobby.host))?;
         let mut rec = rec;
         for inv in open {
@@ -175,10 +175,10 @@ impl Engine {
             Ok(prompt) => prompt,
             Err(outcome) => return Ok(outcome),
         };
-        if let Some(lobby) = &prompt.lobby {
-            if let Some(session) = tx.session(lobby)? {
-                self.drop_invitee(tx, session, p, false);
-            }
+        if let Some(lobby) = &prompt.lobby
+            && let Some(session) = tx.session(lobby)?
+        {
+            self.drop_invitee(tx, session, p, false);
         }
         let mut rec = tx.player(p)?;
         rec.prompt = None;

@@ -1,0 +1,193 @@
+//! A `Game` over either store, with scripted partners and a hand-driven clock.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use anyhow::{Context, anyhow};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use e2e::RedisServer;
+use game_service::{
+    domain::engine::{Engine, Partners},
+    game::{Clock, Game, GameError},
+    im_client::PartnerSource,
+    store::{Store, memory::MemoryStore, redis::RedisStore},
+};
+use shared_types::{
+    UserId,
+    game::{PlayerState, Prompt, Session},
+};
+use uuid::Uuid;
+
+pub const INVITE_TTL_SECS: i64 = 60;
+
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+pub fn uid(name: &str) -> UserId {
+    UserId::parse(name).unwrap_or_else(|_| panic!("bad test user id {name}"))
+}
+
+/// Who talks to whom, as the IM service would answer.
+#[derive(Default)]
+pub struct ScriptedPartners {
+    partners: Mutex<HashMap<UserId, Vec<UserId>>>,
+    down: Mutex<bool>,
+}
+
+#[async_trait]
+impl PartnerSource for ScriptedPartners {
+    async fn partners(&self, player: &UserId) -> Partners {
+        if self.down.lock().map(|d| *d).unwrap_or(true) {
+            return Partners::Unavailable;
+        }
+        let found = self
+            .partners
+            .lock()
+            .ok()
+            .and_then(|map| map.get(player).cloned())
+            .unwrap_or_default();
+        Partners::Found(found)
+    }
+}
+
+pub struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        self.0.lock().map(|t| *t).unwrap_or_else(|_| Utc::now())
+    }
+}
+
+pub struct Harness {
+    pub game: Arc<Game>,
+    pub store: Arc<dyn Store>,
+    pub partners: Arc<ScriptedPartners>,
+    pub clock: Arc<ManualClock>,
+    pub redis: Option<RedisServer>,
+}
+
+impl Harness {
+    pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        let (store, redis): (Arc<dyn Store>, _) = match backend {
+            Backend::Memory => (Arc::new(MemoryStore::new()), None),
+            Backend::Redis => {
+                let server = RedisServer::start()?;
+                let store = RedisStore::connect(&server.url(), &e2e::unique_prefix("game")).await?;
+                (Arc::new(store), Some(server))
+            }
+        };
+        let partners = Arc::new(ScriptedPartners::default());
+        let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
+        let game = Arc::new(Game::new(
+            store.clone(),
+            Engine::new(Duration::seconds(INVITE_TTL_SECS)),
+            partners.clone(),
+            clock.clone(),
+        ));
+        Ok(Self {
+            game,
+            store,
+            partners,
+            clock,
+            redis,
+        })
+    }
+
+    /// `a` and each of `others` talk to each other (an open, recent conversation, all available).
+    pub fn talk(&self, a: &str, others: &[&str]) {
+        if let Ok(mut map) = self.partners.partners.lock() {
+            for b in others {
+                for (x, y) in [(a, *b), (*b, a)] {
+                    let list = map.entry(uid(x)).or_default();
+                    if !list.contains(&uid(y)) {
+                        list.push(uid(y));
+                    }
+                }
+            }
+        }
+    }
+
+    pub fn im_down(&self, down: bool) {
+        if let Ok(mut flag) = self.partners.down.lock() {
+            *flag = down;
+        }
+    }
+
+    pub fn advance(&self, secs: i64) {
+        if let Ok(mut now) = self.clock.0.lock() {
+            *now += Duration::seconds(secs);
+        }
+    }
+
+    /// Runs every due expiry job, as the sweeper of one replica would.
+    pub async fn sweep(&self) -> anyhow::Result<usize> {
+        let jobs = self
+            .store
+            .claim_due(self.game.now(), 1000, std::time::Duration::from_secs(30))
+            .await?;
+        for job in &jobs {
+            self.game.expire(job).await?;
+            self.store.finish_job(job).await?;
+        }
+        Ok(jobs.len())
+    }
+
+    pub async fn connect(&self, p: &str) -> anyhow::Result<PlayerState> {
+        Ok(self.game.connect(&uid(p)).await?)
+    }
+
+    pub async fn me(&self, p: &str) -> anyhow::Result<PlayerState> {
+        Ok(self.game.me(&uid(p)).await?)
+    }
+
+    pub async fn accept(&self, p: &str, prompt: Uuid) -> Result<PlayerState, GameError> {
+        self.game.accept(&uid(p), prompt, None).await
+    }
+
+    pub async fn accept_with(
+        &self,
+        p: &str,
+        prompt: Uuid,
+        with: &[&str],
+    ) -> Result<PlayerState, GameError> {
+        let with = with.iter().map(|w| uid(w)).collect();
+        self.game.accept(&uid(p), prompt, Some(with)).await
+    }
+
+    pub async fn reject(&self, p: &str, prompt: Uuid) -> Result<PlayerState, GameError> {
+        self.game.reject(&uid(p), prompt).await
+    }
+
+    pub async fn leave(&self, p: &str, session: Uuid) -> Result<PlayerState, GameError> {
+        self.game.leave(&uid(p), session).await
+    }
+
+    pub async fn session_seen_by(&self, p: &str, id: Uuid) -> anyhow::Result<Option<Session>> {
+        Ok(self.game.visible_session(&uid(p), id).await?)
+    }
+}
+
+pub trait StateExt {
+    fn prompt(&self) -> anyhow::Result<&Prompt>;
+    fn session(&self) -> anyhow::Result<&Session>;
+}
+
+impl StateExt for PlayerState {
+    fn prompt(&self) -> anyhow::Result<&Prompt> {
+        self.prompt
+            .as_ref()
+            .with_context(|| format!("{} has no prompt: {self:?}", self.player_id))
+    }
+
+    fn session(&self) -> anyhow::Result<&Session> {
+        self.session
+            .as_ref()
+            .ok_or_else(|| anyhow!("{} has no session: {self:?}", self.player_id))
+    }
+}

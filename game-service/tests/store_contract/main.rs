@@ -1,0 +1,30 @@
+//! The store contract: every test runs against the in-memory store and against
+//! a private `redis-server`, and both must behave the same.
+
+#![expect(clippy::expect_used, reason = "tests")]
+
+mod flows;
+mod helpers;
+mod primitives;
+
+/// Declares `<test>::memory` and `<test>::redis` for each `async fn <test>(Harness)`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::{Backend, Harness};
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn memory() -> anyhow::Result<()> {
+                    super::$name(Harness::start(Backend::Memory).await?).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis() -> anyhow::Result<()> {
+                    super::$name(Harness::start(Backend::Redis).await?).await
+                }
+            }
+        )*
+    };
+}
