@@ -26,13 +26,15 @@ impl From<GameError> for ApiError {
         match err {
             GameError::Store(StoreError::Corrupt(err)) => ApiError::unexpected(&err),
             GameError::Store(StoreError::Unavailable(err)) => ApiError::store_unavailable(&err),
-            GameError::Store(StoreError::LeaseLost) | GameError::Busy => ApiError {
-                retry_after: Some(1),
-                ..ApiError::new(
-                    ProblemCode::StoreUnavailable,
-                    "the players involved are busy with concurrent requests; retry",
-                )
-            },
+            GameError::Store(StoreError::LeaseLost | StoreError::Contended) | GameError::Busy => {
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        ProblemCode::StoreUnavailable,
+                        "the players involved are busy with concurrent requests; retry",
+                    )
+                }
+            }
             GameError::Refused(Refusal::NotFound(what)) => ApiError::not_found(what),
             GameError::Refused(Refusal::Invalid(detail)) => ApiError::invalid(detail),
             GameError::Refused(Refusal::AlreadyAnswered) => ApiError::new(

@@ -43,6 +43,8 @@ pub enum StoreError {
     Unavailable(anyhow::Error),
     #[error("a lock lease expired before the commit; nothing was written")]
     LeaseLost,
+    #[error("could not take the locks needed to finish an interrupted commit")]
+    Contended,
     #[error("corrupt data in the store: {0:#}")]
     Corrupt(anyhow::Error),
 }

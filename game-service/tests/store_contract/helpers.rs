@@ -27,6 +27,8 @@ pub const INVITE_TTL_SECS: i64 = 60;
 pub enum Backend {
     Memory,
     Redis,
+    /// Standalone Redis committing slot by slot, exactly as on a cluster.
+    RedisTwoPhase,
 }
 
 pub fn uid(name: &str) -> UserId {
@@ -70,16 +72,22 @@ pub struct Harness {
     pub partners: Arc<ScriptedPartners>,
     pub clock: Arc<ManualClock>,
     pub redis: Option<RedisServer>,
+    pub redis_store: Option<Arc<RedisStore>>,
 }
 
 impl Harness {
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
-        let (store, redis): (Arc<dyn Store>, _) = match backend {
-            Backend::Memory => (Arc::new(MemoryStore::new()), None),
-            Backend::Redis => {
+        let (store, redis, redis_store): (Arc<dyn Store>, _, _) = match backend {
+            Backend::Memory => (Arc::new(MemoryStore::new()), None, None),
+            Backend::Redis | Backend::RedisTwoPhase => {
                 let server = RedisServer::start()?;
-                let store = RedisStore::connect(&server.url(), &e2e::unique_prefix("game")).await?;
-                (Arc::new(store), Some(server))
+                let mut store =
+                    RedisStore::connect(&server.url(), &e2e::unique_prefix("game")).await?;
+                if let Backend::RedisTwoPhase = backend {
+                    store = store.with_two_phase_commit();
+                }
+                let store = Arc::new(store);
+                (store.clone(), Some(server), Some(store))
             }
         };
         let partners = Arc::new(ScriptedPartners::default());
@@ -96,6 +104,7 @@ impl Harness {
             partners,
             clock,
             redis,
+            redis_store,
         })
     }
 

@@ -1,11 +1,13 @@
-//! The store contract: every test runs against the in-memory store and against
-//! a private `redis-server`, and both must behave the same.
+//! The store contract: every test runs against the in-memory store, against a
+//! private `redis-server`, and against that server committing slot by slot as
+//! on a Redis Cluster; all must behave the same.
 
 #![expect(clippy::expect_used, reason = "tests")]
 
 mod flows;
 mod helpers;
 mod primitives;
+mod recovery;
 
 /// Declares `<test>::memory` and `<test>::redis` for each `async fn <test>(Harness)`.
 #[macro_export]
@@ -23,6 +25,11 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn redis() -> anyhow::Result<()> {
                     super::$name(Harness::start(Backend::Redis).await?).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis_two_phase() -> anyhow::Result<()> {
+                    super::$name(Harness::start(Backend::RedisTwoPhase).await?).await
                 }
             }
         )*

@@ -1,0 +1,83 @@
+//! Key names. The part in braces is the Redis Cluster hash tag: one per player,
+//! one per session index entry, one per expiry-job shard.
+
+use shared_types::UserId;
+use uuid::Uuid;
+
+use crate::{domain::records::ExpiryJob, store::job_key};
+
+/// Expiry jobs are spread over this many sorted sets (cluster slots).
+pub const JOB_SHARDS: u32 = 16;
+
+#[derive(Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+/// A key together with its hash tag, which decides its cluster slot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    pub tag: String,
+    pub name: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    fn key(&self, tag: String, rest: &str) -> Key {
+        Key {
+            name: format!("{}:{{{tag}}}:{rest}", self.prefix),
+            tag,
+        }
+    }
+
+    fn player_key(&self, player: &UserId, rest: &str) -> Key {
+        self.key(format!("p.{player}"), rest)
+    }
+
+    pub fn lock(&self, player: &UserId) -> Key {
+        self.player_key(player, "lock")
+    }
+    pub fn player(&self, player: &UserId) -> Key {
+        self.player_key(player, "player")
+    }
+    pub fn events(&self, player: &UserId) -> Key {
+        self.player_key(player, "events")
+    }
+    /// The intent (transaction id) of a two-phase commit that involves the player.
+    pub fn intent(&self, player: &UserId) -> Key {
+        self.player_key(player, "intent")
+    }
+    /// The whole plan of that transaction, for whoever has to finish it.
+    pub fn intent_plan(&self, player: &UserId) -> Key {
+        self.player_key(player, "intent-plan")
+    }
+    /// A session lives in its host's slot.
+    pub fn session(&self, host: &UserId, id: Uuid) -> Key {
+        self.player_key(host, &format!("session:{id}"))
+    }
+    pub fn session_host(&self, id: Uuid) -> Key {
+        self.key(format!("s.{id}"), "host")
+    }
+    pub fn jobs(&self, shard: u32) -> Key {
+        self.key(format!("jobs.{shard}"), "due")
+    }
+    pub fn jobs_for(&self, job: &ExpiryJob) -> Key {
+        // FNV-1a: stable across processes and Rust versions, unlike DefaultHasher.
+        let hash = job_key(job).bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        self.jobs(hash % JOB_SHARDS)
+    }
+    /// "Part of transaction `tx` was applied in this slot" (two-phase commit).
+    pub fn applied(&self, tag: &str, tx: &str) -> Key {
+        self.key(tag.to_owned(), &format!("applied:{tx}"))
+    }
+    pub fn channel(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
+}

@@ -1,0 +1,176 @@
+//! Turns a transition's changes into calls of `commit.lua`, grouped by slot.
+//!
+//! Standalone Redis: one group, one atomic call. Redis Cluster: one group per
+//! hash tag, applied by the two-phase protocol in `mod.rs`; each group then
+//! also carries its "applied" marker and, for a locked player's slot, the
+//! intent to clear, so that applying a group twice is harmless.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use shared_types::{UserId, game::SessionState};
+
+use super::keys::{Key, Keys};
+use crate::{
+    domain::tx::Changes,
+    store::{EVENTS_KEPT, StoreError},
+};
+
+/// Idle players and live sessions are forgotten after a day without change.
+pub const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Ended sessions stay readable for an hour.
+pub const ENDED_SESSION_TTL: Duration = Duration::from_secs(3600);
+/// Events stay replayable for an hour after the player's last event.
+pub const EVENTS_TTL: Duration = Duration::from_secs(3600);
+/// Job sets outlive any job they hold (invitations last minutes).
+pub const JOBS_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Intents and applied markers must outlive any wait before recovery finds
+/// them: a player may come back hours later. Their records live as long.
+pub const INTENT_TTL: Duration = RECORD_TTL;
+
+pub fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// One call of `commit.lua`: keys of a single slot (or all keys, standalone).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Group {
+    pub keys: Vec<String>,
+    pub plan: Value,
+}
+
+/// What a two-phase commit leaves in each locked player's slot for recovery.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TwoPhasePlan {
+    pub tx: String,
+    pub players: Vec<UserId>,
+    pub groups: Vec<Group>,
+}
+
+#[derive(Default)]
+struct Builder {
+    keys: Vec<String>,
+    fences: Vec<usize>,
+    sets: Vec<Value>,
+    events: Vec<Value>,
+    jobs: Vec<Value>,
+    unlock: Vec<usize>,
+    marker: usize,
+    intent: Vec<usize>,
+}
+
+impl Builder {
+    fn index(&mut self, key: &Key) -> usize {
+        if let Some(i) = self.keys.iter().position(|k| *k == key.name) {
+            return i + 1;
+        }
+        self.keys.push(key.name.clone());
+        self.keys.len()
+    }
+}
+
+fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
+    serde_json::to_string(value)
+        .map_err(|e| StoreError::Corrupt(anyhow::Error::new(e).context(format!("encoding {what}"))))
+}
+
+/// Groups the writes of a transition. `two_phase` is the transaction id when
+/// the groups are to be applied one slot at a time; `None` yields one group.
+pub fn groups(
+    keys: &Keys,
+    locked: &[UserId],
+    changes: &Changes,
+    two_phase: Option<&str>,
+) -> Result<Vec<Group>, StoreError> {
+    let mut by_slot: BTreeMap<String, Builder> = BTreeMap::new();
+    let slot_of = |key: &Key| {
+        if two_phase.is_some() {
+            key.tag.clone()
+        } else {
+            String::new()
+        }
+    };
+    macro_rules! builder {
+        ($key:expr) => {
+            by_slot.entry(slot_of($key)).or_default()
+        };
+    }
+    for player in locked {
+        let lock = keys.lock(player);
+        let b = builder!(&lock);
+        let i = b.index(&lock);
+        b.fences.push(i);
+        b.unlock.push(i);
+        if two_phase.is_some() {
+            b.intent = vec![
+                b.index(&keys.intent(player)),
+                b.index(&keys.intent_plan(player)),
+            ];
+        }
+    }
+    for (player, record) in &changes.players {
+        let key = keys.player(player);
+        let value = encode(record, "a player record")?;
+        let b = builder!(&key);
+        let i = b.index(&key);
+        b.sets.push(json!([i, value, millis(RECORD_TTL)]));
+    }
+    for session in &changes.sessions {
+        let ttl = millis(if session.state == SessionState::Ended {
+            ENDED_SESSION_TTL
+        } else {
+            RECORD_TTL
+        });
+        let value = encode(session, "a session")?;
+        let key = keys.session(&session.host, session.id);
+        let b = builder!(&key);
+        let i = b.index(&key);
+        b.sets.push(json!([i, value, ttl]));
+        let key = keys.session_host(session.id);
+        let b = builder!(&key);
+        let i = b.index(&key);
+        b.sets.push(json!([i, session.host.as_str(), ttl]));
+    }
+    for (player, event) in &changes.events {
+        let key = keys.events(player);
+        let value = encode(event, "an event")?;
+        let b = builder!(&key);
+        let i = b.index(&key);
+        b.events.push(json!([i, player.as_str(), value]));
+    }
+    for scheduled in &changes.jobs {
+        let key = keys.jobs_for(&scheduled.job);
+        let member = encode(&scheduled.job, "a job")?;
+        let b = builder!(&key);
+        let i = b.index(&key);
+        b.jobs
+            .push(json!([i, scheduled.due.timestamp_millis(), member]));
+    }
+    Ok(by_slot
+        .into_iter()
+        .map(|(tag, mut b)| {
+            if let Some(tx) = two_phase {
+                b.marker = b.index(&keys.applied(&tag, tx));
+            }
+            Group {
+                plan: json!({
+                    "fences": b.fences,
+                    "sets": b.sets,
+                    "events": b.events,
+                    "jobs": b.jobs,
+                    "unlock": b.unlock,
+                    "marker": b.marker,
+                    "intent": b.intent,
+                    "tx": two_phase.unwrap_or_default(),
+                    "channel": keys.channel(),
+                    "maxlen": EVENTS_KEPT,
+                    "events_ttl": millis(EVENTS_TTL),
+                    "jobs_ttl": millis(JOBS_TTL),
+                    "marker_ttl": millis(INTENT_TTL),
+                }),
+                keys: b.keys,
+            }
+        })
+        .collect())
+}
