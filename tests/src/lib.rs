@@ -3,6 +3,10 @@
 //!
 //! The end-to-end suites themselves live under `tests/e2e`.
 
+pub mod cluster;
+
+pub use cluster::RedisCluster;
+
 use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
@@ -109,7 +113,7 @@ impl Drop for RedisServer {
     }
 }
 
-fn ping(port: u16) -> bool {
+pub(crate) fn ping(port: u16) -> bool {
     let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };

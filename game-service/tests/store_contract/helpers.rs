@@ -29,6 +29,8 @@ pub enum Backend {
     Redis,
     /// Standalone Redis committing slot by slot, exactly as on a cluster.
     RedisTwoPhase,
+    /// A real 3-master Redis Cluster (shared by the tests of this binary).
+    RedisCluster,
 }
 
 pub fn uid(name: &str) -> UserId {
@@ -88,6 +90,13 @@ impl Harness {
                 }
                 let store = Arc::new(store);
                 (store.clone(), Some(server), Some(store))
+            }
+            Backend::RedisCluster => {
+                let cluster = e2e::RedisCluster::shared()?;
+                let store =
+                    RedisStore::connect(&cluster.url(), &e2e::unique_prefix("game")).await?;
+                let store = Arc::new(store);
+                (store.clone(), None, Some(store))
             }
         };
         let partners = Arc::new(ScriptedPartners::default());

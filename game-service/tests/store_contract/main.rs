@@ -1,6 +1,7 @@
 //! The store contract: every test runs against the in-memory store, against a
 //! private `redis-server`, and against that server committing slot by slot as
-//! on a Redis Cluster; all must behave the same.
+//! on a Redis Cluster, and against a real 3-master Redis Cluster; all must
+//! behave the same.
 
 #![expect(clippy::expect_used, reason = "tests")]
 
@@ -30,6 +31,11 @@ macro_rules! on_both_stores {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn redis_two_phase() -> anyhow::Result<()> {
                     super::$name(Harness::start(Backend::RedisTwoPhase).await?).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis_cluster() -> anyhow::Result<()> {
+                    super::$name(Harness::start(Backend::RedisCluster).await?).await
                 }
             }
         )*
