@@ -13,7 +13,7 @@ use shared_types::{
     im::PartnersResponse,
 };
 
-use crate::domain::engine::Partners;
+use crate::{breaker::Breaker, domain::engine::Partners};
 
 /// The game service's own identity towards the IM service.
 const SERVICE_SUBJECT: &str = "game-service";
@@ -33,10 +33,16 @@ pub struct ImClient {
     minter: Minter,
     timeout: Duration,
     token: Mutex<Option<(String, Instant)>>,
+    breaker: Breaker,
 }
 
 impl ImClient {
-    pub fn new(base_url: &str, minter: Minter, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        base_url: &str,
+        minter: Minter,
+        timeout: Duration,
+        breaker: Breaker,
+    ) -> anyhow::Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -49,12 +55,22 @@ impl ImClient {
             minter,
             timeout,
             token: Mutex::new(None),
+            breaker,
         })
     }
 
     async fn fetch_partners(&self, player: &UserId) -> Partners {
         let started = Instant::now();
-        match tokio::time::timeout(self.timeout, self.fetch(player)).await {
+        if !self.breaker.allow(started) {
+            tracing::debug!(%player, "IM circuit open; going solo without calling");
+            return Partners::Unavailable;
+        }
+        let outcome = tokio::time::timeout(self.timeout, self.fetch(player)).await;
+        match &outcome {
+            Ok(Ok(_)) => self.breaker.success(),
+            _ => self.breaker.failure(Instant::now()),
+        }
+        match outcome {
             Ok(Ok(found)) => Partners::Found(found),
             Ok(Err(err)) => {
                 tracing::warn!(error = format!("{err:#}"), %player, "IM service failed; going solo");

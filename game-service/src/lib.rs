@@ -7,11 +7,12 @@
 //! - [`domain`]: records, the transition context and the state-machine engine.
 //! - [`game`]: runs transitions against the store (locks, retries, rendering).
 //! - [`store`]: the store trait, its in-memory and Redis backends.
-//! - [`im_client`]: the call to the IM service.
+//! - [`im_client`]: the call to the IM service; [`breaker`]: its circuit breaker.
 //! - [`hub`]: fans events out to this replica's event streams.
 //! - [`routes`]: HTTP handlers, one module per resource.
 //! - [`openapi`]: the generated OpenAPI document.
 
+pub mod breaker;
 pub mod configuration;
 pub mod domain;
 pub mod game;

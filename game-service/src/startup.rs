@@ -9,6 +9,7 @@ use service_kit::ops::{Readiness, ReadinessCheck};
 use tracing_actix_web::TracingLogger;
 
 use crate::{
+    breaker::Breaker,
     configuration::Settings,
     domain::engine::Engine,
     game::{Game, SystemClock},
@@ -47,6 +48,7 @@ impl Application {
             &settings.im_url,
             settings.jwt.minter(),
             settings.im_timeout,
+            Breaker::new(settings.im_breaker_threshold, settings.im_breaker_cooldown),
         )?);
         let game = Arc::new(Game::new(
             store.clone(),
