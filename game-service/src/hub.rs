@@ -8,12 +8,12 @@ use std::{
 use shared_types::UserId;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 
-use crate::store::{Store, StoredEvent};
+use crate::store::{Relayed, Store};
 
 /// Events one slow stream may fall behind before it is cut (it reconnects with Last-Event-ID).
 const STREAM_BUFFER: usize = 64;
 
-type Subscribers = HashMap<UserId, Vec<mpsc::Sender<StoredEvent>>>;
+type Subscribers = HashMap<UserId, Vec<mpsc::Sender<Relayed>>>;
 
 #[derive(Clone, Default)]
 pub struct EventHub {
@@ -29,12 +29,14 @@ impl EventHub {
         tokio::spawn(async move {
             loop {
                 match events.recv().await {
-                    Ok(event) => relay.dispatch(event),
+                    Ok(Relayed::Event(event)) => {
+                        let player = event.player.clone();
+                        relay.dispatch(Some(&player), Relayed::Event(event));
+                    }
+                    Ok(Relayed::Resync) => relay.dispatch(None, Relayed::Resync),
                     Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(
-                            missed,
-                            "event hub lagged; clients replay with Last-Event-ID"
-                        );
+                        tracing::warn!(missed, "event hub lagged; streams re-read the store");
+                        relay.dispatch(None, Relayed::Resync);
                     }
                     Err(RecvError::Closed) => break,
                 }
@@ -43,8 +45,8 @@ impl EventHub {
         hub
     }
 
-    /// A receiver of `player`'s events from now on.
-    pub fn subscribe(&self, player: &UserId) -> mpsc::Receiver<StoredEvent> {
+    /// A receiver of `player`'s events (and resync signals) from now on.
+    pub fn subscribe(&self, player: &UserId) -> mpsc::Receiver<Relayed> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         if let Ok(mut subscribers) = self.subscribers.lock() {
             subscribers.entry(player.clone()).or_default().push(tx);
@@ -60,16 +62,23 @@ impl EventHub {
             .unwrap_or_default()
     }
 
-    fn dispatch(&self, event: StoredEvent) {
+    /// Sends to `player`'s streams, or to every stream when `player` is `None`.
+    /// A full or closed stream is dropped: its client reconnects and replays.
+    fn dispatch(&self, player: Option<&UserId>, item: Relayed) {
         let Ok(mut subscribers) = self.subscribers.lock() else {
             return;
         };
-        if let Some(streams) = subscribers.get_mut(&event.player) {
-            // A full or closed stream is dropped; its client reconnects and replays.
-            streams.retain(|stream| stream.try_send(event.clone()).is_ok());
-            if streams.is_empty() {
-                subscribers.remove(&event.player);
+        let deliver = |streams: &mut Vec<mpsc::Sender<Relayed>>| {
+            streams.retain(|stream| stream.try_send(item.clone()).is_ok());
+        };
+        match player {
+            Some(player) => {
+                if let Some(streams) = subscribers.get_mut(player) {
+                    deliver(streams);
+                }
             }
+            None => subscribers.values_mut().for_each(deliver),
         }
+        subscribers.retain(|_, streams| !streams.is_empty());
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use crate::{
     game::Game,
     hub::EventHub,
-    store::{EVENTS_KEPT, StoredEvent, parse_event_id},
+    store::{EVENTS_KEPT, Relayed, StoredEvent, parse_event_id},
 };
 
 /// Proxies close idle connections; a comment line every so often keeps the stream open.
@@ -55,43 +55,77 @@ pub async fn stream(
             Some(raw)
         }
     };
-    // Subscribe before reading the replay, so no event falls between the two.
+    // Subscribe before reading the store, so no event falls between the two.
     let mut live = hub.subscribe(&player);
+    let store = game.store().clone();
     let replay = match &last_id {
-        Some(id) => game
-            .store()
-            .events_after(&player, Some(id), EVENTS_KEPT)
-            .await
-            .map_err(crate::game::GameError::from)?,
-        None => Vec::new(),
-    };
+        Some(id) => store.events_after(&player, Some(id), EVENTS_KEPT).await,
+        // Without Last-Event-ID the stream starts now: remember where "now" is,
+        // so that a resync knows what counts as missed.
+        None => store.events_after(&player, None, 1).await,
+    }
+    .map_err(crate::game::GameError::from)?;
     let (out, rx) = mpsc::channel::<sse::Event>(16);
     actix_web::rt::spawn(async move {
-        let mut last_sent = last_id.as_deref().and_then(parse_event_id);
-        for event in replay {
-            last_sent = parse_event_id(&event.id);
-            if out.send(frame(&event)).await.is_err() {
+        let mut stream = Cursor {
+            last_sent: last_id.as_deref().and_then(parse_event_id),
+            out,
+        };
+        if last_id.is_some() {
+            if stream.send_all(replay).await.is_err() {
                 return;
             }
+        } else {
+            stream.last_sent = replay.last().and_then(|e| parse_event_id(&e.id));
         }
         loop {
-            tokio::select! {
-                () = out.closed() => return,
-                next = live.recv() => {
-                    let Some(event) = next else { return };
-                    let id = parse_event_id(&event.id);
-                    if id <= last_sent {
-                        continue; // already replayed
-                    }
-                    last_sent = id;
-                    if out.send(frame(&event)).await.is_err() {
-                        return;
+            let next = tokio::select! {
+                () = stream.out.closed() => return,
+                next = live.recv() => next,
+            };
+            let sent = match next {
+                None => return, // cut by the hub: the client reconnects and replays
+                Some(Relayed::Event(event)) => stream.send_all(vec![event]).await,
+                Some(Relayed::Resync) => {
+                    let after = stream.last_sent.map(|(ms, seq)| format!("{ms}-{seq}"));
+                    match store
+                        .events_after(&player, after.as_deref(), EVENTS_KEPT)
+                        .await
+                    {
+                        Ok(missed) => stream.send_all(missed).await,
+                        Err(err) => {
+                            tracing::warn!(%err, "resync failed; closing the stream for a replay");
+                            return;
+                        }
                     }
                 }
+            };
+            if sent.is_err() {
+                return;
             }
         }
     });
     Ok(Sse::from_infallible_receiver(rx).with_keep_alive(KEEP_ALIVE))
+}
+
+/// One open stream: what it sent last, so nothing goes out twice or out of order.
+struct Cursor {
+    last_sent: Option<(u64, u64)>,
+    out: mpsc::Sender<sse::Event>,
+}
+
+impl Cursor {
+    async fn send_all(&mut self, events: Vec<StoredEvent>) -> Result<(), ()> {
+        for event in events {
+            let id = parse_event_id(&event.id);
+            if id <= self.last_sent {
+                continue;
+            }
+            self.last_sent = id;
+            self.out.send(frame(&event)).await.map_err(|_| ())?;
+        }
+        Ok(())
+    }
 }
 
 fn frame(event: &StoredEvent) -> sse::Event {

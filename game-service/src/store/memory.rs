@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EVENTS_KEPT, Store, StoreError, StoreResult, StoredEvent, event_message, job_key,
+    EVENTS_KEPT, Relayed, Store, StoreError, StoreResult, StoredEvent, event_message, job_key,
     parse_event_id,
 };
 use crate::domain::{
@@ -33,7 +33,7 @@ struct State {
 
 pub struct MemoryStore {
     state: Mutex<State>,
-    events: broadcast::Sender<StoredEvent>,
+    events: broadcast::Sender<Relayed>,
 }
 
 impl Default for MemoryStore {
@@ -138,7 +138,7 @@ impl Store for MemoryStore {
         for (player, event) in &changes.events {
             let stored = state.append(player, event_message(player, event));
             // Nobody listening is fine: the stream keeps it for replay.
-            let _ = self.events.send(stored);
+            let _ = self.events.send(Relayed::Event(stored));
         }
         for player in locked {
             state.locks.remove(player);
@@ -182,7 +182,7 @@ impl Store for MemoryStore {
             .collect())
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<StoredEvent> {
+    fn subscribe(&self) -> broadcast::Receiver<Relayed> {
         self.events.subscribe()
     }
 

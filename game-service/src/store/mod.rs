@@ -37,6 +37,15 @@ pub struct StoredEvent {
     pub event: GameEvent,
 }
 
+/// What a store relays to its subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Relayed {
+    Event(StoredEvent),
+    /// Events may have been missed (the subscription to Redis was re-established):
+    /// live streams re-read what they lack from the store.
+    Resync,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0:#}")]
@@ -89,7 +98,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<StoredEvent>>;
 
     /// Every event committed from now on, by any replica.
-    fn subscribe(&self) -> broadcast::Receiver<StoredEvent>;
+    fn subscribe(&self) -> broadcast::Receiver<Relayed>;
 
     /// Claims up to `limit` jobs due at `now`: each is handed to exactly one
     /// caller, and handed out again after `lease` unless [`Store::finish_job`] is called.

@@ -45,7 +45,7 @@ use self::{
     keys::{JOB_SHARDS, Keys},
     plan::{Group, INTENT_TTL, TwoPhasePlan, groups, millis},
 };
-use super::{Store, StoreError, StoreResult, StoredEvent};
+use super::{Relayed, Store, StoreError, StoreResult, StoredEvent};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
@@ -54,6 +54,8 @@ use crate::domain::{
 /// How long recovery waits for the locks of an interrupted transaction.
 const RECOVERY_WAIT: Duration = Duration::from_secs(3);
 const RECOVERY_LEASE: Duration = Duration::from_secs(5);
+/// How long connecting waits for the event relay's subscription.
+const RELAY_READY_WAIT: Duration = Duration::from_secs(2);
 
 struct Scripts {
     lock: Script,
@@ -71,7 +73,7 @@ pub struct RedisStore {
     scripts: Arc<Scripts>,
     /// Commit slot by slot (always on a cluster; tests turn it on for standalone).
     two_phase: bool,
-    events: broadcast::Sender<StoredEvent>,
+    events: broadcast::Sender<Relayed>,
     relay: JoinHandle<()>,
     crash: std::sync::Mutex<Option<CrashPoint>>,
 }
@@ -130,7 +132,17 @@ impl RedisStore {
         let keys = Keys::new(prefix);
         let (events, _) = broadcast::channel(super::BROADCAST_CAPACITY);
         let nodes = cluster_nodes(url).unwrap_or_else(|| vec![url.to_owned()]);
+        // Wait (briefly) for the relay's subscription, so that no event of the
+        // first requests is published before this replica listens.
+        let mut subscribed = events.subscribe();
         let relay = tokio::spawn(relay_events(nodes, keys.channel(), events.clone()));
+        let ready = tokio::time::timeout(RELAY_READY_WAIT, async {
+            while !matches!(subscribed.recv().await, Ok(Relayed::Resync) | Err(_)) {}
+        })
+        .await;
+        if ready.is_err() {
+            tracing::warn!("event relay not subscribed yet; streams will resync when it is");
+        }
         Ok(Self {
             two_phase: conn.is_cluster(),
             conn,
@@ -394,18 +406,20 @@ impl RedisStore {
 
 /// Forwards every event published by any replica to local subscribers;
 /// resubscribes by itself (trying each node in turn) after Redis comes back.
-async fn relay_events(nodes: Vec<String>, channel: String, out: broadcast::Sender<StoredEvent>) {
+async fn relay_events(nodes: Vec<String>, channel: String, out: broadcast::Sender<Relayed>) {
     for url in nodes.iter().cycle() {
         match Client::open(url.as_str()) {
             Ok(client) => match client.get_async_pubsub().await {
                 Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                     Ok(()) => {
+                        // Whatever was published while we were not subscribed is in the streams.
+                        let _ = out.send(Relayed::Resync);
                         let mut messages = pubsub.on_message();
                         while let Some(message) = messages.next().await {
                             match serde_json::from_slice::<StoredEvent>(message.get_payload_bytes())
                             {
                                 Ok(event) => {
-                                    let _ = out.send(event);
+                                    let _ = out.send(Relayed::Event(event));
                                 }
                                 Err(err) => tracing::warn!(%err, "undecodable event on {channel}"),
                             }
@@ -566,7 +580,7 @@ impl Store for RedisStore {
             .collect()
     }
 
-    fn subscribe(&self) -> broadcast::Receiver<StoredEvent> {
+    fn subscribe(&self) -> broadcast::Receiver<Relayed> {
         self.events.subscribe()
     }
 
