@@ -9,6 +9,8 @@ pub struct Settings {
     pub bind_addr: String,
     /// `None`: the embedded in-memory store (one process only).
     pub redis_url: Option<String>,
+    /// `REDIS_CLUSTER=true`: a single `REDIS_URL` is a cluster seed node.
+    pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments or tests can share one Redis.
     pub redis_key_prefix: String,
     pub jwt: JwtSettings,
@@ -28,6 +30,7 @@ impl Settings {
         Ok(Self {
             bind_addr: env_or("BIND_ADDR", "0.0.0.0:8080".to_owned())?,
             redis_url: env_opt("REDIS_URL"),
+            redis_cluster: service_kit::config::redis_cluster_forced()?,
             redis_key_prefix: env_or("REDIS_KEY_PREFIX", "game".to_owned())?,
             jwt: JwtSettings::from_env()?,
             im_url: env_or("IM_URL", "http://127.0.0.1:8081".to_owned())?,

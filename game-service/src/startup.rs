@@ -34,7 +34,10 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let store: Arc<dyn Store> = match &settings.redis_url {
-            Some(url) => Arc::new(RedisStore::connect(url, &settings.redis_key_prefix).await?),
+            Some(url) => Arc::new(
+                RedisStore::connect_with(url, &settings.redis_key_prefix, settings.redis_cluster)
+                    .await?,
+            ),
             None => {
                 tracing::warn!(
                     "REDIS_URL is unset: using the embedded in-memory store (one process, state lost on exit)"
@@ -69,6 +72,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             App::new()
+                .wrap(service_kit::error::problem_errors())
                 .wrap(metrics.clone())
                 .wrap(TracingLogger::default())
                 .app_data(verifier.clone())

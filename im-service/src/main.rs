@@ -1,1 +1,25 @@
-fn main() {}
+//! The `im-service` binary: settings from the environment, telemetry, serve until SIGTERM.
+
+use std::process::ExitCode;
+
+use im_service::{configuration::Settings, startup::Application};
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    service_kit::telemetry::init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "im-service stopped");
+            eprintln!("im-service: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let settings = Settings::from_env()?;
+    let app = Application::build(settings).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}

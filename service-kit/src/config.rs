@@ -78,3 +78,53 @@ impl JwtSettings {
         Minter::hs256(self.secret.as_bytes(), &self.issuer, &self.audience)
     }
 }
+
+/// The seed nodes when `REDIS_URL` names a Redis Cluster, `None` for standalone.
+///
+/// A cluster is `redis+cluster://host1:port1,host2:port2`, several `redis://`
+/// URLs separated by commas, or any `REDIS_URL` with `REDIS_CLUSTER=true`.
+pub fn redis_cluster_nodes(url: &str, force_cluster: bool) -> Option<Vec<String>> {
+    if let Some(hosts) = url.strip_prefix("redis+cluster://") {
+        return Some(
+            hosts
+                .split(',')
+                .map(|h| format!("redis://{}", h.trim()))
+                .collect(),
+        );
+    }
+    (force_cluster || url.contains(','))
+        .then(|| url.split(',').map(|u| u.trim().to_owned()).collect())
+}
+
+/// `REDIS_CLUSTER=true` forces cluster mode for a single seed URL.
+pub fn redis_cluster_forced() -> anyhow::Result<bool> {
+    env_or("REDIS_CLUSTER", false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_urls_are_recognised() {
+        assert_eq!(redis_cluster_nodes("redis://127.0.0.1:6379", false), None);
+        assert_eq!(
+            redis_cluster_nodes("redis://127.0.0.1:7000", true),
+            Some(vec!["redis://127.0.0.1:7000".to_owned()])
+        );
+        assert_eq!(
+            redis_cluster_nodes("redis+cluster://a:7000,b:7001", false),
+            Some(vec![
+                "redis://a:7000".to_owned(),
+                "redis://b:7001".to_owned()
+            ])
+        );
+        assert_eq!(
+            redis_cluster_nodes("redis://a:7000, redis://b:7001", false),
+            Some(vec![
+                "redis://a:7000".to_owned(),
+                "redis://b:7001".to_owned()
+            ])
+        );
+    }
+}

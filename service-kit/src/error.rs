@@ -89,3 +89,56 @@ impl ResponseError for ApiError {
         response.json(self.problem())
     }
 }
+
+/// Middleware that renders every error response not already problem+json
+/// (the framework's own: payload too large, malformed headers, …) as one.
+pub fn problem_errors<B: 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    actix_web::middleware::ErrorHandlers::new().default_handler(render_as_problem)
+}
+
+fn code_for(status: StatusCode) -> ProblemCode {
+    match status.as_u16() {
+        401 => ProblemCode::Unauthorized,
+        403 => ProblemCode::Forbidden,
+        404 => ProblemCode::NotFound,
+        405 => ProblemCode::MethodNotAllowed,
+        413 => ProblemCode::PayloadTooLarge,
+        415 => ProblemCode::UnsupportedMediaType,
+        429 => ProblemCode::RateLimited,
+        503 => ProblemCode::StoreUnavailable,
+        400..=499 => ProblemCode::InvalidRequest,
+        _ => ProblemCode::Internal,
+    }
+}
+
+fn render_as_problem<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::{
+        body::BoxBody,
+        dev::ServiceResponse,
+        http::header::{CONTENT_TYPE as CT, HeaderValue},
+        middleware::ErrorHandlerResponse,
+    };
+    let already = res
+        .headers()
+        .get(CT)
+        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    let status = res.status();
+    if already || !(status.is_client_error() || status.is_server_error()) {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let mut problem = Problem::new(
+        code_for(status),
+        status.canonical_reason().unwrap_or("error").to_owned(),
+    );
+    problem.status = status.as_u16();
+    let body = serde_json::to_string(&problem).unwrap_or_default();
+    let (req, res) = res.into_parts();
+    let mut res = res.set_body(BoxBody::new(body));
+    res.headers_mut()
+        .insert(CT, HeaderValue::from_static(CONTENT_TYPE));
+    Ok(ErrorHandlerResponse::Response(
+        ServiceResponse::new(req, res).map_into_right_body(),
+    ))
+}

@@ -43,14 +43,15 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Fallback for unknown routes (404) and known routes with the wrong method (405).
+/// Fallback for unknown routes and for known paths with another method: 404 either way.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
-/// Registers the three extractor configs on an app or scope.
+/// Registers the extractor configs (raw bodies are capped like JSON ones) on an app or scope.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.app_data(json_config())
+    cfg.app_data(web::PayloadConfig::new(MAX_JSON_BYTES))
+        .app_data(json_config())
         .app_data(path_config())
         .app_data(query_config());
 }

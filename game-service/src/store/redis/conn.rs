@@ -1,8 +1,6 @@
 //! One connection type for standalone Redis and Redis Cluster.
 //!
-//! `REDIS_URL` selects the mode: `redis://host:port` is standalone;
-//! `redis+cluster://host1:port1,host2:port2` (or several `redis://` URLs
-//! separated by commas) is a cluster, given by any of its nodes.
+//! `REDIS_URL` selects the mode (see `service_kit::config::redis_cluster_nodes`).
 
 use std::time::Duration;
 
@@ -23,23 +21,10 @@ pub enum RedisConn {
     Cluster(ClusterConnection),
 }
 
-/// The node URLs of a cluster `REDIS_URL`, or `None` for a standalone one.
-pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
-    if let Some(hosts) = url.strip_prefix("redis+cluster://") {
-        return Some(
-            hosts
-                .split(',')
-                .map(|h| format!("redis://{}", h.trim()))
-                .collect(),
-        );
-    }
-    url.contains(',')
-        .then(|| url.split(',').map(|u| u.trim().to_owned()).collect())
-}
-
 impl RedisConn {
-    pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        match cluster_nodes(url) {
+    /// `cluster_nodes`: the seed nodes of a cluster, or `None` for standalone `url`.
+    pub async fn connect(url: &str, cluster_nodes: Option<Vec<String>>) -> anyhow::Result<Self> {
+        match cluster_nodes {
             Some(nodes) => {
                 let client = ClusterClient::builder(nodes.clone())
                     .connection_timeout(CONNECT_TIMEOUT)
@@ -98,29 +83,5 @@ impl ConnectionLike for RedisConn {
             Self::Standalone(conn) => conn.get_db(),
             Self::Cluster(conn) => conn.get_db(),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cluster_urls_are_recognised() {
-        assert_eq!(cluster_nodes("redis://127.0.0.1:6379"), None);
-        assert_eq!(
-            cluster_nodes("redis+cluster://a:7000,b:7001"),
-            Some(vec![
-                "redis://a:7000".to_owned(),
-                "redis://b:7001".to_owned()
-            ])
-        );
-        assert_eq!(
-            cluster_nodes("redis://a:7000, redis://b:7001"),
-            Some(vec![
-                "redis://a:7000".to_owned(),
-                "redis://b:7001".to_owned()
-            ])
-        );
     }
 }

@@ -35,11 +35,11 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use redis::{AsyncCommands, Client, RedisError, Script, Value};
+use service_kit::config::redis_cluster_nodes;
 use shared_types::UserId;
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
-pub use self::conn::cluster_nodes;
 use self::{
     conn::RedisConn,
     keys::{JOB_SHARDS, Keys},
@@ -128,10 +128,20 @@ impl RedisStore {
     /// Connects (fails fast when Redis is unreachable) and starts relaying
     /// published events to [`Store::subscribe`]rs.
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let conn = RedisConn::connect(url).await?;
+        Self::connect_with(url, prefix, false).await
+    }
+
+    /// `force_cluster`: treat a single `url` as a cluster seed (`REDIS_CLUSTER=true`).
+    pub async fn connect_with(
+        url: &str,
+        prefix: &str,
+        force_cluster: bool,
+    ) -> anyhow::Result<Self> {
+        let cluster = redis_cluster_nodes(url, force_cluster);
+        let conn = RedisConn::connect(url, cluster.clone()).await?;
         let keys = Keys::new(prefix);
         let (events, _) = broadcast::channel(super::BROADCAST_CAPACITY);
-        let nodes = cluster_nodes(url).unwrap_or_else(|| vec![url.to_owned()]);
+        let nodes = cluster.unwrap_or_else(|| vec![url.to_owned()]);
         // Wait (briefly) for the relay's subscription, so that no event of the
         // first requests is published before this replica listens.
         let mut subscribed = events.subscribe();

@@ -1,0 +1,247 @@
+//! Conversations and their messages: `/v1/conversations…`. Participants only: anyone else,
+//! `service` tokens included, gets the same 404 as for an unknown id.
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::Deserialize;
+use service_kit::{ApiError, auth::Authenticated};
+use shared_types::{
+    UserId,
+    im::{Conversation, ConversationList, Message, MessagePage, NewConversation, NewMessage},
+    problem::{Problem, ProblemCode},
+};
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+use super::AppState;
+use crate::{
+    domain::{InvalidConversation, MessageText, Participants},
+    store::{AppendOutcome, StoreError},
+};
+
+/// Messages per page when `limit` is not given.
+pub const DEFAULT_PAGE: usize = 50;
+/// Largest page: bounds the work of one request.
+pub const MAX_PAGE: usize = 200;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(create_conversation)
+        .service(list_conversations)
+        .service(post_message)
+        .service(list_messages)
+        .service(close_conversation);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidConversation),
+    #[error("`limit` is 1-{MAX_PAGE}, got {0}")]
+    InvalidLimit(usize),
+    #[error("`after` is at most {max}, got {0}", max = i64::MAX)]
+    InvalidAfter(u64),
+    #[error("no such conversation")]
+    NotFound,
+    #[error("the conversation is closed")]
+    Closed,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ConversationError> for ApiError {
+    fn from(err: ConversationError) -> Self {
+        match err {
+            ConversationError::Invalid(_)
+            | ConversationError::InvalidLimit(_)
+            | ConversationError::InvalidAfter(_) => ApiError::invalid(err.to_string()),
+            ConversationError::NotFound => ApiError::not_found(err.to_string()),
+            ConversationError::Closed => {
+                ApiError::new(ProblemCode::ConversationClosed, err.to_string())
+            }
+            ConversationError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// The conversation, when `user` takes part in it.
+async fn participating(
+    state: &AppState,
+    user: &UserId,
+    id: Uuid,
+) -> Result<Conversation, ConversationError> {
+    match state.store.conversation(id).await? {
+        Some(conversation) if conversation.participants.contains(user) => Ok(conversation),
+        _ => Err(ConversationError::NotFound),
+    }
+}
+
+/// Open a conversation. The caller is added to `participants` and duplicates are dropped;
+/// the result has 2-16 people, the caller first.
+#[utoipa::path(
+    tag = "conversations",
+    request_body = NewConversation,
+    responses(
+        (status = 201, description = "The new conversation", body = Conversation),
+        (status = 400, description = "Malformed JSON, unknown field, invalid user id, or fewer than 2 \
+or more than 16 people in all", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/conversations")]
+pub async fn create_conversation(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+    body: web::Json<NewConversation>,
+) -> Result<HttpResponse, ApiError> {
+    let participants = Participants::parse(&caller.user_id, &body.participants)
+        .map_err(ConversationError::from)?;
+    let now = state.clock.now();
+    let conversation = Conversation {
+        id: Uuid::new_v4(),
+        participants: participants.into_inner(),
+        created_at: now,
+        last_activity_at: now,
+        closed: false,
+    };
+    state
+        .store
+        .create_conversation(&conversation)
+        .await
+        .map_err(ConversationError::from)?;
+    Ok(HttpResponse::Created().json(conversation))
+}
+
+/// The caller's conversations, open and closed, newest activity first.
+#[utoipa::path(
+    tag = "conversations",
+    responses((status = 200, description = "The caller's conversations", body = ConversationList))
+)]
+#[get("/v1/conversations")]
+pub async fn list_conversations(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+) -> Result<web::Json<ConversationList>, ApiError> {
+    let conversations = state
+        .store
+        .conversations_of(&caller.user_id)
+        .await
+        .map_err(ConversationError::from)?;
+    Ok(web::Json(ConversationList { conversations }))
+}
+
+/// Post a message (1-4096 characters). It becomes the conversation's last activity.
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = Uuid, Path, description = "Conversation id")),
+    request_body = NewMessage,
+    responses(
+        (status = 201, description = "The stored message", body = Message),
+        (status = 400, description = "Malformed JSON, unknown field, or text not 1-4096 characters",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation, or the caller does not take part",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The conversation is closed (`conversation_closed`)",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/conversations/{id}/messages")]
+pub async fn post_message(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    body: web::Json<NewMessage>,
+) -> Result<HttpResponse, ApiError> {
+    let text = MessageText::parse(body.into_inner().text).map_err(ConversationError::from)?;
+    let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
+    let outcome = state
+        .store
+        .append_message(
+            &conversation,
+            &caller.user_id,
+            text.as_str(),
+            state.clock.now(),
+        )
+        .await
+        .map_err(ConversationError::from)?;
+    match outcome {
+        AppendOutcome::Appended(message) => Ok(HttpResponse::Created().json(message)),
+        AppendOutcome::Closed => Err(ConversationError::Closed.into()),
+        AppendOutcome::Missing => Err(ConversationError::NotFound.into()),
+    }
+}
+
+/// Paging through messages.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MessagesQuery {
+    /// Only messages with a greater `seq` (default 0: from the first).
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    pub after: Option<u64>,
+    /// Most messages to return, 1-200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<usize>,
+}
+
+/// Read messages, oldest first. Page with `after` = the last `seq` seen.
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = Uuid, Path, description = "Conversation id"), MessagesQuery),
+    responses(
+        (status = 200, description = "Messages with `seq > after`, oldest first", body = MessagePage),
+        (status = 400, description = "`after` or `limit` is not a number in range, or an unknown parameter",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such conversation, or the caller does not take part",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/conversations/{id}/messages")]
+pub async fn list_messages(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+    query: web::Query<MessagesQuery>,
+) -> Result<web::Json<MessagePage>, ApiError> {
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ConversationError::InvalidLimit(limit).into());
+    }
+    let after = query.after.unwrap_or(0);
+    if i64::try_from(after).is_err() {
+        return Err(ConversationError::InvalidAfter(after).into());
+    }
+    let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
+    let messages = state
+        .store
+        .messages(conversation.id, after, limit)
+        .await
+        .map_err(ConversationError::from)?;
+    Ok(web::Json(MessagePage { messages }))
+}
+
+/// Close a conversation: it takes no more messages and no longer counts as talking.
+/// Closing a closed conversation changes nothing.
+#[utoipa::path(
+    tag = "conversations",
+    params(("id" = Uuid, Path, description = "Conversation id")),
+    responses(
+        (status = 200, description = "The closed conversation", body = Conversation),
+        (status = 404, description = "No such conversation, or the caller does not take part",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/conversations/{id}/close")]
+pub async fn close_conversation(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<Uuid>,
+) -> Result<web::Json<Conversation>, ApiError> {
+    let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
+    match state
+        .store
+        .close_conversation(conversation.id)
+        .await
+        .map_err(ConversationError::from)?
+    {
+        Some(closed) => Ok(web::Json(closed)),
+        None => Err(ConversationError::NotFound.into()),
+    }
+}

@@ -1,0 +1,106 @@
+//! `PUT /v1/presence` and `GET /v1/users/{user_id}/presence`.
+
+use actix_web::{get, put, web};
+use service_kit::{ApiError, auth::Authenticated};
+use shared_types::{
+    UserId,
+    auth::Caller,
+    presence::{Presence, PresenceUpdate},
+    problem::Problem,
+};
+
+use super::AppState;
+use crate::store::StoreError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(set_presence).service(get_presence);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PresenceError {
+    /// Deliberately the same answer for "no such user" and "not yours to see".
+    #[error("no visible presence for this user")]
+    NotVisible,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<PresenceError> for ApiError {
+    fn from(err: PresenceError) -> Self {
+        match err {
+            PresenceError::NotVisible => ApiError::not_found(err.to_string()),
+            PresenceError::Store(err) => err.into(),
+        }
+    }
+}
+
+/// Set the caller's own presence.
+#[utoipa::path(
+    tag = "presence",
+    request_body = PresenceUpdate,
+    responses(
+        (status = 200, description = "The caller's presence as now recorded", body = Presence),
+        (status = 400, description = "Malformed JSON, unknown field or unknown status",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/presence")]
+pub async fn set_presence(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+    body: web::Json<PresenceUpdate>,
+) -> Result<web::Json<Presence>, ApiError> {
+    let status = body.into_inner().status;
+    state
+        .store
+        .set_presence(&caller.user_id, status)
+        .await
+        .map_err(PresenceError::from)?;
+    Ok(web::Json(Presence {
+        user_id: caller.user_id,
+        status,
+    }))
+}
+
+/// A user's presence: visible to the user, to anyone sharing a conversation with them (open
+/// or closed) and to `service` tokens. No record means `offline`.
+#[utoipa::path(
+    tag = "presence",
+    params(("user_id" = UserId, Path, description = "Whose presence")),
+    responses(
+        (status = 200, description = "The user's presence (`offline` when never set)", body = Presence),
+        (status = 404, description = "Invalid user id, or a user the caller shares no conversation with \
+(the answer never reveals whether the user exists)",
+            body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/users/{user_id}/presence")]
+pub async fn get_presence(
+    Authenticated(caller): Authenticated,
+    state: web::Data<AppState>,
+    path: web::Path<UserId>,
+) -> Result<web::Json<Presence>, ApiError> {
+    let user = path.into_inner();
+    Ok(web::Json(visible_presence(&state, &caller, user).await?))
+}
+
+async fn visible_presence(
+    state: &AppState,
+    caller: &Caller,
+    user: UserId,
+) -> Result<Presence, PresenceError> {
+    let visible = caller.user_id == user
+        || caller.is_service()
+        || state
+            .store
+            .share_conversation(&caller.user_id, &user)
+            .await?;
+    if !visible {
+        return Err(PresenceError::NotVisible);
+    }
+    let status = state.store.presence(&user).await?;
+    Ok(Presence {
+        user_id: user,
+        status,
+    })
+}

@@ -1,0 +1,113 @@
+//! Builds the HTTP server (listener bound first, so port 0 works) and runs it until stopped.
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use actix_web::{App, HttpServer, dev::Server, web};
+use anyhow::Context;
+use service_kit::{
+    extract,
+    ops::{self, Readiness},
+};
+use tracing_actix_web::TracingLogger;
+
+use crate::{
+    configuration::Settings,
+    domain::{ActiveWindow, Clock, SystemClock},
+    routes::{self, AppState},
+    store::{MemoryStore, RedisStore, RedisStoreConfig, Store, StoreReadiness},
+};
+
+/// How long in-flight requests may finish after SIGTERM before workers are stopped.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `BIND_ADDR`, connects the store and prepares the server; the wall clock tells time.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the time source given (tests move time by hand).
+    pub async fn build_with_clock(
+        settings: Settings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let default_window = ActiveWindow::from_secs(settings.active_window.as_secs())
+            .context("IM_ACTIVE_WINDOW_SECS")?;
+        let verifier = web::Data::new(settings.jwt.verifier()?);
+        let store = connect_store(&settings).await?;
+        let readiness = web::Data::new(Readiness(vec![Arc::new(StoreReadiness(store.clone()))]));
+        let state = web::Data::new(AppState {
+            store,
+            clock,
+            default_window,
+        });
+        let metrics = ops::metrics("im")?;
+        let openapi = crate::openapi();
+
+        let listener = TcpListener::bind(&settings.bind_addr)
+            .with_context(|| format!("binding BIND_ADDR={}", settings.bind_addr))?;
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(service_kit::error::problem_errors())
+                .wrap(TracingLogger::default())
+                .wrap(metrics.clone())
+                .app_data(verifier.clone())
+                .app_data(readiness.clone())
+                .app_data(state.clone())
+                .configure(extract::configure)
+                .configure(|cfg| ops::configure(cfg, openapi.clone()))
+                .configure(routes::configure)
+                .default_service(web::to(extract::not_found))
+        })
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "im-service listening");
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound (useful with `BIND_ADDR=…:0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains in-flight requests (up to 10 s).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let Some(url) = &settings.redis_url else {
+        tracing::warn!(
+            "REDIS_URL is not set: using the in-memory store; data lives in this process only \
+             and replicas would not share it"
+        );
+        return Ok(Arc::new(MemoryStore::new()));
+    };
+    let store = RedisStore::connect(&RedisStoreConfig {
+        url: url.clone(),
+        cluster: settings.redis_cluster,
+        key_prefix: settings.redis_key_prefix.clone(),
+        retention: settings.retention,
+    })?;
+    // Not fatal: the service starts unready and connects when Redis answers.
+    match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+        Ok(Ok(())) => tracing::info!("connected to Redis"),
+        Ok(Err(err)) => {
+            tracing::warn!(
+                error = format!("{:#}", anyhow::Error::from(err)),
+                "Redis is unreachable at startup; /readyz says so until it answers"
+            )
+        }
+        Err(_) => tracing::warn!("Redis did not answer PING within 2 s at startup"),
+    }
+    Ok(Arc::new(store))
+}

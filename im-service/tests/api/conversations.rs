@@ -1,0 +1,386 @@
+//! `/v1/conversations…`: opening, listing, messages, closing, and who may touch them.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use shared_types::{
+    im::{MAX_MESSAGE_CHARS, Message},
+    problem::ProblemCode,
+};
+use uuid::Uuid;
+
+use crate::helpers::{assert_problem, expect_json, spawn_app};
+
+fn names(conversation: &shared_types::im::Conversation) -> Vec<&str> {
+    conversation
+        .participants
+        .iter()
+        .map(|p| p.as_str())
+        .collect()
+}
+
+#[tokio::test]
+async fn opening_a_conversation_adds_the_caller_first_and_drops_duplicates() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let response = app
+        .post_json(
+            "/v1/conversations",
+            &app.token("alice")?,
+            &json!({"participants": ["bob", "alice", "carol", "bob"]}),
+        )
+        .await?;
+    let conversation: shared_types::im::Conversation =
+        expect_json(response, StatusCode::CREATED).await?;
+    assert_eq!(names(&conversation), ["alice", "bob", "carol"]);
+    assert!(!conversation.closed);
+    assert_eq!(conversation.created_at, app.clock_now());
+    assert_eq!(conversation.last_activity_at, conversation.created_at);
+    // Everyone in it sees it.
+    for who in ["alice", "bob", "carol"] {
+        assert_eq!(
+            app.conversations(who).await?,
+            std::slice::from_ref(&conversation),
+            "{who}"
+        );
+    }
+    assert!(app.conversations("dave").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_conversation_has_two_to_sixteen_people_and_a_refused_one_leaves_no_trace()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("alice")?;
+    let others = |n: usize| (0..n).map(|i| format!("user{i}")).collect::<Vec<_>>();
+    for participants in [
+        json!([]),
+        json!(["alice"]),
+        json!(others(16)),
+        json!(["bad id"]),
+    ] {
+        assert_problem(
+            app.post_json(
+                "/v1/conversations",
+                &token,
+                &json!({ "participants": participants }),
+            )
+            .await?,
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        )
+        .await?;
+    }
+    assert!(app.conversations("alice").await?.is_empty());
+    assert!(app.conversations("user0").await?.is_empty());
+
+    let two = app.open_conversation("alice", &["bob"]).await?;
+    assert_eq!(two.participants.len(), 2);
+    let fifteen = others(15);
+    let fifteen: Vec<&str> = fifteen.iter().map(String::as_str).collect();
+    let sixteen = app.open_conversation("alice", &fifteen).await?;
+    assert_eq!(sixteen.participants.len(), 16);
+    Ok(())
+}
+
+#[tokio::test]
+async fn malformed_bodies_are_4xx_problems_and_create_nothing() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("alice")?;
+    let cases = [
+        (
+            "application/json",
+            "{\"participants\": [\"bob\"",
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        ),
+        (
+            "application/json",
+            "{\"participants\": [\"bob\"], \"topic\": \"x\"}",
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        ),
+        (
+            "application/json",
+            "{\"participants\": \"bob\"}",
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        ),
+        (
+            "application/json",
+            "",
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        ),
+        (
+            "text/plain",
+            "{\"participants\": [\"bob\"]}",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemCode::UnsupportedMediaType,
+        ),
+    ];
+    for (content_type, body, status, code) in cases {
+        assert_problem(
+            app.send_raw(
+                Method::POST,
+                "/v1/conversations",
+                &token,
+                content_type,
+                body,
+            )
+            .await?,
+            status,
+            code,
+        )
+        .await?;
+    }
+    let huge = format!("{{\"participants\": [\"{}\"]}}", "b".repeat(20_000));
+    assert_problem(
+        app.send_raw(
+            Method::POST,
+            "/v1/conversations",
+            &token,
+            "application/json",
+            &huge,
+        )
+        .await?,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        ProblemCode::PayloadTooLarge,
+    )
+    .await?;
+    assert!(app.conversations("alice").await?.is_empty());
+    assert!(app.conversations("bob").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn conversations_are_listed_newest_activity_first() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let first = app.open_conversation("alice", &["bob"]).await?;
+    app.advance(Duration::from_secs(60));
+    let second = app.open_conversation("carol", &["alice"]).await?;
+    app.advance(Duration::from_secs(60));
+    let third = app.open_conversation("alice", &["dave"]).await?;
+    app.close("alice", third.id).await?;
+    app.advance(Duration::from_secs(60));
+    app.say("bob", first.id, "bump").await?;
+    let ids: Vec<Uuid> = app
+        .conversations("alice")
+        .await?
+        .iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, [first.id, third.id, second.id]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn posting_a_message_returns_it_and_moves_the_last_activity() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    app.advance(Duration::from_secs(90));
+    let message = app.say("bob", conversation.id, "hi alice 👋").await?;
+    assert_eq!(message.seq, 1);
+    assert_eq!(message.sender.as_str(), "bob");
+    assert_eq!(message.text, "hi alice 👋");
+    assert_eq!(message.conversation_id, conversation.id);
+    assert_eq!(message.sent_at, app.clock_now());
+    let listed = app.conversations("alice").await?;
+    assert_eq!(listed[0].last_activity_at, message.sent_at);
+    assert_eq!(listed[0].created_at, conversation.created_at);
+    assert_eq!(app.say("alice", conversation.id, "hi bob").await?.seq, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn message_text_is_one_to_4096_characters_and_a_refused_one_is_not_stored()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    for text in [
+        String::new(),
+        "x".repeat(MAX_MESSAGE_CHARS + 1),
+        "é".repeat(MAX_MESSAGE_CHARS + 1),
+    ] {
+        assert_problem(
+            app.post_message("alice", conversation.id, &text).await?,
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        )
+        .await?;
+    }
+    let path = format!("/v1/conversations/{}/messages", conversation.id);
+    let token = app.token("alice")?;
+    for body in [
+        json!({"text": "hi", "urgent": true}),
+        json!({"txt": "hi"}),
+        json!({"text": 5}),
+    ] {
+        assert_problem(
+            app.post_json(&path, &token, &body).await?,
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        )
+        .await?;
+    }
+    assert!(app.messages("alice", conversation.id, "").await?.is_empty());
+    assert_eq!(
+        app.conversations("alice").await?[0].last_activity_at,
+        conversation.last_activity_at
+    );
+    // Multi-byte characters count once each: 4096 of them (8 KiB of UTF-8) are fine.
+    let longest = "é".repeat(MAX_MESSAGE_CHARS);
+    assert_eq!(
+        app.say("alice", conversation.id, &longest).await?.text,
+        longest
+    );
+    assert_eq!(app.say("alice", conversation.id, "x").await?.seq, 2);
+    Ok(())
+}
+
+#[tokio::test]
+async fn messages_are_read_oldest_first_after_a_seq_a_page_at_a_time() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    for i in 1..=60 {
+        let who = if i % 2 == 0 { "alice" } else { "bob" };
+        app.say(who, conversation.id, &format!("m{i}")).await?;
+    }
+    let seqs = |page: Vec<Message>| page.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let first_page = app.messages("bob", conversation.id, "").await?;
+    assert_eq!(seqs(first_page.clone()), (1..=50).collect::<Vec<_>>());
+    assert_eq!(first_page[0].text, "m1");
+    assert_eq!(
+        seqs(app.messages("bob", conversation.id, "?after=50").await?),
+        (51..=60).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        seqs(
+            app.messages("alice", conversation.id, "?after=10&limit=3")
+                .await?
+        ),
+        [11, 12, 13]
+    );
+    assert!(
+        app.messages("alice", conversation.id, "?after=60")
+            .await?
+            .is_empty()
+    );
+    assert_eq!(
+        app.messages("alice", conversation.id, "?limit=200")
+            .await?
+            .len(),
+        60
+    );
+    let token = app.token("alice")?;
+    for query in [
+        "?limit=0",
+        "?limit=201",
+        "?after=-1",
+        "?after=abc",
+        "?page=2",
+    ] {
+        assert_problem(
+            app.get(
+                &format!("/v1/conversations/{}/messages{query}", conversation.id),
+                &token,
+            )
+            .await?,
+            StatusCode::BAD_REQUEST,
+            ProblemCode::InvalidRequest,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn closing_is_idempotent_and_a_closed_conversation_refuses_messages_with_409()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    app.say("alice", conversation.id, "bye").await?;
+    let closed = app.close("bob", conversation.id).await?;
+    assert!(closed.closed);
+    assert_eq!(closed.participants, conversation.participants);
+    assert_eq!(app.close("alice", conversation.id).await?, closed);
+    assert_problem(
+        app.post_message("alice", conversation.id, "wait").await?,
+        StatusCode::CONFLICT,
+        ProblemCode::ConversationClosed,
+    )
+    .await?;
+    // History stays readable and the conversation stays listed.
+    assert_eq!(app.messages("bob", conversation.id, "").await?.len(), 1);
+    assert_eq!(app.conversations("alice").await?, [closed]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_non_participant_gets_404_from_every_conversation_endpoint_even_with_a_service_token()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    app.say("alice", conversation.id, "private").await?;
+    let base = format!("/v1/conversations/{}", conversation.id);
+    for token in [app.token("mallory")?, app.service_token()?] {
+        assert_problem(
+            app.get(&format!("{base}/messages"), &token).await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+        assert_problem(
+            app.post_json(&format!("{base}/messages"), &token, &json!({"text": "hi"}))
+                .await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+        assert_problem(
+            app.client
+                .post(app.url(&format!("{base}/close")))
+                .bearer_auth(&token)
+                .send()
+                .await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+    }
+    assert_eq!(app.messages("bob", conversation.id, "").await?.len(), 1);
+    assert!(!app.conversations("bob").await?[0].closed);
+    assert!(app.conversations("mallory").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_conversation_ids_are_404_problems() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let token = app.token("alice")?;
+    for path in [
+        format!("/v1/conversations/{}/messages", Uuid::new_v4()),
+        "/v1/conversations/not-a-uuid/messages".to_owned(),
+    ] {
+        assert_problem(
+            app.get(&path, &token).await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+        assert_problem(
+            app.post_json(&path, &token, &json!({"text": "hi"})).await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+    }
+    assert_problem(
+        app.close_request("alice", Uuid::new_v4()).await?,
+        StatusCode::NOT_FOUND,
+        ProblemCode::NotFound,
+    )
+    .await?;
+    Ok(())
+}

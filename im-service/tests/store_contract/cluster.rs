@@ -1,0 +1,154 @@
+//! The whole contract against a three-node Redis Cluster: proves every script and command stays
+//! in one slot (a cross-slot step would fail with CROSSSLOT).
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail};
+use im_service::store::{RedisStore, RedisStoreConfig};
+
+use crate::{contract, helpers::RETENTION};
+
+/// Three masters on free ports (client and bus ports both picked free), killed on drop.
+struct RedisCluster {
+    nodes: Vec<Child>,
+    ports: Vec<u16>,
+    dir: PathBuf,
+}
+
+impl RedisCluster {
+    fn start() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "redis-cluster-test-{}-{}",
+            std::process::id(),
+            e2e::free_port()?
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut cluster = Self {
+            nodes: Vec::new(),
+            ports: Vec::new(),
+            dir,
+        };
+        for _ in 0..3 {
+            let port = e2e::free_port()?;
+            let bus = e2e::free_port()?;
+            let child = Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--cluster-port",
+                    &bus.to_string(),
+                ])
+                .args(["--cluster-enabled", "yes", "--bind", "127.0.0.1"])
+                .args(["--cluster-config-file", &format!("nodes-{port}.conf")])
+                .args(["--save", "", "--appendonly", "no"])
+                .arg("--dir")
+                .arg(&cluster.dir)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("starting a cluster node")?;
+            cluster.nodes.push(child);
+            cluster.ports.push(port);
+        }
+        for port in &cluster.ports {
+            cluster.wait_for(*port, &["PING"], "PONG")?;
+        }
+        let addresses: Vec<String> = cluster
+            .ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .collect();
+        let status = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .context("running redis-cli --cluster create")?;
+        if !status.success() {
+            bail!("redis-cli --cluster create failed: {status}");
+        }
+        for port in &cluster.ports {
+            cluster.wait_for(*port, &["CLUSTER", "INFO"], "cluster_state:ok")?;
+        }
+        Ok(cluster)
+    }
+
+    fn wait_for(&self, port: u16, command: &[&str], expected: &str) -> anyhow::Result<()> {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(20) {
+            let output = Command::new("redis-cli")
+                .args(["-p", &port.to_string()])
+                .args(command)
+                .output();
+            if output.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(expected)) {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        bail!("node {port} never answered {command:?} with {expected}")
+    }
+
+    fn url(&self) -> String {
+        self.ports
+            .iter()
+            .map(|p| format!("redis://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+impl Drop for RedisCluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            let _ = node.kill();
+            let _ = node.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs each named contract function on a fresh prefix of the one cluster.
+macro_rules! on_cluster {
+    ($cluster:expr, $($name:ident),* $(,)?) => {
+        $(
+            let store = RedisStore::connect(&RedisStoreConfig {
+                url: $cluster.url(),
+                cluster: true,
+                key_prefix: e2e::unique_prefix(stringify!($name)),
+                retention: RETENTION,
+            })?;
+            contract::$name(&store)
+                .await
+                .context(concat!("on the cluster: ", stringify!($name)))?;
+        )*
+    };
+}
+
+#[tokio::test]
+async fn the_whole_contract_holds_on_a_redis_cluster() -> anyhow::Result<()> {
+    let cluster = RedisCluster::start()?;
+    on_cluster!(
+        cluster,
+        presence_is_offline_until_set_then_what_was_set,
+        presences_answer_for_every_user_asked,
+        a_created_conversation_reads_back_as_written,
+        conversations_of_a_user_are_theirs_open_or_closed_newest_first,
+        appending_numbers_messages_and_moves_last_activity,
+        last_activity_never_moves_backwards,
+        a_closed_conversation_takes_no_messages,
+        appending_to_a_missing_conversation_reports_it_missing,
+        messages_page_oldest_first_after_a_seq,
+        closing_is_idempotent_and_keeps_the_conversation,
+        open_conversations_since_leave_out_closed_stale_and_foreign_ones,
+        sharing_a_conversation_open_or_closed_makes_users_contacts,
+        ping_answers,
+    );
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Fixtures: stores to test, users, conversations and timestamps.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use e2e::RedisServer;
+use im_service::{
+    domain::clock::to_millis_precision,
+    store::{MemoryStore, RedisStore, RedisStoreConfig},
+};
+use shared_types::{UserId, im::Conversation};
+use uuid::Uuid;
+
+/// Retention used by the Redis fixtures: long enough never to expire during a test.
+pub const RETENTION: Duration = Duration::from_secs(3600);
+
+pub fn memory_store() -> MemoryStore {
+    MemoryStore::new()
+}
+
+/// A Redis store on a private `redis-server`, with a key prefix of its own.
+pub struct RedisFixture {
+    pub server: RedisServer,
+    pub prefix: String,
+    pub store: RedisStore,
+}
+
+impl RedisFixture {
+    pub fn start(name: &str) -> anyhow::Result<Self> {
+        let server = RedisServer::start()?;
+        let prefix = e2e::unique_prefix(name);
+        let store = Self::store_on(&server, &prefix)?;
+        Ok(Self {
+            server,
+            prefix,
+            store,
+        })
+    }
+
+    /// Another store on the same server: a second replica, or another deployment.
+    pub fn store_on(server: &RedisServer, prefix: &str) -> anyhow::Result<RedisStore> {
+        RedisStore::connect(&RedisStoreConfig {
+            url: server.url(),
+            cluster: false,
+            key_prefix: prefix.to_owned(),
+            retention: RETENTION,
+        })
+    }
+
+    /// A plain connection for looking at the keys themselves.
+    pub async fn raw(&self) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+        let client = redis::Client::open(self.server.url())?;
+        Ok(client.get_multiplexed_async_connection().await?)
+    }
+}
+
+pub fn user(raw: &str) -> anyhow::Result<UserId> {
+    Ok(UserId::parse(raw)?)
+}
+
+/// An instant with the precision the stores keep (milliseconds).
+pub fn now() -> DateTime<Utc> {
+    to_millis_precision(Utc::now())
+}
+
+pub fn minutes(n: i64) -> TimeDelta {
+    TimeDelta::minutes(n)
+}
+
+/// A new open conversation between `people`, created at `at`.
+pub fn conversation(people: &[&str], at: DateTime<Utc>) -> anyhow::Result<Conversation> {
+    Ok(Conversation {
+        id: Uuid::new_v4(),
+        participants: people.iter().map(|p| user(p)).collect::<Result<_, _>>()?,
+        created_at: at,
+        last_activity_at: at,
+        closed: false,
+    })
+}
