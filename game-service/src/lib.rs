@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`configuration`]: settings from the environment.
-//! - [`startup`]: builds the app and its background tasks.
+//! - [`startup`]: builds the app and its background tasks; [`shutdown`]: SIGTERM handling.
 //! - [`domain`]: records, the transition context and the state-machine engine.
 //! - [`game`]: runs transitions against the store (locks, retries, rendering).
 //! - [`store`]: the store trait, its in-memory and Redis backends.
@@ -20,6 +20,7 @@ pub mod hub;
 pub mod im_client;
 pub mod openapi;
 pub mod routes;
+pub mod shutdown;
 pub mod startup;
 pub mod store;
 

@@ -15,6 +15,7 @@ use crate::{
     game::{Game, SystemClock},
     hub::EventHub,
     im_client::ImClient,
+    shutdown::Shutdown,
     store::{Store, memory::MemoryStore, redis::RedisStore},
 };
 
@@ -66,6 +67,8 @@ impl Application {
         let openapi = crate::openapi::openapi();
         let game_data = web::Data::from(game.clone());
         let hub_data = web::Data::new(hub);
+        let (stop_streams, shutdown) = Shutdown::channel();
+        let shutdown_data = web::Data::new(shutdown);
 
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -79,6 +82,7 @@ impl Application {
                 .app_data(readiness.clone())
                 .app_data(game_data.clone())
                 .app_data(hub_data.clone())
+                .app_data(shutdown_data.clone())
                 .configure(service_kit::extract::configure)
                 .configure(crate::routes::configure)
                 .configure(|cfg| service_kit::ops::configure(cfg, openapi.clone()))
@@ -86,7 +90,9 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .disable_signals()
         .run();
+        tokio::spawn(crate::shutdown::on_signal(stop_streams, server.handle()));
 
         tokio::spawn(sweep_expiries(game.clone(), settings.expiry_poll));
         Ok(Self { port, server, game })

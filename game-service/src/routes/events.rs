@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use crate::{
     game::Game,
     hub::EventHub,
+    shutdown::Shutdown,
     store::{EVENTS_KEPT, Relayed, StoredEvent, parse_event_id},
 };
 
@@ -40,6 +41,7 @@ pub async fn stream(
     caller: Authenticated,
     game: web::Data<Game>,
     hub: web::Data<EventHub>,
+    shutdown: web::Data<Shutdown>,
     req: HttpRequest,
 ) -> Result<impl Responder, ApiError> {
     let player = caller.0.user_id;
@@ -66,6 +68,7 @@ pub async fn stream(
     }
     .map_err(crate::game::GameError::from)?;
     let (out, rx) = mpsc::channel::<sse::Event>(16);
+    let mut shutdown = shutdown.get_ref().clone();
     actix_web::rt::spawn(async move {
         let mut stream = Cursor {
             last_sent: last_id.as_deref().and_then(parse_event_id),
@@ -81,6 +84,7 @@ pub async fn stream(
         loop {
             let next = tokio::select! {
                 () = stream.out.closed() => return,
+                () = shutdown.begun() => return, // ends the response: the client reconnects elsewhere
                 next = live.recv() => next,
             };
             let sent = match next {

@@ -8,7 +8,7 @@ use anyhow::Context;
 use redis::{
     Client, Cmd, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
-    cluster::ClusterClient,
+    cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
 };
 
@@ -22,7 +22,8 @@ pub enum RedisConn {
 }
 
 impl RedisConn {
-    /// `cluster_nodes`: the seed nodes of a cluster, or `None` for standalone `url`.
+    /// Connects lazily: the service starts (unready) while Redis is down and
+    /// connects when it answers. `cluster_nodes`: the seed nodes of a cluster.
     pub async fn connect(url: &str, cluster_nodes: Option<Vec<String>>) -> anyhow::Result<Self> {
         match cluster_nodes {
             Some(nodes) => {
@@ -32,11 +33,12 @@ impl RedisConn {
                     .retries(2)
                     .build()
                     .with_context(|| format!("parsing cluster nodes {nodes:?}"))?;
-                let conn = client
-                    .get_async_connection()
-                    .await
-                    .with_context(|| format!("connecting to the Redis Cluster at {nodes:?}"))?;
-                Ok(Self::Cluster(conn))
+                let config = ClusterConfig::new()
+                    .set_connection_timeout(CONNECT_TIMEOUT)
+                    .set_response_timeout(RESPONSE_TIMEOUT);
+                Ok(Self::Cluster(
+                    client.get_pending_async_connection_with_config(config),
+                ))
             }
             None => {
                 let client =
@@ -45,9 +47,8 @@ impl RedisConn {
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(RESPONSE_TIMEOUT))
                     .set_number_of_retries(2);
-                let conn = ConnectionManager::new_with_config(client, config)
-                    .await
-                    .with_context(|| format!("connecting to Redis at {url}"))?;
+                let conn = ConnectionManager::new_lazy_with_config(client, config)
+                    .context("creating the Redis connection manager")?;
                 Ok(Self::Standalone(conn))
             }
         }
