@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Runs every check of the workspace: the one command README and CI call.
+#
+#   scripts/test.sh            # from any directory
+#
+# Steps: install redis-server if missing (the e2e suite starts private
+# servers), rustfmt, clippy, build the binaries the e2e suite runs, test.
+# One shared target dir, one build: clippy checks, `cargo build` compiles the
+# binaries, `cargo test` reuses them.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-always}"
+export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
+# Panics get a backtrace; anyhow errors (the e2e suite's failures) stay readable.
+export RUST_LIB_BACKTRACE="${RUST_LIB_BACKTRACE:-0}"
+
+declare -a SUMMARY=()
+
+now() { date +%s.%N; }
+
+# step NAME COMMAND... : runs COMMAND, prints its name and duration, stops on failure.
+step() {
+    local name="$1"
+    shift
+    printf '\n==> %s\n' "$name"
+    local start end elapsed status=0
+    start="$(now)"
+    "$@" || status=$?
+    end="$(now)"
+    elapsed="$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.1f", e - s }')"
+    if [[ "$status" -ne 0 ]]; then
+        printf '==> %s FAILED after %ss (exit %s)\n' "$name" "$elapsed" "$status"
+        SUMMARY+=("$(printf '%-28s %8ss  FAILED' "$name" "$elapsed")")
+        print_summary
+        exit "$status"
+    fi
+    printf '==> %s ok in %ss\n' "$name" "$elapsed"
+    SUMMARY+=("$(printf '%-28s %8ss  ok' "$name" "$elapsed")")
+}
+
+print_summary() {
+    printf '\n%s\n' "---- summary ----"
+    printf '%s\n' "${SUMMARY[@]}"
+}
+
+ensure_redis() {
+    if command -v redis-server >/dev/null 2>&1; then
+        echo "redis-server found: $(command -v redis-server)"
+        return 0
+    fi
+    echo "redis-server is missing: installing redis-server and redis-tools with apt-get"
+    local -a sudo=()
+    if [[ "$(id -u)" -ne 0 ]]; then
+        if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+            sudo=(sudo -n)
+        else
+            echo "error: redis-server is not installed and this user is neither root nor allowed to sudo." >&2
+            echo "       Install it yourself (Debian/Ubuntu: apt-get install -y redis-server redis-tools) and rerun." >&2
+            return 1
+        fi
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: redis-server is not installed and apt-get is not available; install redis-server and rerun." >&2
+        return 1
+    fi
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools
+    command -v redis-server >/dev/null 2>&1 || {
+        echo "error: redis-server still missing after apt-get install" >&2
+        return 1
+    }
+}
+
+# A minimal toolchain image may lack rustfmt/clippy; rustup adds them in seconds.
+ensure_components() {
+    local missing=()
+    cargo fmt --version >/dev/null 2>&1 || missing+=(rustfmt)
+    cargo clippy --version >/dev/null 2>&1 || missing+=(clippy)
+    if [[ "${#missing[@]}" -eq 0 ]]; then
+        return 0
+    fi
+    if ! command -v rustup >/dev/null 2>&1; then
+        echo "error: cargo ${missing[*]} missing and rustup not available to add them" >&2
+        return 1
+    fi
+    rustup component add "${missing[@]}"
+}
+
+step "redis-server" ensure_redis
+step "rustfmt + clippy present" ensure_components
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo build --bins" cargo build --workspace --bins
+step "cargo test" cargo test --workspace --no-fail-fast
+
+print_summary
+echo "all checks passed"

@@ -1,0 +1,708 @@
+//! The world every scenario runs in: a private redis-server, the real `im-service` and
+//! `game-service` binaries on free ports, and typed players that talk to both.
+//!
+//! - [`process`]: starting, health-checking and killing the service binaries.
+//! - [`sse`]: reading a player's `text/event-stream`.
+
+mod process;
+mod sse;
+
+use std::{
+    future::Future,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, anyhow, bail, ensure};
+use e2e::{RedisServer, free_port, unique_prefix};
+use reqwest::{Client, Method, StatusCode, header};
+use serde::de::DeserializeOwned;
+use shared_types::{
+    UserId,
+    auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Minter, Scope},
+    game::{PlayerState, Prompt, Reason, Session, SessionKind, SessionState},
+    im::{Conversation, PartnersResponse},
+    problem::{CONTENT_TYPE as PROBLEM_CONTENT_TYPE, Problem, ProblemCode},
+};
+use uuid::Uuid;
+
+use self::process::{ServiceProcess, binary};
+pub use self::sse::{EventStream, SseEvent};
+
+/// The secret both services verify with; tests mint their own tokens with it.
+pub const SECRET: &str = "e2e-secret-not-for-production";
+/// Long enough that no invitation expires in a scenario that is not about expiry.
+pub const DEFAULT_INVITE_TTL_SECS: u64 = 60;
+/// Any single API call: generous, so a slow machine fails on assertions, not timeouts.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Knobs a scenario may turn; everything else is the services' defaults.
+#[derive(Debug, Clone)]
+pub struct WorldOptions {
+    pub invite_ttl_secs: u64,
+    pub im_active_window_secs: Option<u64>,
+}
+
+impl Default for WorldOptions {
+    fn default() -> Self {
+        Self {
+            invite_ttl_secs: DEFAULT_INVITE_TTL_SECS,
+            im_active_window_secs: None,
+        }
+    }
+}
+
+/// Which service a raw request goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Im,
+    Game,
+}
+
+/// Both services, their Redis, and a way to make players. Children die with it.
+pub struct TestWorld {
+    api: Api,
+    minter: Minter,
+    // Dropped in this order: the services before the store they use.
+    replicas: Vec<ServiceProcess>,
+    game: ServiceProcess,
+    im: ServiceProcess,
+    redis: RedisServer,
+}
+
+/// Starts a world named after the running test (libtest names the test thread after it).
+pub async fn spawn_world() -> anyhow::Result<TestWorld> {
+    spawn_world_with(WorldOptions::default()).await
+}
+
+pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld> {
+    let name = test_name();
+    let redis = tokio::task::spawn_blocking(RedisServer::start)
+        .await
+        .context("joining the redis start-up")??;
+    let prefix = unique_prefix(&name);
+    let im_port = free_port()?;
+    let game_port = free_port()?;
+    let client = Client::builder()
+        .no_proxy()
+        .build()
+        .context("building the HTTP client")?;
+    let api = Api {
+        client,
+        im: format!("http://127.0.0.1:{im_port}"),
+        game: format!("http://127.0.0.1:{game_port}"),
+    };
+
+    let mut im_env = vec![
+        env("BIND_ADDR", format!("127.0.0.1:{im_port}")),
+        env("REDIS_URL", redis.url()),
+        env("REDIS_KEY_PREFIX", format!("{prefix}-im")),
+        env("JWT_SECRET", SECRET),
+    ];
+    if let Some(secs) = options.im_active_window_secs {
+        im_env.push(env("IM_ACTIVE_WINDOW_SECS", secs.to_string()));
+    }
+    let game_env = vec![
+        env("BIND_ADDR", format!("127.0.0.1:{game_port}")),
+        env("REDIS_URL", redis.url()),
+        env("REDIS_KEY_PREFIX", format!("{prefix}-game")),
+        env("JWT_SECRET", SECRET),
+        env("IM_URL", api.im.clone()),
+        env("INVITE_TTL_SECS", options.invite_ttl_secs.to_string()),
+    ];
+
+    let mut im = ServiceProcess::spawn(
+        format!("im {name}"),
+        binary("im-service")?,
+        im_env,
+        api.im.clone(),
+    )?;
+    let mut game = ServiceProcess::spawn(
+        format!("game {name}"),
+        binary("game-service")?,
+        game_env,
+        api.game.clone(),
+    )?;
+    let (im_ready, game_ready) =
+        tokio::join!(im.wait_healthy(&api.client), game.wait_healthy(&api.client));
+    im_ready?;
+    game_ready?;
+
+    Ok(TestWorld {
+        api,
+        minter: Minter::hs256(SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE),
+        replicas: Vec::new(),
+        game,
+        im,
+        redis,
+    })
+}
+
+impl TestWorld {
+    /// A player with a valid one-hour token.
+    pub fn player(&self, id: &str) -> anyhow::Result<Player> {
+        let user_id = UserId::parse(id).map_err(|e| anyhow!("{id:?}: {e}"))?;
+        let token = self
+            .minter
+            .mint(&user_id, Scope::Player, 3600)
+            .context("minting a player token")?;
+        Ok(Player {
+            id: id.to_owned(),
+            token,
+            api: self.api.clone(),
+        })
+    }
+
+    /// A token of scope `service`, as the game service uses against the IM service.
+    pub fn service_token(&self) -> anyhow::Result<String> {
+        let user_id = UserId::parse("e2e-service").map_err(|e| anyhow!("{e}"))?;
+        self.minter
+            .mint(&user_id, Scope::Service, 3600)
+            .context("minting a service token")
+    }
+
+    /// Everyone `available`, and the first opens one conversation with all the others.
+    pub async fn chatting(&self, people: &[&Player]) -> anyhow::Result<Uuid> {
+        let (first, others) = people
+            .split_first()
+            .context("chatting needs at least two people")?;
+        for person in people {
+            person.set_presence("available").await?;
+        }
+        first.open_conversation(others).await
+    }
+
+    /// A request with any `Authorization` header value (or none): for auth checks.
+    pub async fn raw(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        self.api
+            .send(service, method, path, authorization, body)
+            .await
+    }
+
+    /// SIGKILL the IM service: what a crash looks like to the game service.
+    pub fn kill_im(&mut self) {
+        self.im.kill();
+    }
+
+    /// Starts the IM service again on the same port and Redis prefix.
+    pub async fn restart_im(&mut self) -> anyhow::Result<()> {
+        self.im.kill();
+        self.im.respawn()?;
+        self.im.wait_healthy(&self.api.client).await
+    }
+
+    /// Starts another game-service replica on the same Redis and prefix: players reach it
+    /// through [`Player::via`].
+    pub async fn spawn_game_replica(&mut self) -> anyhow::Result<Replica> {
+        let index = self.replicas.len() + 2;
+        let mut replica = self
+            .game
+            .sibling(format!("game#{index} {}", test_name()), free_port()?)?;
+        replica.wait_healthy(&self.api.client).await?;
+        let handle = Replica {
+            base_url: replica.base_url().to_owned(),
+        };
+        self.replicas.push(replica);
+        Ok(handle)
+    }
+
+    /// Restarts the game service (same port, same Redis prefix): a replica restart.
+    pub async fn restart_game(&mut self) -> anyhow::Result<()> {
+        self.game.kill();
+        self.game.respawn()?;
+        self.game.wait_healthy(&self.api.client).await
+    }
+
+    pub fn im_port(&self) -> anyhow::Result<u16> {
+        port_of(&self.api.im)
+    }
+
+    pub fn redis(&mut self) -> &mut RedisServer {
+        &mut self.redis
+    }
+}
+
+/// Another game-service process sharing the world's Redis.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    base_url: String,
+}
+
+/// A user with a token, and typed calls to both services.
+#[derive(Clone)]
+pub struct Player {
+    pub id: String,
+    token: String,
+    api: Api,
+}
+
+impl Player {
+    /// The same player, talking to the game service through `replica`.
+    pub fn via(&self, replica: &Replica) -> Self {
+        let mut player = self.clone();
+        player.api.game = replica.base_url.clone();
+        player
+    }
+
+    // ---- IM service -------------------------------------------------------------
+
+    pub async fn set_presence(&self, status: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "status": status }).to_string();
+        self.raw(Service::Im, Method::PUT, "/v1/presence", Some(&body))
+            .await?
+            .success()
+            .with_context(|| format!("{} setting presence {status}", self.id))?;
+        Ok(())
+    }
+
+    /// Opens a conversation with `others`; returns its id.
+    pub async fn open_conversation(&self, others: &[&Player]) -> anyhow::Result<Uuid> {
+        let participants: Vec<&str> = others.iter().map(|p| p.id.as_str()).collect();
+        let body = serde_json::json!({ "participants": participants }).to_string();
+        let conversation: Conversation = self
+            .raw(Service::Im, Method::POST, "/v1/conversations", Some(&body))
+            .await?
+            .success()
+            .with_context(|| format!("{} opening a conversation", self.id))?
+            .json()?;
+        Ok(conversation.id)
+    }
+
+    pub async fn post_message(&self, conversation: Uuid, text: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "text": text }).to_string();
+        let path = format!("/v1/conversations/{conversation}/messages");
+        self.raw(Service::Im, Method::POST, &path, Some(&body))
+            .await?
+            .success()
+            .with_context(|| format!("{} posting a message", self.id))?;
+        Ok(())
+    }
+
+    pub async fn close_conversation(&self, conversation: Uuid) -> anyhow::Result<()> {
+        let path = format!("/v1/conversations/{conversation}/close");
+        self.raw(Service::Im, Method::POST, &path, None)
+            .await?
+            .success()
+            .with_context(|| format!("{} closing a conversation", self.id))?;
+        Ok(())
+    }
+
+    /// `GET /v1/users/{self}/partners`, with an optional `status=` filter.
+    pub async fn partners(&self, status: Option<&str>) -> anyhow::Result<PartnersResponse> {
+        let mut path = format!("/v1/users/{}/partners", self.id);
+        if let Some(status) = status {
+            path.push_str(&format!("?status={status}"));
+        }
+        self.raw(Service::Im, Method::GET, &path, None)
+            .await?
+            .ok()
+            .with_context(|| format!("{} asking for their partners", self.id))?
+            .json()
+    }
+
+    // ---- game service -----------------------------------------------------------
+
+    pub async fn connect(&self) -> anyhow::Result<PlayerState> {
+        self.game_state(Method::POST, "/v1/connect".into(), None, "connecting")
+            .await
+    }
+
+    pub async fn me(&self) -> anyhow::Result<PlayerState> {
+        self.game_state(Method::GET, "/v1/me".into(), None, "reading /v1/me")
+            .await
+    }
+
+    /// Accepts a prompt; `with` picks a subset of an invite's candidates.
+    pub async fn accept(&self, prompt: Uuid, with: Option<&[&str]>) -> anyhow::Result<PlayerState> {
+        let body = with.map(|ids| serde_json::json!({ "with": ids }).to_string());
+        self.game_state(
+            Method::POST,
+            format!("/v1/prompts/{prompt}/accept"),
+            body.as_deref(),
+            "accepting",
+        )
+        .await
+    }
+
+    pub async fn reject(&self, prompt: Uuid) -> anyhow::Result<PlayerState> {
+        self.game_state(
+            Method::POST,
+            format!("/v1/prompts/{prompt}/reject"),
+            None,
+            "rejecting",
+        )
+        .await
+    }
+
+    pub async fn session(&self, id: Uuid) -> anyhow::Result<Session> {
+        self.raw(
+            Service::Game,
+            Method::GET,
+            &format!("/v1/sessions/{id}"),
+            None,
+        )
+        .await?
+        .ok()
+        .with_context(|| format!("{} reading session {id}", self.id))?
+        .json()
+    }
+
+    pub async fn leave(&self, id: Uuid) -> anyhow::Result<PlayerState> {
+        self.game_state(
+            Method::POST,
+            format!("/v1/sessions/{id}/leave"),
+            None,
+            "leaving",
+        )
+        .await
+    }
+
+    /// Opens the player's event stream, replaying what followed `last_event_id`.
+    pub async fn events(&self, last_event_id: Option<&str>) -> anyhow::Result<EventStream> {
+        let mut request = self
+            .api
+            .client
+            .get(format!("{}/v1/events", self.api.game))
+            .bearer_auth(&self.token)
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, request.send())
+            .await
+            .context("opening the event stream timed out")?
+            .context("opening the event stream")?;
+        let status = response.status();
+        let content_type = content_type(response.headers());
+        ensure!(
+            status == StatusCode::OK,
+            "{}: GET /v1/events answered {status}",
+            self.id
+        );
+        ensure!(
+            content_type.starts_with("text/event-stream"),
+            "{}: GET /v1/events answered content-type {content_type:?}",
+            self.id
+        );
+        Ok(EventStream::new(self.id.clone(), response))
+    }
+
+    /// A request with this player's token, for status-code checks.
+    pub async fn raw(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let auth = format!("Bearer {}", self.token);
+        self.api
+            .send(service, method, path, Some(&auth), body)
+            .await
+    }
+
+    async fn game_state(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<&str>,
+        doing: &str,
+    ) -> anyhow::Result<PlayerState> {
+        let state: PlayerState = self
+            .raw(Service::Game, method, &path, body)
+            .await?
+            .ok()
+            .with_context(|| format!("{} {doing} ({path})", self.id))?
+            .json()?;
+        ensure!(
+            state.player_id.as_str() == self.id,
+            "{path} answered the state of {} to {}",
+            state.player_id,
+            self.id
+        );
+        Ok(state)
+    }
+}
+
+/// A response read in full, for assertions on status, headers and body.
+#[derive(Debug)]
+pub struct Reply {
+    pub method: Method,
+    pub path: String,
+    pub status: StatusCode,
+    pub headers: header::HeaderMap,
+    pub body: String,
+    pub elapsed: Duration,
+}
+
+impl Reply {
+    pub fn content_type(&self) -> String {
+        content_type(&self.headers)
+    }
+
+    /// Exactly 200, or an error that shows what came back.
+    pub fn ok(self) -> anyhow::Result<Self> {
+        if self.status == StatusCode::OK {
+            Ok(self)
+        } else {
+            Err(self.unexpected("200"))
+        }
+    }
+
+    /// Any 2xx.
+    pub fn success(self) -> anyhow::Result<Self> {
+        if self.status.is_success() {
+            Ok(self)
+        } else {
+            Err(self.unexpected("2xx"))
+        }
+    }
+
+    pub fn json<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        serde_json::from_str(&self.body).with_context(|| {
+            format!(
+                "{} {} answered a body of an unexpected shape: {}",
+                self.method, self.path, self.body
+            )
+        })
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code; returns it.
+    pub fn problem(&self, status: u16, code: ProblemCode) -> anyhow::Result<Problem> {
+        let problem = self.any_problem()?;
+        ensure!(
+            self.status.as_u16() == status && problem.code == code,
+            "{} {}: expected {status} {code:?}, got {} {:?}: {}",
+            self.method,
+            self.path,
+            self.status,
+            problem.code,
+            self.body
+        );
+        ensure!(
+            problem.status == status,
+            "{} {}: problem body says status {} on a {} response",
+            self.method,
+            self.path,
+            problem.status,
+            self.status
+        );
+        ensure!(
+            problem.type_ == code.type_uri(),
+            "{} {}: problem type {:?}, expected {:?}",
+            self.method,
+            self.path,
+            problem.type_,
+            code.type_uri()
+        );
+        Ok(problem)
+    }
+
+    /// Asserts a 4xx RFC 9457 problem of any code; returns it.
+    pub fn client_error(&self) -> anyhow::Result<Problem> {
+        ensure!(
+            self.status.is_client_error(),
+            "{} {}: expected a 4xx, got {}: {}",
+            self.method,
+            self.path,
+            self.status,
+            self.body
+        );
+        self.any_problem()
+    }
+
+    fn any_problem(&self) -> anyhow::Result<Problem> {
+        let content_type = self.content_type();
+        ensure!(
+            content_type.starts_with(PROBLEM_CONTENT_TYPE),
+            "{} {}: expected {PROBLEM_CONTENT_TYPE}, got {} with content-type {content_type:?}: {}",
+            self.method,
+            self.path,
+            self.status,
+            self.body
+        );
+        self.json()
+    }
+
+    fn unexpected(&self, wanted: &str) -> anyhow::Error {
+        anyhow!(
+            "{} {}: expected {wanted}, got {}: {}",
+            self.method,
+            self.path,
+            self.status,
+            self.body
+        )
+    }
+}
+
+// ---- assertions that read like the contract ---------------------------------------
+
+/// Shortcuts on a `PlayerState` that fail with the whole state in the message.
+pub trait StateExt {
+    fn open_prompt(&self) -> anyhow::Result<&Prompt>;
+    fn live_session(&self) -> anyhow::Result<&Session>;
+    /// Asserts a solo, active session with this reason and no prompt; returns the session.
+    fn solo(&self, reason: Reason) -> anyhow::Result<&Session>;
+}
+
+impl StateExt for PlayerState {
+    fn open_prompt(&self) -> anyhow::Result<&Prompt> {
+        self.prompt
+            .as_ref()
+            .with_context(|| format!("expected an open prompt, got {self:#?}"))
+    }
+
+    fn live_session(&self) -> anyhow::Result<&Session> {
+        self.session
+            .as_ref()
+            .with_context(|| format!("expected a session, got {self:#?}"))
+    }
+
+    fn solo(&self, reason: Reason) -> anyhow::Result<&Session> {
+        let session = self.live_session()?;
+        ensure!(
+            session.kind == SessionKind::Solo
+                && session.state == SessionState::Active
+                && session.reason == Some(reason)
+                && self.prompt.is_none(),
+            "expected a solo active session with reason {reason:?} and no prompt, got {self:#?}"
+        );
+        ensure!(
+            session.players.contains(&self.player_id),
+            "a solo session without its player: {self:#?}"
+        );
+        Ok(session)
+    }
+}
+
+/// User ids sorted, for comparing player lists whatever their order.
+pub fn sorted(ids: &[UserId]) -> Vec<&str> {
+    let mut ids: Vec<&str> = ids.iter().map(UserId::as_str).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Same, for the names a test wrote down.
+pub fn names<'a>(players: &[&'a Player]) -> Vec<&'a str> {
+    let mut ids: Vec<&str> = players.iter().map(|p| p.id.as_str()).collect();
+    ids.sort_unstable();
+    ids
+}
+
+/// Polls `probe` every 100 ms until it yields `Some`, failing after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe().await? {
+            return Ok(value);
+        }
+        if start.elapsed() > limit {
+            bail!("{what}: not within {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+// ---- plumbing ---------------------------------------------------------------------
+
+#[derive(Clone)]
+struct Api {
+    client: Client,
+    im: String,
+    game: String,
+}
+
+impl Api {
+    fn base(&self, service: Service) -> &str {
+        match service {
+            Service::Im => &self.im,
+            Service::Game => &self.game,
+        }
+    }
+
+    async fn send(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base(service)))
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(value) = authorization {
+            request = request.header(header::AUTHORIZATION, value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned());
+        }
+        let start = Instant::now();
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("{method} {path}"))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response
+            .text()
+            .await
+            .with_context(|| format!("reading the body of {method} {path}"))?;
+        Ok(Reply {
+            method,
+            path: path.to_owned(),
+            status,
+            headers,
+            body,
+            elapsed: start.elapsed(),
+        })
+    }
+}
+
+fn content_type(headers: &header::HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+fn port_of(base: &str) -> anyhow::Result<u16> {
+    base.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("no port in {base}"))
+}
+
+fn env(name: &str, value: impl Into<String>) -> (String, String) {
+    (name.to_owned(), value.into())
+}
+
+/// The running test's name, made safe for a Redis key prefix.
+fn test_name() -> String {
+    let raw = std::thread::current().name().unwrap_or("test").to_owned();
+    let short = raw.rsplit("::").next().unwrap_or(&raw);
+    short
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,232 @@
+//! The service binaries as child processes: located under `target/debug`, started with a
+//! clean environment, health-checked, their output kept (echoed with `TEST_LOG`), killed on drop.
+
+use std::{
+    collections::VecDeque,
+    io::{BufRead, BufReader, Read},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context, bail, ensure};
+use reqwest::Client;
+
+/// Debug binaries start in well under a second; the margin covers a loaded CI machine.
+const STARTUP_LIMIT: Duration = Duration::from_secs(30);
+/// Lines of child output kept to explain a failed start-up.
+const LOG_TAIL_LINES: usize = 60;
+
+fn workspace_root() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.canonicalize().unwrap_or(root)
+}
+
+/// `target/debug/<name>` (or under `$CARGO_TARGET_DIR`), built by `cargo build --bins`.
+pub(super) fn binary(name: &str) -> anyhow::Result<PathBuf> {
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => {
+            let dir = PathBuf::from(dir);
+            if dir.is_relative() {
+                workspace_root().join(dir)
+            } else {
+                dir
+            }
+        }
+        None => workspace_root().join("target"),
+    };
+    let path = target.join("debug").join(name);
+    ensure!(
+        path.is_file(),
+        "{} does not exist: run `cargo build --bins` before the e2e suite (scripts/test.sh does)",
+        path.display()
+    );
+    if std::env::var_os("E2E_ALLOW_STALE").is_none()
+        && let Some(newer) = newer_source(&path)?
+    {
+        bail!(
+            "{} is older than {newer}: run `cargo build --bins` so the e2e suite tests the \
+             current code (or set E2E_ALLOW_STALE=1 to test the old binary anyway)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// A source file the binary was built from (per cargo's `<bin>.d` dep-info) that changed or
+/// disappeared since: testing that binary would test yesterday's code.
+fn newer_source(binary: &Path) -> anyhow::Result<Option<String>> {
+    let built = binary
+        .metadata()
+        .and_then(|m| m.modified())
+        .context("reading the binary's mtime")?;
+    let Ok(dep_info) = std::fs::read_to_string(binary.with_extension("d")) else {
+        return Ok(None);
+    };
+    let Some((_, deps)) = dep_info.lines().next().and_then(|l| l.split_once(": ")) else {
+        return Ok(None);
+    };
+    // Paths are space-separated, with spaces inside a path escaped as `\ `.
+    let deps = deps.replace("\\ ", "\0");
+    for dep in deps.split_whitespace() {
+        let dep = dep.replace('\0', " ");
+        let changed = std::fs::metadata(&dep)
+            .and_then(|m| m.modified())
+            .map_or(true, |modified| modified > built);
+        if changed {
+            return Ok(Some(dep));
+        }
+    }
+    Ok(None)
+}
+
+/// A child service process: output kept (and echoed when `TEST_LOG` is set), killed on drop.
+pub(super) struct ServiceProcess {
+    label: String,
+    program: PathBuf,
+    env: Vec<(String, String)>,
+    base_url: String,
+    child: Option<Child>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+}
+
+impl ServiceProcess {
+    pub(super) fn spawn(
+        label: String,
+        program: PathBuf,
+        env: Vec<(String, String)>,
+        base_url: String,
+    ) -> anyhow::Result<Self> {
+        let mut process = Self {
+            label,
+            program,
+            env,
+            base_url,
+            child: None,
+            tail: Arc::default(),
+        };
+        process.respawn()?;
+        Ok(process)
+    }
+
+    /// Another instance of the same program and environment, listening on `port`.
+    pub(super) fn sibling(&self, label: String, port: u16) -> anyhow::Result<Self> {
+        let mut env = self.env.clone();
+        env.retain(|(name, _)| name != "BIND_ADDR");
+        env.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
+        Self::spawn(
+            label,
+            self.program.clone(),
+            env,
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
+    pub(super) fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    pub(super) fn respawn(&mut self) -> anyhow::Result<()> {
+        let echo = std::env::var_os("TEST_LOG").is_some();
+        let rust_log = if echo {
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into())
+        } else {
+            "warn".into()
+        };
+        let mut command = Command::new(&self.program);
+        // A clean environment: a developer's REDIS_URL or JWT_SECRET must not leak in.
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("RUST_LOG", rust_log)
+            // The output goes through a pipe into the test's output: no ANSI colours.
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("starting {}", self.program.display()))?;
+        if let Some(out) = child.stdout.take() {
+            self.forward(out, echo);
+        }
+        if let Some(err) = child.stderr.take() {
+            self.forward(err, echo);
+        }
+        self.child = Some(child);
+        Ok(())
+    }
+
+    fn forward(&self, stream: impl Read + Send + 'static, echo: bool) {
+        let label = self.label.clone();
+        let tail = Arc::clone(&self.tail);
+        thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if echo {
+                    eprintln!("[{label}] {line}");
+                }
+                if let Ok(mut tail) = tail.lock() {
+                    if tail.len() == LOG_TAIL_LINES {
+                        tail.pop_front();
+                    }
+                    tail.push_back(line);
+                }
+            }
+        });
+    }
+
+    pub(super) async fn wait_healthy(&mut self, client: &Client) -> anyhow::Result<()> {
+        let start = Instant::now();
+        let url = format!("{}/healthz", self.base_url);
+        while start.elapsed() < STARTUP_LIMIT {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().context("polling the child")?
+            {
+                // Give the forwarding threads a moment to collect the last words.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                bail!(
+                    "{} exited during start-up ({status}):\n{}",
+                    self.label,
+                    self.tail()
+                );
+            }
+            let probe = client
+                .get(&url)
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await;
+            if probe.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        bail!(
+            "{} did not answer {url} within {STARTUP_LIMIT:?}:\n{}",
+            self.label,
+            self.tail()
+        )
+    }
+
+    fn tail(&self) -> String {
+        self.tail
+            .lock()
+            .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+
+    pub(super) fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

@@ -1,0 +1,34 @@
+//! End-to-end scenarios: the real `im-service` and `game-service` binaries against a
+//! private redis-server, driven over HTTP the way game clients drive them.
+//!
+//! Build the binaries first (`cargo build --bins`; `scripts/test.sh` does it), then
+//! `cargo test -p e2e --test e2e`. Set `TEST_LOG=1` to see the services' logs (shown for
+//! failing tests, or for all with `-- --nocapture`). A binary older than its sources is refused
+//! (`E2E_ALLOW_STALE=1` overrides), so the suite never silently tests yesterday's code.
+//!
+//! # Layout
+//! - [`helpers`]: `spawn_world()`, players, raw requests, the SSE reader.
+//! - [`matchmaking`]: who counts as a partner; solo when nobody does.
+//! - [`invitations`]: invite, join, accept, reject, subsets, trios, leaving.
+//! - [`races`]: both players arriving at once; superseded invite prompts.
+//! - [`decisions`]: reconnecting is idempotent; answers are final.
+//! - [`expiry`]: unanswered invitations expire.
+//! - [`replicas`]: two game-service replicas on one Redis behave as one.
+//! - [`resilience`]: IM service down or slow; Redis down.
+//! - [`events`]: pushed events and `Last-Event-ID` replay.
+//! - [`security`]: tokens, other players' prompts and sessions, malformed requests.
+//! - [`operations`]: health, readiness, metrics, OpenAPI and docs on both services.
+//! - [`im`]: the IM service's partners answer on its own.
+
+mod decisions;
+mod events;
+mod expiry;
+mod helpers;
+mod im;
+mod invitations;
+mod matchmaking;
+mod operations;
+mod races;
+mod replicas;
+mod resilience;
+mod security;
