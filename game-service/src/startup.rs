@@ -2,11 +2,10 @@
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
-use actix_web::{App, HttpServer, dev::Server, web};
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
 use service_kit::ops::{Readiness, ReadinessCheck};
-use tracing_actix_web::TracingLogger;
 
 use crate::{
     breaker::Breaker,
@@ -73,11 +72,16 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
+        let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
         let server = HttpServer::new(move || {
             App::new()
+                // Outermost last: request id and access log, metrics, problem
+                // rendering, then the rate limit closest to the handlers.
+                .wrap(from_fn(service_kit::middleware::rate_limit))
                 .wrap(service_kit::error::problem_errors())
                 .wrap(metrics.clone())
-                .wrap(TracingLogger::default())
+                .wrap(from_fn(service_kit::middleware::request_context))
+                .app_data(rate_limit.clone())
                 .app_data(verifier.clone())
                 .app_data(readiness.clone())
                 .app_data(game_data.clone())

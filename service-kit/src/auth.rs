@@ -2,7 +2,7 @@
 
 use std::future::{Ready, ready};
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, http::header, web};
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
 use shared_types::auth::{Caller, Verifier};
 
 use crate::ApiError;
@@ -11,21 +11,30 @@ use crate::ApiError;
 #[derive(Debug, Clone)]
 pub struct Authenticated(pub Caller);
 
-fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
-    let verifier = req
-        .app_data::<web::Data<Verifier>>()
-        .ok_or_else(|| ApiError::unexpected(&anyhow::anyhow!("no Verifier registered")))?;
+/// The bearer token of a request, without verifying it.
+pub fn bearer_token(req: &HttpRequest) -> Result<&str, ApiError> {
     let header = req
         .headers()
         .get(header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
-    let token = header
+    header
         .to_str()
         .ok()
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|token| !token.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))?;
+        .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    // Already verified by the rate limiter for this request.
+    if let Some(caller) = req.extensions().get::<Caller>() {
+        return Ok(caller.clone());
+    }
+    let verifier = req
+        .app_data::<web::Data<Verifier>>()
+        .ok_or_else(|| ApiError::unexpected(&anyhow::anyhow!("no Verifier registered")))?;
+    let token = bearer_token(req)?;
     verifier.verify(token).map_err(|err| {
         tracing::debug!(error = %err, "token refused");
         ApiError::unauthorized("the token is invalid, expired or not for this audience")

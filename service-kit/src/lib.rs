@@ -5,6 +5,7 @@
 //! - [`extract`]: JSON/path/query configs that answer in problem+json, and the 404 fallback.
 //! - [`auth`]: the [`auth::Authenticated`] extractor (bearer JWT).
 //! - [`config`]: environment-variable parsing shared by both services.
+//! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs` and the Prometheus middleware.
 //! - [`telemetry`]: tracing subscriber set-up.
 
@@ -12,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod middleware;
 pub mod ops;
 pub mod telemetry;
 

@@ -1,0 +1,177 @@
+//! Request middleware: request ids with one access-log line per request, and
+//! per-caller rate limiting.
+
+use std::{
+    net::IpAddr,
+    num::NonZeroU32,
+    sync::atomic::{AtomicU64, Ordering},
+    time::{Duration, Instant},
+};
+
+use actix_web::{
+    Error, HttpMessage, ResponseError,
+    body::{EitherBody, MessageBody},
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderName, HeaderValue},
+    middleware::Next,
+    web,
+};
+use governor::{DefaultKeyedRateLimiter, Quota, clock::Clock};
+use shared_types::{auth::Verifier, problem::ProblemCode};
+use tracing::Instrument;
+
+use crate::{ApiError, auth::bearer_token, config::env_or};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the request being served: the caller's `X-Request-Id` when it is
+/// sane (1-128 visible ASCII characters), else a fresh UUID.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+fn caller_request_id(req: &ServiceRequest) -> Option<String> {
+    let raw = req.headers().get(REQUEST_ID)?.to_str().ok()?;
+    let sane = (1..=128).contains(&raw.len()) && raw.bytes().all(|b| b.is_ascii_graphic());
+    sane.then(|| raw.to_owned())
+}
+
+/// Gives each request an id (echoed as `X-Request-Id`), runs it inside a span
+/// carrying that id, and logs one line when it completes. Headers (tokens
+/// among them) are never logged.
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let id = caller_request_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!(
+        "request",
+        request_id = %id,
+        method = %req.method(),
+        path = %req.path(),
+    );
+    let started = Instant::now();
+    let mut response = next.call(req).instrument(span.clone()).await?;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
+    let status = response.status().as_u16();
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(status, latency_ms, "served"));
+    Ok(response)
+}
+
+/// Probes and scrapes are never limited.
+const UNLIMITED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
+/// Forget idle callers' buckets every so many checks.
+const HOUSEKEEPING_EVERY: u64 = 10_000;
+
+/// Token buckets per caller: the verified `sub` of the bearer token, or the
+/// client IP for anonymous or invalid tokens. Per replica (not shared).
+pub struct RateLimit {
+    buckets: DefaultKeyedRateLimiter<String>,
+    checks: AtomicU64,
+}
+
+impl RateLimit {
+    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+        let per_second = NonZeroU32::new(per_second)?;
+        let burst = NonZeroU32::new(burst).unwrap_or(per_second);
+        Some(Self {
+            buckets: DefaultKeyedRateLimiter::keyed(
+                Quota::per_second(per_second).allow_burst(burst),
+            ),
+            checks: AtomicU64::new(0),
+        })
+    }
+
+    /// `RATE_LIMIT_PER_SEC` (default 50; 0 disables) and `RATE_LIMIT_BURST` (default 100).
+    pub fn from_env() -> anyhow::Result<Option<Self>> {
+        Ok(Self::new(
+            env_or("RATE_LIMIT_PER_SEC", 50)?,
+            env_or("RATE_LIMIT_BURST", 100)?,
+        ))
+    }
+
+    /// `Err(wait)` when `key` has no token left.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        if self
+            .checks
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(HOUSEKEEPING_EVERY)
+        {
+            self.buckets.retain_recent();
+            self.buckets.shrink_to_fit();
+        }
+        self.buckets
+            .check_key(&key.to_owned())
+            .map_err(|not_until| {
+                not_until.wait_time_from(governor::clock::DefaultClock::default().now())
+            })
+    }
+}
+
+fn caller_key(req: &ServiceRequest) -> String {
+    let verified = req.app_data::<web::Data<Verifier>>().and_then(|verifier| {
+        let token = bearer_token(req.request()).ok()?;
+        verifier.verify(token).ok()
+    });
+    match verified {
+        Some(caller) => {
+            let key = format!("user:{}", caller.user_id);
+            // The extractor reuses it instead of verifying twice.
+            req.extensions_mut().insert(caller);
+            key
+        }
+        None => {
+            let ip: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
+            format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
+        }
+    }
+}
+
+/// Answers 429 problem+json with `Retry-After` when the caller's bucket is empty.
+pub async fn rate_limit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let limit = req.app_data::<web::Data<Option<RateLimit>>>().cloned();
+    let limit = limit.as_ref().and_then(|data| data.as_ref().as_ref());
+    let limited = match limit {
+        Some(limit) if !UNLIMITED_PATHS.contains(&req.path()) => {
+            limit.check(&caller_key(&req)).err()
+        }
+        _ => None,
+    };
+    if let Some(wait) = limited {
+        let error = ApiError {
+            retry_after: Some(wait.as_secs().max(1)),
+            ..ApiError::new(ProblemCode::RateLimited, "too many requests; retry later")
+        };
+        return Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body());
+    }
+    Ok(next.call(req).await?.map_into_left_body())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_caller_gets_the_burst_then_is_limited_while_others_are_not() {
+        let limit = RateLimit::new(1, 3).expect("enabled");
+        for _ in 0..3 {
+            assert!(limit.check("user:alice").is_ok());
+        }
+        let wait = limit.check("user:alice").expect_err("burst used up");
+        assert!(wait > Duration::ZERO && wait <= Duration::from_secs(1));
+        assert!(limit.check("user:bob").is_ok(), "buckets are per caller");
+    }
+
+    #[test]
+    fn zero_per_second_disables_limiting() {
+        assert!(RateLimit::new(0, 10).is_none());
+    }
+}
