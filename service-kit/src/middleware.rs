@@ -156,6 +156,7 @@ pub async fn rate_limit(
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
 
