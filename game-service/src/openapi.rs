@@ -32,7 +32,8 @@ use crate::routes;
     ),
     components(schemas(
         PlayerState, Prompt, PromptKind, Session, SessionKind, SessionState, Reason,
-        AcceptBody, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport
+        AcceptBody, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport,
+        routes::events::EventFrame, routes::events::EventName
     )),
     modifiers(&BearerSecurity),
     tags(

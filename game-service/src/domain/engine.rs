@@ -357,6 +357,12 @@ impl Engine {
                 },
                 due: expires_at,
             });
+            // A prompt past its deadline expired (counts as a rejection) even if no sweep ran yet.
+            if let Some(stale) = crec.prompt.clone().filter(|pr| pr.expires_at <= tx.now) {
+                tx.put_player(invitee, crec);
+                self.expire_prompt(tx, invitee, stale)?;
+                crec = tx.player(invitee)?;
+            }
             let names_host = crec
                 .prompt
                 .as_ref()
@@ -492,8 +498,15 @@ impl Engine {
             .filter(|pr| pr.lobby.as_ref() == Some(at))
         {
             rec.prompt = None;
-            rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
-            tx.push_event(invitee, cancelled(prompt.id, Reason::Withdrawn));
+            if prompt.expires_at <= tx.now {
+                // Its deadline passed before the host left: it expired, as a rejection would.
+                rec.remember(prompt.id, Answer::Cancelled(Reason::Expired), None);
+                tx.push_event(invitee, cancelled(prompt.id, Reason::Expired));
+                self.solo(tx, invitee, &mut rec, Reason::Expired);
+            } else {
+                rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
+                tx.push_event(invitee, cancelled(prompt.id, Reason::Withdrawn));
+            }
         }
         tx.put_player(invitee, rec);
         Ok(())

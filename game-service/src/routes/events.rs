@@ -15,6 +15,30 @@ use crate::{
     store::{EVENTS_KEPT, Relayed, StoredEvent, parse_event_id},
 };
 
+/// One server-sent event as it appears on the stream (documentation of the wire format).
+#[derive(utoipa::ToSchema)]
+#[expect(
+    dead_code,
+    reason = "describes the text/event-stream frames in the OpenAPI document"
+)]
+pub struct EventFrame {
+    /// `<millis>-<seq>`, increasing per player: send it back as `Last-Event-ID` to resume after it.
+    #[schema(pattern = r"^\d+-\d+$", example = "1795410951397-0")]
+    id: String,
+    event: EventName,
+    /// JSON text: a `Prompt` (event `prompt`), a `PromptCancelled` (`prompt_cancelled`) or a `Session` (`session`).
+    data: String,
+}
+
+/// The three event names.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum EventName {
+    Prompt,
+    PromptCancelled,
+    Session,
+}
+
 /// Proxies close idle connections; a comment line every so often keeps the stream open.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -30,7 +54,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
     security(("bearer" = [])),
     params(("Last-Event-ID" = Option<String>, Header, description = "Replay the events after this id", pattern = r"^\d+-\d+$")),
     responses(
-        (status = 200, description = "An endless `text/event-stream` of the player's events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "An endless `text/event-stream` of the player's events, one `EventFrame` each", content_type = "text/event-stream", body = EventFrame),
         (status = 400, description = "Malformed `Last-Event-ID`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),

@@ -95,6 +95,9 @@ fn parse_optional_body(req: &actix_web::HttpRequest, raw: &[u8]) -> Result<Accep
     }
     let value: serde_json::Value = serde_json::from_slice(raw)
         .map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
+    if value.is_null() {
+        return Ok(AcceptBody::default()); // `null` is "no body"
+    }
     if !value.is_object() {
         return Err(ApiError::invalid("the body must be a JSON object"));
     }
@@ -120,6 +123,7 @@ mod tests {
     fn no_body_means_every_candidate() {
         assert!(parse(None, "").is_ok_and(|b| b.with.is_none()));
         assert!(parse(None, " \n").is_ok_and(|b| b.with.is_none()));
+        assert!(parse(Some("application/json"), "null").is_ok_and(|b| b.with.is_none()));
     }
 
     #[test]

@@ -28,6 +28,8 @@ on_both_stores!(
     strangers_cannot_reach_prompts_or_sessions,
     with_naming_a_stranger_is_invalid_and_changes_nothing,
     events_are_stored_in_order_and_replayable,
+    an_expired_invite_prompt_is_not_turned_into_a_join_prompt,
+    an_expired_join_prompt_expires_rather_than_being_withdrawn,
 );
 
 async fn talking_to_nobody_gives_a_solo_session(h: Harness) -> anyhow::Result<()> {
@@ -346,5 +348,49 @@ async fn events_are_stored_in_order_and_replayable(h: Harness) -> anyhow::Result
         }
     };
     ensure!(first_live.player == uid("alice") && first_live.id == events[0].id);
+    Ok(())
+}
+
+async fn an_expired_invite_prompt_is_not_turned_into_a_join_prompt(
+    h: Harness,
+) -> anyhow::Result<()> {
+    h.talk("alice", &["bob"]);
+    let bob_invite = h.connect("bob").await?.prompt()?.id;
+    h.advance(30);
+    let alice_invite = h.connect("alice").await?.prompt()?.id;
+    h.advance(31); // bob's prompt is past its deadline; no sweep has run
+    let lobby = h.accept("alice", alice_invite).await?.session()?.id;
+    let late = h.accept("bob", bob_invite).await;
+    ensure!(
+        matches!(
+            late,
+            Err(GameError::Refused(Refusal::PromptClosed(Reason::Expired)))
+        ),
+        "{late:?}"
+    );
+    let bob = h.me("bob").await?;
+    ensure!(bob.session()?.reason == Some(Reason::Expired) && bob.session()?.id != lobby);
+    Ok(())
+}
+
+async fn an_expired_join_prompt_expires_rather_than_being_withdrawn(
+    h: Harness,
+) -> anyhow::Result<()> {
+    h.talk("alice", &["bob"]);
+    let invite = h.connect("alice").await?.prompt()?.id;
+    let lobby = h.accept("alice", invite).await?.session()?.id;
+    let join = h.connect("bob").await?.prompt()?.id;
+    h.advance(INVITE_TTL_SECS + 1); // no sweep has run
+    h.leave("alice", lobby).await?;
+    let bob = h.me("bob").await?;
+    ensure!(
+        bob.prompt.is_none() && bob.session()?.reason == Some(Reason::Expired),
+        "{bob:?}"
+    );
+    let late = h.accept("bob", join).await;
+    ensure!(matches!(
+        late,
+        Err(GameError::Refused(Refusal::PromptClosed(Reason::Expired)))
+    ));
     Ok(())
 }

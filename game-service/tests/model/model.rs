@@ -1,0 +1,462 @@
+//! A small reference model of the game's state machine (SPEC §1 and §4, README "Choices where the SPEC is silent"), written without the engine.
+//!
+//! Players, prompts and sessions are plain indices. Time is whole seconds since
+//! the start of the case. Expiry happens only when the clock is advanced, which
+//! in the test is always followed by a sweep of every due job.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use shared_types::game::{PromptKind, Reason, SessionKind, SessionState};
+
+/// `INVITE_TTL_SECS`, the default of SPEC §5.
+pub const TTL: i64 = 60;
+
+pub type Player = usize;
+pub type PromptId = usize;
+pub type SessionId = usize;
+
+/// What a command answers: success, or which refusal (SPEC §4 and README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reply {
+    Ok,
+    /// 404: a prompt the player never had, a session they may not see.
+    NotFound,
+    /// 400: `with` is empty or names a non-candidate.
+    Invalid,
+    /// 409 `already_answered`: the contrary answer to an answered prompt.
+    AlreadyAnswered,
+    /// 409 `prompt_closed`: the prompt was closed without an answer.
+    Closed(Reason),
+}
+
+/// What a prompt offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// Play with these partners?
+    Invite(BTreeSet<Player>),
+    /// Join this lobby?
+    Join(SessionId),
+}
+
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub id: PromptId,
+    pub offer: Offer,
+    pub expires: i64,
+}
+
+/// How a prompt stopped being open; decisions are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Closed {
+    Accepted,
+    Rejected,
+    Cancelled(Reason),
+    /// An invite prompt replaced by this join prompt: answers go there.
+    Superseded(PromptId),
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub kind: SessionKind,
+    pub state: SessionState,
+    pub host: Player,
+    pub players: Vec<Player>,
+    /// Invitees who have not answered, with the instant their invitation runs out.
+    pub pending: BTreeMap<Player, i64>,
+    pub reason: Option<Reason>,
+    /// Everyone ever invited (they may read the session).
+    invitees: BTreeSet<Player>,
+    /// Some invitee's invitation ran out (else every invitee said no).
+    someone_expired: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Slot {
+    prompt: Option<Prompt>,
+    /// The player's live session (never an ended one).
+    session: Option<SessionId>,
+    closed: BTreeMap<PromptId, Closed>,
+}
+
+/// A player's state as `GET /v1/me` shows it, in model ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlayerView {
+    pub prompt: Option<PromptView>,
+    pub session: Option<SessionView>,
+    pub degraded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PromptView {
+    pub id: PromptId,
+    pub kind: PromptKind,
+    /// Sorted.
+    pub candidates: Vec<Player>,
+    pub host: Option<Player>,
+    pub session: Option<SessionId>,
+    pub expires: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionView {
+    pub id: SessionId,
+    pub kind: SessionKind,
+    pub state: SessionState,
+    pub host: Player,
+    /// Sorted.
+    pub players: Vec<Player>,
+    /// Sorted.
+    pub pending: Vec<Player>,
+    pub reason: Option<Reason>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Model {
+    now: i64,
+    im_down: bool,
+    /// Who each player talks to in the IM service (available, recent, open).
+    talks: Vec<BTreeSet<Player>>,
+    slots: Vec<Slot>,
+    sessions: Vec<Session>,
+    prompts: usize,
+}
+
+impl Model {
+    pub fn new(talks: Vec<BTreeSet<Player>>) -> Self {
+        Self {
+            now: 0,
+            im_down: false,
+            slots: vec![Slot::default(); talks.len()],
+            talks,
+            sessions: Vec::new(),
+            prompts: 0,
+        }
+    }
+
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn set_im_down(&mut self, down: bool) {
+        self.im_down = down;
+    }
+
+    /// Lobbies a connect could turn into a join prompt for `p` right now.
+    pub fn joinable(&self, p: Player) -> Vec<SessionId> {
+        (0..self.sessions.len())
+            .filter(|&s| self.sessions[s].pending.contains_key(&p))
+            .collect()
+    }
+
+    /// SPEC steps 2-6. Resume what is open; else a join prompt for an invitation
+    /// (`prefer` when it is one of several, since the SPEC does not say which);
+    /// else ask the IM service.
+    pub fn connect(&mut self, p: Player, prefer: Option<SessionId>) -> Reply {
+        let slot = &self.slots[p];
+        if slot.prompt.is_some() || slot.session.is_some() {
+            return Reply::Ok;
+        }
+        let joinable = self.joinable(p);
+        let lobby = match prefer.filter(|s| joinable.contains(s)) {
+            Some(s) => Some(s),
+            // The newest invitation.
+            None => joinable
+                .iter()
+                .copied()
+                .max_by_key(|&s| (self.sessions[s].pending[&p], s)),
+        };
+        if let Some(lobby) = lobby {
+            let expires = self.sessions[lobby].pending[&p];
+            let prompt = self.new_prompt(Offer::Join(lobby), expires);
+            self.slots[p].prompt = Some(prompt);
+        } else if self.im_down {
+            self.solo(p, Reason::ImUnavailable);
+        } else if self.talks[p].is_empty() {
+            self.solo(p, Reason::NoPartner);
+        } else {
+            let prompt = self.new_prompt(Offer::Invite(self.talks[p].clone()), self.now + TTL);
+            self.slots[p].prompt = Some(prompt);
+        }
+        Reply::Ok
+    }
+
+    /// Accept `prompt` (`None`: an id the player never had).
+    pub fn accept(
+        &mut self,
+        p: Player,
+        prompt: Option<PromptId>,
+        with: Option<&BTreeSet<Player>>,
+    ) -> Reply {
+        let prompt = match self.open_prompt(p, prompt, true) {
+            Ok(prompt) => prompt,
+            Err(reply) => return reply,
+        };
+        match prompt.offer {
+            Offer::Invite(candidates) => {
+                let chosen = match with {
+                    None => candidates,
+                    Some(subset) if subset.is_empty() || !subset.is_subset(&candidates) => {
+                        return Reply::Invalid;
+                    }
+                    Some(subset) => subset.clone(),
+                };
+                self.host_lobby(p, prompt.id, chosen);
+                Reply::Ok
+            }
+            // A join prompt takes no `with`; the subset of an invite prompt
+            // superseded by this join prompt does not matter either (SPEC §1.8).
+            Offer::Join(lobby) => {
+                let slot = &mut self.slots[p];
+                slot.prompt = None;
+                let session = &mut self.sessions[lobby];
+                if session.pending.remove(&p).is_none() {
+                    // Unreachable: a join prompt closes when its invitation does.
+                    slot.closed
+                        .insert(prompt.id, Closed::Cancelled(Reason::Withdrawn));
+                    return Reply::Closed(Reason::Withdrawn);
+                }
+                session.players.push(p);
+                session.state = SessionState::Active;
+                slot.closed.insert(prompt.id, Closed::Accepted);
+                slot.session = Some(lobby);
+                Reply::Ok
+            }
+        }
+    }
+
+    /// Reject `prompt`: a solo session; a lobby the player was invited to learns it.
+    pub fn reject(&mut self, p: Player, prompt: Option<PromptId>) -> Reply {
+        let prompt = match self.open_prompt(p, prompt, false) {
+            Ok(prompt) => prompt,
+            Err(reply) => return reply,
+        };
+        if let Offer::Join(lobby) = prompt.offer {
+            self.drop_invitee(lobby, p, false);
+        }
+        let slot = &mut self.slots[p];
+        slot.prompt = None;
+        slot.closed.insert(prompt.id, Closed::Rejected);
+        self.solo(p, Reason::Rejected);
+        Reply::Ok
+    }
+
+    /// Leave `session` (`None`: an id nobody was ever shown).
+    pub fn leave(&mut self, p: Player, session: Option<SessionId>) -> Reply {
+        let Some(s) = session else {
+            return Reply::NotFound;
+        };
+        if self.slots[p].session != Some(s) {
+            // Leaving a session one already left is harmless; a stranger learns nothing.
+            return if self.visible(p, s) {
+                Reply::Ok
+            } else {
+                Reply::NotFound
+            };
+        }
+        self.slots[p].session = None;
+        let session = &mut self.sessions[s];
+        session.players.retain(|&q| q != p);
+        if session.players.is_empty() {
+            // A session nobody is in ends; its invitations are withdrawn.
+            session.state = SessionState::Ended;
+            let pending = std::mem::take(&mut session.pending);
+            for &invitee in pending.keys() {
+                let slot = &mut self.slots[invitee];
+                if let Some(prompt) = slot.prompt.take_if(|pr| pr.offer == Offer::Join(s)) {
+                    slot.closed
+                        .insert(prompt.id, Closed::Cancelled(Reason::Withdrawn));
+                }
+            }
+        }
+        Reply::Ok
+    }
+
+    /// Time passes and every due expiry is run.
+    pub fn advance(&mut self, secs: i64) {
+        self.now += secs;
+        let now = self.now;
+        // Unanswered invite prompts: the player gets a solo session.
+        for p in 0..self.slots.len() {
+            let slot = &mut self.slots[p];
+            let due = |pr: &mut Prompt| matches!(pr.offer, Offer::Invite(_)) && pr.expires <= now;
+            if let Some(prompt) = slot.prompt.take_if(due) {
+                slot.closed
+                    .insert(prompt.id, Closed::Cancelled(Reason::Expired));
+                self.solo(p, Reason::Expired);
+            }
+        }
+        // Unanswered invitations count as rejections; a join prompt goes with its invitation.
+        for s in 0..self.sessions.len() {
+            let due: Vec<Player> = self.sessions[s]
+                .pending
+                .iter()
+                .filter(|&(_, &at)| at <= now)
+                .map(|(&q, _)| q)
+                .collect();
+            for q in due {
+                self.drop_invitee(s, q, true);
+                let slot = &mut self.slots[q];
+                if let Some(prompt) = slot.prompt.take_if(|pr| pr.offer == Offer::Join(s)) {
+                    slot.closed
+                        .insert(prompt.id, Closed::Cancelled(Reason::Expired));
+                    self.solo(q, Reason::Expired);
+                }
+            }
+        }
+    }
+
+    /// Host, players and invitees may read a session (a player was always one of the other two).
+    pub fn visible(&self, p: Player, s: SessionId) -> bool {
+        let session = &self.sessions[s];
+        session.host == p || session.invitees.contains(&p)
+    }
+
+    pub fn view(&self, p: Player) -> PlayerView {
+        let slot = &self.slots[p];
+        let session = slot.session.map(|s| self.session_view(s));
+        PlayerView {
+            prompt: slot.prompt.as_ref().map(|pr| self.prompt_view(pr)),
+            degraded: session
+                .as_ref()
+                .is_some_and(|s| s.reason == Some(Reason::ImUnavailable)),
+            session,
+        }
+    }
+
+    pub fn session_view(&self, s: SessionId) -> SessionView {
+        let session = &self.sessions[s];
+        let mut players = session.players.clone();
+        players.sort_unstable();
+        SessionView {
+            id: s,
+            kind: session.kind,
+            state: session.state,
+            host: session.host,
+            players,
+            pending: session.pending.keys().copied().collect(),
+            reason: session.reason,
+        }
+    }
+
+    fn prompt_view(&self, prompt: &Prompt) -> PromptView {
+        match &prompt.offer {
+            Offer::Invite(candidates) => PromptView {
+                id: prompt.id,
+                kind: PromptKind::Invite,
+                candidates: candidates.iter().copied().collect(),
+                host: None,
+                session: None,
+                expires: prompt.expires,
+            },
+            Offer::Join(s) => PromptView {
+                id: prompt.id,
+                kind: PromptKind::Join,
+                candidates: vec![self.sessions[*s].host],
+                host: Some(self.sessions[*s].host),
+                session: Some(*s),
+                expires: prompt.expires,
+            },
+        }
+    }
+
+    /// The open prompt an answer applies to, following a superseded invite
+    /// prompt to its join prompt; `Err` is the reply when nothing is left to do.
+    fn open_prompt(
+        &self,
+        p: Player,
+        prompt: Option<PromptId>,
+        accept: bool,
+    ) -> Result<Prompt, Reply> {
+        let slot = &self.slots[p];
+        let mut id = prompt.ok_or(Reply::NotFound)?;
+        loop {
+            if let Some(open) = slot.prompt.as_ref().filter(|pr| pr.id == id) {
+                return Ok(open.clone());
+            }
+            match slot.closed.get(&id) {
+                None => return Err(Reply::NotFound),
+                Some(Closed::Superseded(next)) => id = *next,
+                // The same answer twice is harmless; the contrary one is a 409.
+                Some(Closed::Accepted) if accept => return Err(Reply::Ok),
+                Some(Closed::Rejected) if !accept => return Err(Reply::Ok),
+                Some(Closed::Accepted | Closed::Rejected) => return Err(Reply::AlreadyAnswered),
+                Some(Closed::Cancelled(reason)) => return Err(Reply::Closed(*reason)),
+            }
+        }
+    }
+
+    /// SPEC step 5: a waiting lobby; each invitee gets an invitation, and an
+    /// invitee whose invite prompt names the host has it replaced by a join prompt.
+    fn host_lobby(&mut self, host: Player, accepted: PromptId, chosen: BTreeSet<Player>) {
+        let expires = self.now + TTL;
+        let lobby = self.sessions.len();
+        self.sessions.push(Session {
+            kind: SessionKind::Multiplayer,
+            state: SessionState::Waiting,
+            host,
+            players: vec![host],
+            pending: chosen.iter().map(|&c| (c, expires)).collect(),
+            reason: None,
+            invitees: chosen.clone(),
+            someone_expired: false,
+        });
+        let slot = &mut self.slots[host];
+        slot.prompt = None;
+        slot.closed.insert(accepted, Closed::Accepted);
+        slot.session = Some(lobby);
+        for c in chosen {
+            let names_host = self.slots[c].prompt.as_ref().is_some_and(
+                |pr| matches!(&pr.offer, Offer::Invite(cands) if cands.contains(&host)),
+            );
+            if names_host {
+                let join = self.new_prompt(Offer::Join(lobby), expires);
+                let slot = &mut self.slots[c];
+                if let Some(old) = slot.prompt.replace(join.clone()) {
+                    slot.closed.insert(old.id, Closed::Superseded(join.id));
+                }
+            }
+        }
+    }
+
+    /// An invitee is out (rejected or expired). A waiting lobby left with nobody
+    /// pending turns into the host's solo session in place (README).
+    fn drop_invitee(&mut self, s: SessionId, invitee: Player, expired: bool) {
+        let session = &mut self.sessions[s];
+        if session.pending.remove(&invitee).is_none() {
+            return;
+        }
+        session.someone_expired |= expired;
+        if session.state == SessionState::Waiting && session.pending.is_empty() {
+            session.kind = SessionKind::Solo;
+            session.state = SessionState::Active;
+            session.reason = Some(if session.someone_expired {
+                Reason::Expired
+            } else {
+                Reason::Declined
+            });
+        }
+    }
+
+    fn solo(&mut self, p: Player, reason: Reason) {
+        self.sessions.push(Session {
+            kind: SessionKind::Solo,
+            state: SessionState::Active,
+            host: p,
+            players: vec![p],
+            pending: BTreeMap::new(),
+            reason: Some(reason),
+            invitees: BTreeSet::new(),
+            someone_expired: false,
+        });
+        self.slots[p].session = Some(self.sessions.len() - 1);
+    }
+
+    fn new_prompt(&mut self, offer: Offer, expires: i64) -> Prompt {
+        self.prompts += 1;
+        Prompt {
+            id: self.prompts,
+            offer,
+            expires,
+        }
+    }
+}
