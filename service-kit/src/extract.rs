@@ -43,8 +43,16 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Fallback for unknown routes and for known paths with another method: 404 either way.
+/// Fallback for unmatched requests: 405 when the path exists with other
+/// methods, 404 otherwise.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
+    if req.resource_map().has_resource(req.path()) {
+        return ApiError::new(
+            ProblemCode::MethodNotAllowed,
+            format!("{} is not allowed on {}", req.method(), req.path()),
+        )
+        .error_response();
+    }
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }
 
