@@ -4,7 +4,8 @@
 #   scripts/test.sh            # from any directory
 #
 # Steps: install redis-server if missing (the e2e suite starts private
-# servers), rustfmt, clippy, build the binaries the e2e suite runs, test.
+# servers), rustfmt, clippy, build the binaries the e2e suite runs, test,
+# then the API contract checks (OpenAPI validation + schemathesis, scripts/qa.sh).
 # One shared target dir, one build: clippy checks, `cargo build` compiles the
 # binaries, `cargo test` reuses them.
 set -euo pipefail
@@ -94,6 +95,7 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --bins" cargo build --workspace --bins
 step "cargo test" cargo test --workspace --no-fail-fast
+step "API contract (scripts/qa.sh)" bash scripts/qa.sh
 
 print_summary
 echo "all checks passed"

@@ -46,12 +46,36 @@ pub fn query_config() -> web::QueryConfig {
 /// Fallback for unmatched requests: 405 when the path exists with other
 /// methods, 404 otherwise.
 pub async fn not_found(req: HttpRequest) -> HttpResponse {
-    if req.resource_map().has_resource(req.path()) {
-        return ApiError::new(
+    let allowed = req.app_data::<web::Data<crate::ops::AllowedMethods>>();
+    // Routes served by middleware (`/metrics`) are documented but not in the route map.
+    let documented = || {
+        allowed
+            .filter(|a| a.0.contains_key(req.path()))
+            .map(|_| req.path().to_owned())
+    };
+    if let Some(pattern) = req
+        .resource_map()
+        .match_pattern(req.path())
+        .or_else(documented)
+    {
+        let allow = allowed
+            .map(|allowed| allowed.for_pattern(&pattern))
+            .unwrap_or_else(|| "GET".to_owned());
+        let mut response = ApiError::new(
             ProblemCode::MethodNotAllowed,
-            format!("{} is not allowed on {}", req.method(), req.path()),
+            format!(
+                "{} is not allowed on {}; use {allow}",
+                req.method(),
+                req.path()
+            ),
         )
         .error_response();
+        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(&allow) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, value);
+        }
+        return response;
     }
     ApiError::not_found(format!("no route for {} {}", req.method(), req.path())).error_response()
 }

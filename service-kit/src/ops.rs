@@ -72,8 +72,46 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     }
 }
 
+/// The methods each route pattern answers, read from the OpenAPI document, for
+/// the `Allow` header of a 405.
+#[derive(Debug, Default, Clone)]
+pub struct AllowedMethods(pub std::collections::BTreeMap<String, String>);
+
+impl AllowedMethods {
+    pub fn from_openapi(openapi: &utoipa::openapi::OpenApi) -> Self {
+        let routes = openapi
+            .paths
+            .paths
+            .iter()
+            .map(|(pattern, item)| {
+                let methods: Vec<&str> = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(method, present)| present.then_some(method))
+                .collect();
+                (pattern.clone(), methods.join(", "))
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The `Allow` value for a matched pattern; undocumented routes (docs, metrics) are GET-only.
+    pub fn for_pattern(&self, pattern: &str) -> String {
+        self.0
+            .get(pattern)
+            .cloned()
+            .unwrap_or_else(|| "GET".to_owned())
+    }
+}
+
 /// Registers `/healthz`, `/readyz`, `/openapi.json` and the offline Swagger UI at `/docs/`.
 pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi) {
+    cfg.app_data(web::Data::new(AllowedMethods::from_openapi(&openapi)));
     cfg.service(healthz)
         .service(readyz)
         .service(web::resource("/docs").route(web::get().to(|| async {

@@ -52,7 +52,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
-    params(("Last-Event-ID" = Option<String>, Header, description = "Replay the events after this id", pattern = r"^\d+-\d+$")),
+    params(("Last-Event-ID" = Option<String>, Header, nullable = false, description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$")),
     responses(
         (status = 200, description = "An endless `text/event-stream` of the player's events, one `EventFrame` each", content_type = "text/event-stream", body = EventFrame),
         (status = 400, description = "Malformed `Last-Event-ID`", body = Problem, content_type = "application/problem+json"),

@@ -114,9 +114,10 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
 }
 
-/// Orders stream ids `<millis>-<seq>` numerically; `None` for a malformed id.
+/// Orders stream ids `<millis>-<seq>` numerically (a bare `<millis>` is
+/// `<millis>-0`, as in Redis); `None` for a malformed id.
 pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-')?;
+    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
     Some((ms.parse().ok()?, seq.parse().ok()?))
 }
 
