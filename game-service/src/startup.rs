@@ -75,11 +75,12 @@ impl Application {
         let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
         let server = HttpServer::new(move || {
             App::new()
-                // Outermost last: request id and access log, metrics, problem
-                // rendering, then the rate limit closest to the handlers.
+                // Outermost last: request id and access log, size bounds, metrics,
+                // problem rendering, then the rate limit closest to the handlers.
                 .wrap(from_fn(service_kit::middleware::rate_limit))
                 .wrap(service_kit::error::problem_errors())
                 .wrap(metrics.clone())
+                .wrap(from_fn(service_kit::middleware::bounded))
                 .wrap(from_fn(service_kit::middleware::request_context))
                 .app_data(rate_limit.clone())
                 .app_data(verifier.clone())

@@ -49,3 +49,25 @@ impl FromRequest for Authenticated {
         ready(authenticate(req).map(Authenticated))
     }
 }
+
+/// A caller whose token has scope `player`: the game's own endpoints serve end
+/// users; a `service` token there is a 403.
+#[derive(Debug, Clone)]
+pub struct Player(pub shared_types::UserId);
+
+impl FromRequest for Player {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|caller| {
+            if caller.is_service() {
+                Err(ApiError::forbidden(
+                    "this endpoint is for players: use a token with scope `player`",
+                ))
+            } else {
+                Ok(Player(caller.user_id))
+            }
+        }))
+    }
+}

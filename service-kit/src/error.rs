@@ -103,6 +103,8 @@ fn code_for(status: StatusCode) -> ProblemCode {
         404 => ProblemCode::NotFound,
         405 => ProblemCode::MethodNotAllowed,
         413 => ProblemCode::PayloadTooLarge,
+        414 => ProblemCode::UriTooLong,
+        431 => ProblemCode::HeadersTooLarge,
         415 => ProblemCode::UnsupportedMediaType,
         429 => ProblemCode::RateLimited,
         503 => ProblemCode::StoreUnavailable,

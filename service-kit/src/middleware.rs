@@ -61,6 +61,45 @@ pub async fn request_context(
     Ok(response)
 }
 
+/// Longest accepted path and query: ids are short, so 2 KiB is generous.
+pub const MAX_URI_BYTES: usize = 2048;
+/// Most header bytes (names and values) accepted: a JWT is well under 2 KiB.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses oversized URIs (414) and headers (431) before any work is done.
+pub async fn bounded(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
+    let uri_bytes = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let refusal = if uri_bytes > MAX_URI_BYTES {
+        Some(ApiError::new(
+            ProblemCode::UriTooLong,
+            format!("the URI has {uri_bytes} bytes; at most {MAX_URI_BYTES} are accepted"),
+        ))
+    } else if header_bytes > MAX_HEADER_BYTES {
+        Some(ApiError::new(
+            ProblemCode::HeadersTooLarge,
+            format!(
+                "the headers have {header_bytes} bytes; at most {MAX_HEADER_BYTES} are accepted"
+            ),
+        ))
+    } else {
+        None
+    };
+    match refusal {
+        Some(error) => Ok(req
+            .into_response(error.error_response())
+            .map_into_right_body()),
+        None => Ok(next.call(req).await?.map_into_left_body()),
+    }
+}
+
 /// Probes and scrapes are never limited.
 const UNLIMITED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 /// Forget idle callers' buckets every so many checks.

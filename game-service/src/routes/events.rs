@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse::{self, Sse};
-use service_kit::{ApiError, auth::Authenticated};
+use service_kit::{ApiError, auth::Player};
 use shared_types::problem::Problem;
 use tokio::sync::mpsc;
 
@@ -57,18 +57,20 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
         (status = 200, description = "An endless `text/event-stream` of the player's events, one `EventFrame` each", content_type = "text/event-stream", body = EventFrame),
         (status = 400, description = "Malformed `Last-Event-ID`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/events")]
 pub async fn stream(
-    caller: Authenticated,
+    player: Player,
     game: web::Data<Game>,
     hub: web::Data<EventHub>,
     shutdown: web::Data<Shutdown>,
     req: HttpRequest,
 ) -> Result<impl Responder, ApiError> {
-    let player = caller.0.user_id;
+    let player = player.0;
     let last_id = match req.headers().get("Last-Event-ID") {
         None => None,
         Some(value) => {

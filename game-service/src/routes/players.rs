@@ -1,7 +1,7 @@
 //! `POST /v1/connect` and `GET /v1/me`: the player's arrival and current state.
 
 use actix_web::{get, post, web};
-use service_kit::{ApiError, auth::Authenticated};
+use service_kit::{ApiError, auth::Player};
 use shared_types::{game::PlayerState, problem::Problem};
 
 use crate::game::Game;
@@ -19,15 +19,17 @@ use crate::game::Game;
     responses(
         (status = 200, description = "The player's state after arriving", body = PlayerState),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/connect")]
 pub async fn connect(
-    caller: Authenticated,
+    player: Player,
     game: web::Data<Game>,
 ) -> Result<web::Json<PlayerState>, ApiError> {
-    Ok(web::Json(game.connect(&caller.0.user_id).await?))
+    Ok(web::Json(game.connect(&player.0).await?))
 }
 
 /// The player's current state: open prompt and live session.
@@ -37,13 +39,12 @@ pub async fn connect(
     responses(
         (status = 200, description = "The player's state", body = PlayerState),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/me")]
-pub async fn me(
-    caller: Authenticated,
-    game: web::Data<Game>,
-) -> Result<web::Json<PlayerState>, ApiError> {
-    Ok(web::Json(game.me(&caller.0.user_id).await?))
+pub async fn me(player: Player, game: web::Data<Game>) -> Result<web::Json<PlayerState>, ApiError> {
+    Ok(web::Json(game.me(&player.0).await?))
 }

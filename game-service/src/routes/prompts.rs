@@ -1,7 +1,7 @@
 //! `POST /v1/prompts/{id}/accept|reject`: the player's answer to a prompt.
 
 use actix_web::{post, web};
-use service_kit::{ApiError, auth::Authenticated};
+use service_kit::{ApiError, auth::Player};
 use shared_types::{
     game::{AcceptBody, PlayerState},
     problem::Problem,
@@ -28,6 +28,8 @@ use crate::game::Game;
         (status = 400, description = "Malformed body, or `with` names a non-candidate", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The player has no such prompt", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already rejected (`already_answered`) or no longer open (`prompt_closed`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
@@ -35,16 +37,14 @@ use crate::game::Game;
 )]
 #[post("/v1/prompts/{id}/accept")]
 pub async fn accept(
-    caller: Authenticated,
+    player: Player,
     game: web::Data<Game>,
     id: web::Path<Uuid>,
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<PlayerState>, ApiError> {
     let body = parse_optional_body(&req, &body)?;
-    let state = game
-        .accept(&caller.0.user_id, id.into_inner(), body.with)
-        .await?;
+    let state = game.accept(&player.0, id.into_inner(), body.with).await?;
     Ok(web::Json(state))
 }
 
@@ -59,6 +59,8 @@ pub async fn accept(
     responses(
         (status = 200, description = "The player's state after rejecting", body = PlayerState),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The player has no such prompt", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already accepted (`already_answered`) or no longer open (`prompt_closed`)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
@@ -66,13 +68,11 @@ pub async fn accept(
 )]
 #[post("/v1/prompts/{id}/reject")]
 pub async fn reject(
-    caller: Authenticated,
+    player: Player,
     game: web::Data<Game>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<PlayerState>, ApiError> {
-    Ok(web::Json(
-        game.reject(&caller.0.user_id, id.into_inner()).await?,
-    ))
+    Ok(web::Json(game.reject(&player.0, id.into_inner()).await?))
 }
 
 /// The accept body is optional: an empty body means "all candidates". A body

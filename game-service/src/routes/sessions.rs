@@ -1,7 +1,7 @@
 //! `GET /v1/sessions/{id}` and `POST /v1/sessions/{id}/leave`.
 
 use actix_web::{get, post, web};
-use service_kit::{ApiError, auth::Authenticated};
+use service_kit::{ApiError, auth::Player};
 use shared_types::{
     game::{PlayerState, Session},
     problem::Problem,
@@ -18,17 +18,19 @@ use crate::game::Game;
     responses(
         (status = 200, description = "The session, with the caller's own join token", body = Session),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/sessions/{id}")]
 pub async fn get_session(
-    caller: Authenticated,
+    player: Player,
     game: web::Data<Game>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<Session>, ApiError> {
-    game.visible_session(&caller.0.user_id, id.into_inner())
+    game.visible_session(&player.0, id.into_inner())
         .await?
         .map(web::Json)
         .ok_or_else(|| ApiError::not_found("no such session"))
@@ -42,17 +44,17 @@ pub async fn get_session(
     responses(
         (status = 200, description = "The player's state after leaving", body = PlayerState),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session visible to the caller", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sessions/{id}/leave")]
 pub async fn leave(
-    caller: Authenticated,
+    player: Player,
     game: web::Data<Game>,
     id: web::Path<Uuid>,
 ) -> Result<web::Json<PlayerState>, ApiError> {
-    Ok(web::Json(
-        game.leave(&caller.0.user_id, id.into_inner()).await?,
-    ))
+    Ok(web::Json(game.leave(&player.0, id.into_inner()).await?))
 }
