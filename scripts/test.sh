@@ -89,13 +89,24 @@ ensure_components() {
     rustup component add "${missing[@]}"
 }
 
+ensure_cargo_deny() {
+    if cargo deny --version >/dev/null 2>&1; then
+        cargo deny --version
+        return 0
+    fi
+    echo "cargo-deny is missing: installing it from crates.io (about 3 minutes, once per machine)"
+    cargo install cargo-deny --locked --quiet
+}
+
 step "redis-server" ensure_redis
 step "rustfmt + clippy present" ensure_components
+step "cargo-deny present" ensure_cargo_deny
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --bins" cargo build --workspace --bins
 step "cargo test" cargo test --workspace --no-fail-fast
 step "API contract (scripts/qa.sh)" bash scripts/qa.sh
+step "supply chain (cargo deny)" cargo deny check licenses bans
 
 print_summary
 echo "all checks passed"

@@ -105,8 +105,9 @@ const UNLIMITED_PATHS: [&str; 3] = ["/healthz", "/readyz", "/metrics"];
 /// Forget idle callers' buckets every so many checks.
 const HOUSEKEEPING_EVERY: u64 = 10_000;
 
-/// Token buckets per caller: the verified `sub` of the bearer token, or the
-/// client IP for anonymous or invalid tokens. Per replica (not shared).
+/// Token buckets per caller: the verified `sub` of a player token, or the
+/// client IP for anonymous or invalid tokens; `service` tokens are not
+/// limited. Per replica (not shared).
 pub struct RateLimit {
     buckets: DefaultKeyedRateLimiter<String>,
     checks: AtomicU64,
@@ -150,21 +151,27 @@ impl RateLimit {
     }
 }
 
-fn caller_key(req: &ServiceRequest) -> String {
+/// The bucket a request draws from; `None` for `service` callers, which act
+/// for many players at once (the game service asking the IM service) and
+/// must not share one player-sized bucket.
+fn caller_key(req: &ServiceRequest) -> Option<String> {
     let verified = req.app_data::<web::Data<Verifier>>().and_then(|verifier| {
         let token = bearer_token(req.request()).ok()?;
         verifier.verify(token).ok()
     });
     match verified {
         Some(caller) => {
-            let key = format!("user:{}", caller.user_id);
+            let key = (!caller.is_service()).then(|| format!("user:{}", caller.user_id));
             // The extractor reuses it instead of verifying twice.
             req.extensions_mut().insert(caller);
             key
         }
         None => {
             let ip: Option<IpAddr> = req.peer_addr().map(|a| a.ip());
-            format!("ip:{}", ip.map(|ip| ip.to_string()).unwrap_or_default())
+            Some(format!(
+                "ip:{}",
+                ip.map(|ip| ip.to_string()).unwrap_or_default()
+            ))
         }
     }
 }
@@ -178,7 +185,7 @@ pub async fn rate_limit(
     let limit = limit.as_ref().and_then(|data| data.as_ref().as_ref());
     let limited = match limit {
         Some(limit) if !UNLIMITED_PATHS.contains(&req.path()) => {
-            limit.check(&caller_key(&req)).err()
+            caller_key(&req).and_then(|key| limit.check(&key).err())
         }
         _ => None,
     };

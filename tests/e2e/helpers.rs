@@ -1,11 +1,19 @@
 //! The world every scenario runs in: a private redis-server, the real `im-service` and
 //! `game-service` binaries on free ports, and typed players that talk to both.
 //!
-//! - [`process`]: starting, health-checking and killing the service binaries.
+//! - [`process`]: starting, health-checking, signalling and killing the service binaries.
 //! - [`sse`]: reading a player's `text/event-stream`.
+//! - [`store`]: reading what the services wrote to Redis (keys, TTLs, records).
+//! - [`stub_im`]: a fake IM service that counts requests and fails, hangs or answers late.
+//! - [`invariants`]: the store's invariants, read from Redis once a scenario has settled.
+//! - [`churn`]: background players driving flows while a fault strikes.
 
+pub mod churn;
+pub mod invariants;
 mod process;
 mod sse;
+mod store;
+mod stub_im;
 
 use std::{
     future::Future,
@@ -13,7 +21,7 @@ use std::{
 };
 
 use anyhow::{Context, anyhow, bail, ensure};
-use e2e::{RedisServer, free_port, unique_prefix};
+use e2e::{RedisCluster, RedisServer, free_port, unique_prefix};
 use reqwest::{Client, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use shared_types::{
@@ -26,7 +34,9 @@ use shared_types::{
 use uuid::Uuid;
 
 use self::process::{ServiceProcess, binary};
-pub use self::sse::{EventStream, SseEvent};
+pub use self::sse::{EventStream, SseEvent, StreamEnd};
+pub use self::store::{StoredKey, snapshot};
+pub use self::stub_im::{StubIm, StubMode};
 
 /// The secret both services verify with; tests mint their own tokens with it.
 pub const SECRET: &str = "e2e-secret-not-for-production";
@@ -40,6 +50,9 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct WorldOptions {
     pub invite_ttl_secs: u64,
     pub im_active_window_secs: Option<u64>,
+    /// More game-service variables (`EXPIRY_POLL_MS`, `IM_TIMEOUT_MS`, `IM_BREAKER_*`, …).
+    pub game_env: Vec<(String, String)>,
+    pub store: StoreChoice,
 }
 
 impl Default for WorldOptions {
@@ -47,8 +60,30 @@ impl Default for WorldOptions {
         Self {
             invite_ttl_secs: DEFAULT_INVITE_TTL_SECS,
             im_active_window_secs: None,
+            game_env: Vec::new(),
+            store: StoreChoice::PrivateRedis,
         }
     }
+}
+
+impl WorldOptions {
+    /// Adds a game-service environment variable.
+    pub fn game_var(mut self, name: &str, value: impl ToString) -> Self {
+        self.game_env.push(env(name, value.to_string()));
+        self
+    }
+}
+
+/// Where both services keep their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// A redis-server of the world's own, which the test may kill, pause and restart.
+    PrivateRedis,
+    /// The same, persisting every write before acknowledging it: a restart after a SIGKILL
+    /// holds exactly what the services were told was written.
+    DurableRedis,
+    /// The binary's shared 3-master Redis Cluster (`REDIS_URL=redis+cluster://…`).
+    SharedCluster,
 }
 
 /// Which service a raw request goes to.
@@ -66,7 +101,11 @@ pub struct TestWorld {
     replicas: Vec<ServiceProcess>,
     game: ServiceProcess,
     im: ServiceProcess,
-    redis: RedisServer,
+    /// `None` on the shared cluster.
+    redis: Option<RedisServer>,
+    /// Standalone URLs of every node holding the world's keys (one, or each cluster master).
+    redis_nodes: Vec<String>,
+    prefix: String,
 }
 
 /// Starts a world named after the running test (libtest names the test thread after it).
@@ -76,9 +115,31 @@ pub async fn spawn_world() -> anyhow::Result<TestWorld> {
 
 pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld> {
     let name = test_name();
-    let redis = tokio::task::spawn_blocking(RedisServer::start)
-        .await
-        .context("joining the redis start-up")??;
+    let (redis, redis_url, redis_nodes) = match options.store {
+        StoreChoice::PrivateRedis | StoreChoice::DurableRedis => {
+            let start = if options.store == StoreChoice::DurableRedis {
+                RedisServer::start_durable
+            } else {
+                RedisServer::start
+            };
+            let redis = tokio::task::spawn_blocking(start)
+                .await
+                .context("joining the redis start-up")??;
+            let url = redis.url();
+            (Some(redis), url.clone(), vec![url])
+        }
+        StoreChoice::SharedCluster => {
+            let cluster = tokio::task::spawn_blocking(RedisCluster::shared)
+                .await
+                .context("joining the cluster start-up")??;
+            let nodes = cluster
+                .ports()
+                .iter()
+                .map(|port| format!("redis://127.0.0.1:{port}"))
+                .collect();
+            (None, cluster.url(), nodes)
+        }
+    };
     let prefix = unique_prefix(&name);
     let im_port = free_port()?;
     let game_port = free_port()?;
@@ -94,21 +155,22 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
 
     let mut im_env = vec![
         env("BIND_ADDR", format!("127.0.0.1:{im_port}")),
-        env("REDIS_URL", redis.url()),
+        env("REDIS_URL", redis_url.clone()),
         env("REDIS_KEY_PREFIX", format!("{prefix}-im")),
         env("JWT_SECRET", SECRET),
     ];
     if let Some(secs) = options.im_active_window_secs {
         im_env.push(env("IM_ACTIVE_WINDOW_SECS", secs.to_string()));
     }
-    let game_env = vec![
+    let mut game_env = vec![
         env("BIND_ADDR", format!("127.0.0.1:{game_port}")),
-        env("REDIS_URL", redis.url()),
+        env("REDIS_URL", redis_url.clone()),
         env("REDIS_KEY_PREFIX", format!("{prefix}-game")),
         env("JWT_SECRET", SECRET),
         env("IM_URL", api.im.clone()),
         env("INVITE_TTL_SECS", options.invite_ttl_secs.to_string()),
     ];
+    game_env.extend(options.game_env.iter().cloned());
 
     let mut im = ServiceProcess::spawn(
         format!("im {name}"),
@@ -134,6 +196,8 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
         game,
         im,
         redis,
+        redis_nodes,
+        prefix,
     })
 }
 
@@ -223,8 +287,66 @@ impl TestWorld {
         port_of(&self.api.im)
     }
 
-    pub fn redis(&mut self) -> &mut RedisServer {
-        &mut self.redis
+    /// The world's own redis-server (not on the shared cluster).
+    pub fn redis(&mut self) -> anyhow::Result<&mut RedisServer> {
+        self.redis
+            .as_mut()
+            .context("this world runs on the shared cluster, not on a redis-server of its own")
+    }
+
+    /// Every key the world's services wrote, with its type, TTL and (for strings) value.
+    pub async fn stored_keys(&self) -> anyhow::Result<Vec<StoredKey>> {
+        snapshot(&self.redis_nodes, &format!("{}-*", self.prefix)).await
+    }
+
+    /// The prefix of the game service's Redis keys.
+    pub fn game_key_prefix(&self) -> String {
+        format!("{}-game", self.prefix)
+    }
+
+    /// The prefix of the IM service's Redis keys.
+    pub fn im_key_prefix(&self) -> String {
+        format!("{}-im", self.prefix)
+    }
+
+    /// SIGKILL a replica started with [`Self::spawn_game_replica`].
+    pub fn kill_replica(&mut self, replica: &Replica) -> anyhow::Result<()> {
+        self.replicas
+            .iter_mut()
+            .find(|process| process.base_url() == replica.base_url)
+            .with_context(|| format!("no replica at {}", replica.base_url))?
+            .kill();
+        Ok(())
+    }
+
+    /// Sends a signal (`TERM`, `INT`, …) to the primary game service.
+    pub fn signal_game(&self, name: &str) -> anyhow::Result<()> {
+        self.game.signal(name)
+    }
+
+    /// Waits up to `limit` for the primary game service to exit; `None`: still running.
+    pub async fn wait_game_exit(
+        &mut self,
+        limit: Duration,
+    ) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        self.game.wait_exit(limit).await
+    }
+
+    /// Whether the IM service and every game-service process are still running.
+    pub fn all_running(&mut self) -> bool {
+        let replicas = self.replicas.iter_mut().all(ServiceProcess::is_running);
+        replicas && self.game.is_running() && self.im.is_running()
+    }
+
+    /// Output lines of every service process that reported a panic.
+    pub fn panics(&self) -> usize {
+        let replicas: usize = self.replicas.iter().map(ServiceProcess::panics).sum();
+        replicas + self.game.panics() + self.im.panics()
+    }
+
+    /// The last lines of the primary game service's output, for failure messages.
+    pub fn game_log_tail(&self) -> String {
+        self.game.tail()
     }
 }
 
@@ -579,6 +701,22 @@ impl StateExt for PlayerState {
         );
         Ok(session)
     }
+}
+
+/// The parts of a state that must not move when nothing happens (join tokens aside).
+pub fn essence(state: &PlayerState) -> String {
+    let prompt = state.prompt.as_ref().map(|p| (p.id, p.kind, p.session_id));
+    let session = state.session.as_ref().map(|s| {
+        (
+            s.id,
+            s.kind,
+            s.state,
+            sorted(&s.players),
+            sorted(&s.pending),
+            s.reason,
+        )
+    });
+    format!("{prompt:?} {session:?} degraded={}", state.degraded)
 }
 
 /// User ids sorted, for comparing player lists whatever their order.

@@ -13,16 +13,24 @@
 //! - [`races`]: both players arriving at once; superseded invite prompts.
 //! - [`decisions`]: reconnecting is idempotent; answers are final.
 //! - [`expiry`]: unanswered invitations expire.
+//! - [`expiry_scale`]: a hundred lobbies expiring under two sweeping replicas, each once.
 //! - [`replicas`]: two game-service replicas on one Redis behave as one.
 //! - [`resilience`]: IM service down or slow; Redis down.
+//! - [`faults`]: Redis killed or paused mid-flow, the IM service slow, dead or failing behind
+//!   the circuit breaker, a replica SIGKILLed, SIGTERM.
+//! - [`storm`]: hundreds of pairs and trios racing on two replicas; the invariants afterwards.
+//! - [`cluster`]: the flows on a real Redis Cluster.
 //! - [`events`]: pushed events and `Last-Event-ID` replay.
 //! - [`security`]: tokens, other players' prompts and sessions, malformed requests.
 //! - [`operations`]: health, readiness, metrics, OpenAPI and docs on both services.
 //! - [`im`]: the IM service's partners answer on its own.
 
+mod cluster;
 mod decisions;
 mod events;
 mod expiry;
+mod expiry_scale;
+mod faults;
 mod helpers;
 mod im;
 mod invitations;
@@ -32,3 +40,4 @@ mod races;
 mod replicas;
 mod resilience;
 mod security;
+mod storm;

@@ -91,7 +91,7 @@ async fn with_redis_down_the_game_service_answers_503_and_recovers_by_itself() -
     let mut world = spawn_world().await?;
     let alice = world.player("alice")?;
     alice.set_presence("available").await?;
-    world.redis().kill();
+    world.redis()?.kill();
 
     let reply = alice
         .raw(Service::Game, Method::POST, "/v1/connect", None)
@@ -104,7 +104,7 @@ async fn with_redis_down_the_game_service_answers_503_and_recovers_by_itself() -
     );
 
     // Blocks the test's runtime for a moment; nothing else needs it meanwhile.
-    world.redis().restart()?;
+    world.redis()?.restart()?;
     // The restarted Redis is empty: alice's presence is gone, so she plays solo.
     let state = eventually(
         "the game service recovering",

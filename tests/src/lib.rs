@@ -41,11 +41,23 @@ pub struct RedisServer {
     child: Option<Child>,
     port: u16,
     dir: PathBuf,
+    /// Appends every write to a file fsynced before the reply, so a restart keeps the data.
+    durable: bool,
 }
 
 impl RedisServer {
     /// Starts a throwaway server (no persistence) and waits until it answers PING.
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(false)
+    }
+
+    /// Starts a server that persists every write before answering it (`appendfsync always`):
+    /// after a SIGKILL and [`Self::restart`] it holds exactly what it acknowledged.
+    pub fn start_durable() -> anyhow::Result<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> anyhow::Result<Self> {
         let port = free_port()?;
         let dir = std::env::temp_dir().join(format!("redis-test-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).context("creating the redis work dir")?;
@@ -53,15 +65,22 @@ impl RedisServer {
             child: None,
             port,
             dir,
+            durable,
         };
         server.spawn()?;
         Ok(server)
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
+        let persistence: &[&str] = if self.durable {
+            &["--appendonly", "yes", "--appendfsync", "always"]
+        } else {
+            &["--appendonly", "no"]
+        };
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(persistence)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -91,6 +110,26 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGSTOP: the server freezes with its data intact (a long GC pause, a stalled VM).
+    pub fn pause(&self) -> anyhow::Result<()> {
+        self.signal("STOP")
+    }
+
+    /// SIGCONT after [`Self::pause`]: the server carries on with everything it held.
+    pub fn resume(&self) -> anyhow::Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("redis-server is not running")?;
+        signal(pid, name)
+    }
+
     /// SIGKILL: the way a crash looks to the services.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -99,7 +138,7 @@ impl RedisServer {
         }
     }
 
-    /// Starts the server again on the same port (empty: it does not persist).
+    /// Starts the server again on the same port: empty, unless it was started durable.
     pub fn restart(&mut self) -> anyhow::Result<()> {
         self.kill();
         self.spawn()
@@ -111,6 +150,19 @@ impl Drop for RedisServer {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Sends signal `name` (`TERM`, `STOP`, …) to process `pid` with kill(1): the suites forbid
+/// unsafe code, so no libc.
+pub fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
+    let status = Command::new("kill")
+        .args(["-s", name, &pid.to_string()])
+        .status()
+        .with_context(|| format!("running kill -s {name} {pid}"))?;
+    if !status.success() {
+        bail!("kill -s {name} {pid} failed: {status}");
+    }
+    Ok(())
 }
 
 pub(crate) fn ping(port: u16) -> bool {

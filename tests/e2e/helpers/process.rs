@@ -5,8 +5,11 @@ use std::{
     collections::VecDeque,
     io::{BufRead, BufReader, Read},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    sync::{Arc, Mutex},
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -90,6 +93,8 @@ pub(super) struct ServiceProcess {
     base_url: String,
     child: Option<Child>,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// Lines of output that report a panic, over every run of this process.
+    panics: Arc<AtomicUsize>,
 }
 
 impl ServiceProcess {
@@ -106,6 +111,7 @@ impl ServiceProcess {
             base_url,
             child: None,
             tail: Arc::default(),
+            panics: Arc::default(),
         };
         process.respawn()?;
         Ok(process)
@@ -163,8 +169,12 @@ impl ServiceProcess {
     fn forward(&self, stream: impl Read + Send + 'static, echo: bool) {
         let label = self.label.clone();
         let tail = Arc::clone(&self.tail);
+        let panics = Arc::clone(&self.panics);
         thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                if line.contains("panicked") {
+                    panics.fetch_add(1, Ordering::Relaxed);
+                }
                 if echo {
                     eprintln!("[{label}] {line}");
                 }
@@ -210,7 +220,55 @@ impl ServiceProcess {
         )
     }
 
-    fn tail(&self) -> String {
+    /// How many output lines reported a panic so far.
+    pub(super) fn panics(&self) -> usize {
+        self.panics.load(Ordering::Relaxed)
+    }
+
+    /// The process id while it runs.
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Whether the process is still running.
+    pub(super) fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)))
+    }
+
+    /// Sends a signal (`TERM`, `STOP`, …) to the process.
+    pub(super) fn signal(&self, name: &str) -> anyhow::Result<()> {
+        let pid = self
+            .pid()
+            .with_context(|| format!("{} is not running", self.label))?;
+        e2e::signal(pid, name)
+    }
+
+    /// Waits up to `limit` for the process to exit by itself; `None` if it is still running
+    /// (it is then left running).
+    pub(super) async fn wait_exit(
+        &mut self,
+        limit: Duration,
+    ) -> anyhow::Result<Option<ExitStatus>> {
+        let start = Instant::now();
+        loop {
+            let Some(child) = self.child.as_mut() else {
+                bail!("{} was not started", self.label);
+            };
+            if let Some(status) = child.try_wait().context("polling the child")? {
+                self.child = None;
+                return Ok(Some(status));
+            }
+            if start.elapsed() > limit {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The last lines of the process's output.
+    pub(super) fn tail(&self) -> String {
         self.tail
             .lock()
             .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))

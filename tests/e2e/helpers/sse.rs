@@ -37,6 +37,17 @@ impl SseEvent {
     }
 }
 
+/// How a stream stopped, as [`EventStream::until_end`] saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The body ended properly (the chunked encoding's last chunk): a clean close.
+    Clean,
+    /// The connection broke mid-body (reset, truncated chunk): the error as reqwest saw it.
+    Broken(String),
+    /// Still open at the deadline.
+    StillOpen,
+}
+
 /// A player's open `GET /v1/events` stream, parsed frame by frame.
 pub struct EventStream {
     owner: String,
@@ -100,6 +111,29 @@ impl EventStream {
             events.push(event);
         }
         Ok(events)
+    }
+
+    /// Reads until the stream ends (or `within` passes): the events that came first, and how
+    /// it ended.
+    pub async fn until_end(&mut self, within: Duration) -> (Vec<SseEvent>, StreamEnd) {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut events = Vec::new();
+        loop {
+            match self.take_frame() {
+                Ok(Some(event)) => {
+                    events.push(event);
+                    continue;
+                }
+                Ok(None) => {}
+                Err(err) => return (events, StreamEnd::Broken(format!("{err:#}"))),
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_elapsed) => return (events, StreamEnd::StillOpen),
+                Ok(Ok(Some(bytes))) => self.buffer.extend(bytes.iter().filter(|b| **b != b'\r')),
+                Ok(Ok(None)) => return (events, StreamEnd::Clean),
+                Ok(Err(err)) => return (events, StreamEnd::Broken(format!("{err:#}"))),
+            }
+        }
     }
 
     /// Parses one complete frame off the buffer, if there is one with data.
