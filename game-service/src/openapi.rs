@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the route annotations.
 
-use service_kit::ops::{BearerSecurity, HealthReport};
+use service_kit::ops::{BearerSecurity, HealthReport, StandardResponses};
 use shared_types::{
     game::{
         AcceptBody, GameEvent, PlayerState, Prompt, PromptCancelled, PromptKind, Reason, Session,
@@ -35,7 +35,7 @@ use crate::routes;
         AcceptBody, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport,
         routes::events::EventFrame, routes::events::EventName
     )),
-    modifiers(&BearerSecurity),
+    modifiers(&BearerSecurity, &StandardResponses),
     tags(
         (name = "players", description = "Arriving and the player's state"),
         (name = "prompts", description = "Answering invite and join prompts"),

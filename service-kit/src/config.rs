@@ -69,6 +69,7 @@ impl JwtSettings {
             )),
             Some((algorithm, pem)) => {
                 Verifier::public_key_pem(*algorithm, pem, &self.issuer, &self.audience)
+                    .map(|verifier| verifier.with_service_secret(self.secret.as_bytes()))
                     .context("loading the JWT public key")
             }
         }

@@ -20,6 +20,7 @@ pub trait ReadinessCheck: Send + Sync {
 pub struct Readiness(pub Vec<Arc<dyn ReadinessCheck>>);
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"status": "ok", "checks": {"store": "ok"}}))]
 pub struct HealthReport {
     pub status: &'static str,
     #[schema(value_type = Object)]
@@ -27,6 +28,8 @@ pub struct HealthReport {
 }
 
 /// Liveness: the process answers.
+///
+/// No dependency is checked: use it as the Kubernetes liveness probe.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "The process is alive", body = HealthReport))
@@ -40,6 +43,9 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// Readiness: the store and dependencies answer.
+///
+/// Each check is listed with `ok` or its error; 503 while any fails (the
+/// Kubernetes readiness probe: no traffic until the store answers).
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -151,5 +157,97 @@ impl utoipa::Modify for BearerSecurity {
                     .build(),
             ),
         );
+    }
+}
+
+/// Documents what every `/v1` operation shares: the `bearer` security
+/// requirement and the error answers (401, 429, 500, 503; 400, 413 and 415
+/// where there is a body) as problem+json, with `Retry-After` where it
+/// applies, unless an operation documents its own.
+pub struct StandardResponses;
+
+impl utoipa::Modify for StandardResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{
+            ContentBuilder, Object, Ref, RefOr, ResponseBuilder, Type, header::HeaderBuilder,
+        };
+        let problem = |description: &str, retry: bool| {
+            let mut response = ResponseBuilder::new().description(description).content(
+                shared_types::problem::CONTENT_TYPE,
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            );
+            if retry {
+                response = response.header(
+                    "Retry-After",
+                    HeaderBuilder::new()
+                        .schema(Some(Object::with_type(Type::Integer)))
+                        .description(Some("Seconds to wait before retrying"))
+                        .build(),
+                );
+            }
+            RefOr::T(response.build())
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if !path.starts_with("/v1") {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                operation.security =
+                    Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                        "bearer",
+                        Vec::<String>::new(),
+                    )]);
+                let mut standard = vec![
+                    (
+                        "401",
+                        problem("Missing, expired or invalid bearer token", false),
+                    ),
+                    (
+                        "429",
+                        problem(
+                            "Too many requests from this caller; retry after `Retry-After`",
+                            true,
+                        ),
+                    ),
+                    (
+                        "500",
+                        problem("Unexpected error (logged with the request id)", false),
+                    ),
+                    (
+                        "503",
+                        problem(
+                            "The store is unreachable (nothing was changed); retry after `Retry-After`",
+                            true,
+                        ),
+                    ),
+                ];
+                if operation.request_body.is_some() {
+                    standard.extend([
+                        (
+                            "400",
+                            problem("Malformed or invalid body (unknown fields included)", false),
+                        ),
+                        ("413", problem("Body larger than 16 KiB", false)),
+                        ("415", problem("Body not sent as `application/json`", false)),
+                    ]);
+                }
+                for (status, response) in standard {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert(response);
+                }
+            }
+        }
     }
 }

@@ -61,10 +61,15 @@ fn now_secs() -> u64 {
 }
 
 /// Verifies bearer tokens with one pinned algorithm; anything else (`none` included) is refused.
+///
+/// With a public key (RS256/EdDSA, from an identity provider), the platform's
+/// own service tokens stay HS256 with the shared secret: a second pinned key
+/// that only accepts tokens of scope `service`.
 #[derive(Clone)]
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    service_secret: Option<(DecodingKey, Validation)>,
 }
 
 impl Verifier {
@@ -104,14 +109,41 @@ impl Verifier {
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_exp = true;
-        Self { key, validation }
+        Self {
+            key,
+            validation,
+            service_secret: None,
+        }
+    }
+
+    /// Also accepts HS256 tokens signed with `secret`, for scope `service` only.
+    pub fn with_service_secret(mut self, secret: &[u8]) -> Self {
+        let mut validation = self.validation.clone();
+        validation.algorithms = vec![Algorithm::HS256];
+        self.service_secret = Some((DecodingKey::from_secret(secret), validation));
+        self
     }
 
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?;
+        let header = jsonwebtoken::decode_header(token)?;
+        let claims = match &self.service_secret {
+            Some((key, validation))
+                if header.alg == Algorithm::HS256
+                    && !self.validation.algorithms.contains(&header.alg) =>
+            {
+                let claims = jsonwebtoken::decode::<Claims>(token, key, validation)?.claims;
+                if claims.scope != Scope::Service {
+                    return Err(AuthError::Key(
+                        "HS256 tokens are for services when a public key verifies players".into(),
+                    ));
+                }
+                claims
+            }
+            _ => jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation)?.claims,
+        };
         Ok(Caller {
-            user_id: data.claims.sub,
-            scope: data.claims.scope,
+            user_id: claims.sub,
+            scope: claims.scope,
         })
     }
 }
@@ -209,6 +241,28 @@ mod tests {
             base64url(claims.to_string().as_bytes())
         );
         assert!(verifier.verify(&none).is_err());
+    }
+
+    #[test]
+    fn a_service_secret_beside_a_public_key_only_vouches_for_services() {
+        // An HS256 verifier stands in for the public-key one: what matters is
+        // that the second (service) key is pinned to HS256 and scope `service`.
+        let verifier = Verifier::hs256(b"idp-key", DEFAULT_ISSUER, DEFAULT_AUDIENCE)
+            .with_service_secret(b"s3cret");
+        let platform = Minter::hs256(b"s3cret", DEFAULT_ISSUER, DEFAULT_AUDIENCE);
+        let game = UserId::parse("game-service").unwrap();
+        // The primary key is HS256 here, so the service secret is not consulted:
+        assert!(
+            verifier
+                .verify(&platform.mint(&game, Scope::Service, 60).unwrap())
+                .is_err()
+        );
+        let idp = Minter::hs256(b"idp-key", DEFAULT_ISSUER, DEFAULT_AUDIENCE);
+        assert!(
+            verifier
+                .verify(&idp.mint(&game, Scope::Player, 60).unwrap())
+                .is_ok()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use crate::UserId;
 
 /// Everything a player needs to render: at most one open prompt and one live session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"player_id": "bob", "prompt": {"id": "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b", "kind": "join", "candidates": ["alice"], "host": "alice", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "expires_at": "2026-11-23T10:01:00Z"}, "session": null, "degraded": false}))]
 pub struct PlayerState {
     pub player_id: UserId,
     pub prompt: Option<Prompt>,
@@ -19,6 +20,7 @@ pub struct PlayerState {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = json!("invite"))]
 pub enum PromptKind {
     /// "Play with these partners?" — answered by the player who arrives first.
     Invite,
@@ -28,6 +30,7 @@ pub enum PromptKind {
 
 /// A question put to the player.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"id": "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b", "kind": "join", "candidates": ["alice"], "host": "alice", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "expires_at": "2026-11-23T10:01:00Z"}))]
 pub struct Prompt {
     pub id: Uuid,
     pub kind: PromptKind,
@@ -43,6 +46,7 @@ pub struct Prompt {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = json!("multiplayer"))]
 pub enum SessionKind {
     Solo,
     Multiplayer,
@@ -50,6 +54,7 @@ pub enum SessionKind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = json!("active"))]
 pub enum SessionState {
     /// A multiplayer lobby whose invitees have not joined yet.
     Waiting,
@@ -59,6 +64,7 @@ pub enum SessionState {
 
 /// A game session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "kind": "multiplayer", "state": "active", "host": "alice", "players": ["alice", "bob"], "pending": [], "created_at": "2026-11-23T10:00:00Z", "join_token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "reason": null}))]
 pub struct Session {
     pub id: Uuid,
     pub kind: SessionKind,
@@ -77,6 +83,7 @@ pub struct Session {
 /// Why a session is solo or a prompt was cancelled. Stable values: clients switch on them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = json!("declined"))]
 pub enum Reason {
     /// Nobody eligible in the IM service.
     NoPartner,
@@ -97,6 +104,7 @@ pub enum Reason {
 /// Body of `POST /v1/prompts/{id}/accept` for an invite prompt.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"with": ["bob"]}))]
 pub struct AcceptBody {
     /// Subset of the prompt's candidates to invite; all of them when absent.
     #[serde(default, rename = "with")]
@@ -105,6 +113,7 @@ pub struct AcceptBody {
 
 /// Payload of a `prompt_cancelled` event.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"prompt_id": "7c9e6679-7425-40de-944b-e07fc1f90ae7", "reason": "superseded", "replaced_by": "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b"}))]
 pub struct PromptCancelled {
     pub prompt_id: Uuid,
     pub reason: Reason,
@@ -115,6 +124,7 @@ pub struct PromptCancelled {
 /// One event on a player's stream; the SSE `event:` line is the variant's name.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
+#[schema(example = json!({"type": "prompt", "data": {"id": "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b", "kind": "join", "candidates": ["alice"], "host": "alice", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "expires_at": "2026-11-23T10:01:00Z"}}))]
 pub enum GameEvent {
     /// A new prompt was put to the player.
     Prompt(Prompt),

@@ -15,6 +15,7 @@ pub const MAX_MESSAGE_CHARS: usize = 4096;
 /// Body of `POST /v1/conversations`; the caller is added to `participants`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"participants": ["bob"]}))]
 pub struct NewConversation {
     /// Other participants (the caller is added): 2-16 people in all.
     #[schema(min_items = 1, max_items = 16)]
@@ -23,6 +24,7 @@ pub struct NewConversation {
 
 /// A conversation between 2 and 16 users.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "participants": ["alice", "bob"], "created_at": "2026-11-23T09:58:00Z", "last_activity_at": "2026-11-23T09:59:30Z", "closed": false}))]
 pub struct Conversation {
     pub id: Uuid,
     pub participants: Vec<UserId>,
@@ -35,6 +37,7 @@ pub struct Conversation {
 
 /// The caller's conversations, newest activity first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"conversations": [{"id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "participants": ["alice", "bob"], "created_at": "2026-11-23T09:58:00Z", "last_activity_at": "2026-11-23T09:59:30Z", "closed": false}]}))]
 pub struct ConversationList {
     pub conversations: Vec<Conversation>,
 }
@@ -42,6 +45,7 @@ pub struct ConversationList {
 /// Body of `POST /v1/conversations/{id}/messages`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"text": "fancy a game?"}))]
 pub struct NewMessage {
     #[schema(min_length = 1, max_length = 4096)]
     pub text: String,
@@ -49,6 +53,7 @@ pub struct NewMessage {
 
 /// One message; `seq` orders messages within a conversation and pages with `after`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"seq": 3, "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "sender": "alice", "text": "fancy a game?", "sent_at": "2026-11-23T09:59:30Z"}))]
 pub struct Message {
     pub seq: u64,
     pub conversation_id: Uuid,
@@ -59,12 +64,14 @@ pub struct Message {
 
 /// A page of messages, oldest first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"messages": [{"seq": 3, "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "sender": "alice", "text": "fancy a game?", "sent_at": "2026-11-23T09:59:30Z"}]}))]
 pub struct MessagePage {
     pub messages: Vec<Message>,
 }
 
 /// Someone the user is talking to right now.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z"}))]
 pub struct Partner {
     pub user_id: UserId,
     pub status: PresenceStatus,
@@ -75,6 +82,7 @@ pub struct Partner {
 
 /// Answer of `GET /v1/users/{user_id}/partners`: partners newest activity first.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"user_id": "alice", "status": "available", "partners": [{"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z"}]}))]
 pub struct PartnersResponse {
     pub user_id: UserId,
     pub status: PresenceStatus,

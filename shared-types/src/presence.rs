@@ -10,6 +10,7 @@ use crate::UserId;
 /// A user's presence in the IM service. No record means `offline`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = json!("available"))]
 pub enum PresenceStatus {
     Available,
     Busy,
@@ -54,12 +55,14 @@ impl fmt::Display for PresenceStatus {
 /// Body of `PUT /v1/presence`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "available"}))]
 pub struct PresenceUpdate {
     pub status: PresenceStatus,
 }
 
 /// A user's presence as returned by the IM service.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"user_id": "bob", "status": "busy"}))]
 pub struct Presence {
     pub user_id: UserId,
     pub status: PresenceStatus,

@@ -8,6 +8,7 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// Stable error codes; each maps to one HTTP status and one `type` URI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = json!("not_found"))]
 pub enum ProblemCode {
     InvalidRequest,
     Unauthorized,

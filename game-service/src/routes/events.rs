@@ -21,6 +21,7 @@ use crate::{
     dead_code,
     reason = "describes the text/event-stream frames in the OpenAPI document"
 )]
+#[schema(example = json!({"id": "1795410951397-0", "event": "prompt_cancelled", "data": "{\"prompt_id\":\"7c9e6679-7425-40de-944b-e07fc1f90ae7\",\"reason\":\"superseded\",\"replaced_by\":\"5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b\"}"}))]
 pub struct EventFrame {
     /// `<millis>-<seq>`, increasing per player: send it back as `Last-Event-ID` to resume after it.
     #[schema(pattern = r"^\d+-\d+$", example = "1795410951397-0")]
@@ -32,7 +33,7 @@ pub struct EventFrame {
 
 /// The three event names.
 #[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[schema(rename_all = "snake_case", example = "session")]
 pub enum EventName {
     Prompt,
     PromptCancelled,
@@ -52,7 +53,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
-    params(("Last-Event-ID" = Option<String>, Header, nullable = false, description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$")),
+    params(("Last-Event-ID" = Option<String>, Header, nullable = false, example = "1795410951397-0", description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$")),
     responses(
         (status = 200, description = "An endless `text/event-stream` of the player's events, one `EventFrame` each", content_type = "text/event-stream", body = EventFrame),
         (status = 400, description = "Malformed `Last-Event-ID`", body = Problem, content_type = "application/problem+json"),

@@ -33,6 +33,11 @@ pub async fn connect(
 }
 
 /// The player's current state: open prompt and live session.
+///
+/// Reading never creates anything (unlike `POST /v1/connect`); a prompt
+/// whose `expires_at` has passed is expired first, so the answer is never
+/// stale. `degraded` is true while the session is the solo fallback made
+/// because the IM service was unavailable.
 #[utoipa::path(
     tag = "players",
     security(("bearer" = [])),

@@ -21,7 +21,7 @@ use crate::game::Game;
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The prompt's id")),
+    params(("id" = Uuid, Path, description = "The prompt's id", example = "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b")),
     request_body(content = Option<AcceptBody>, content_type = "application/json", description = "Optional; invite prompts only"),
     responses(
         (status = 200, description = "The player's state after accepting", body = PlayerState),
@@ -55,7 +55,7 @@ pub async fn accept(
 #[utoipa::path(
     tag = "prompts",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The prompt's id")),
+    params(("id" = Uuid, Path, description = "The prompt's id", example = "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b")),
     responses(
         (status = 200, description = "The player's state after rejecting", body = PlayerState),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),

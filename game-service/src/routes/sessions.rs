@@ -11,10 +11,14 @@ use uuid::Uuid;
 use crate::game::Game;
 
 /// A session, for its host, players and invitees; 404 for anyone else.
+///
+/// Each caller sees their own `join_token` (empty for invitees who have not
+/// joined). Ended sessions stay readable for an hour. Ids of sessions the
+/// caller has nothing to do with answer 404, exactly like unknown ids.
 #[utoipa::path(
     tag = "sessions",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The session's id")),
+    params(("id" = Uuid, Path, description = "The session's id", example = "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10")),
     responses(
         (status = 200, description = "The session, with the caller's own join token", body = Session),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
@@ -37,10 +41,15 @@ pub async fn get_session(
 }
 
 /// Leave a session. A session nobody is in ends, and its pending invitations are withdrawn.
+///
+/// The other players stay (the session stays `active` while anyone is in
+/// it). Leaving a session one already left is harmless: it returns the
+/// current state. Invitees whose join prompt is withdrawn get a
+/// `prompt_cancelled` event with reason `withdrawn` and may connect again.
 #[utoipa::path(
     tag = "sessions",
     security(("bearer" = [])),
-    params(("id" = Uuid, Path, description = "The session's id")),
+    params(("id" = Uuid, Path, description = "The session's id", example = "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10")),
     responses(
         (status = 200, description = "The player's state after leaving", body = PlayerState),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),

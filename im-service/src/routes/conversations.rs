@@ -74,8 +74,10 @@ async fn participating(
     }
 }
 
-/// Open a conversation. The caller is added to `participants` and duplicates are dropped;
-/// the result has 2-16 people, the caller first.
+/// Open a conversation.
+///
+/// The caller is added to `participants` and duplicates are dropped; the
+/// result has 2-16 people, the caller first. Its creation counts as activity.
 #[utoipa::path(
     tag = "conversations",
     request_body = NewConversation,
@@ -109,7 +111,9 @@ pub async fn create_conversation(
     Ok(HttpResponse::Created().json(conversation))
 }
 
-/// The caller's conversations, open and closed, newest activity first.
+/// The caller's conversations.
+///
+/// Open and closed ones, newest activity (creation or last message) first.
 #[utoipa::path(
     tag = "conversations",
     responses((status = 200, description = "The caller's conversations", body = ConversationList))
@@ -127,10 +131,13 @@ pub async fn list_conversations(
     Ok(web::Json(ConversationList { conversations }))
 }
 
-/// Post a message (1-4096 characters). It becomes the conversation's last activity.
+/// Post a message.
+///
+/// 1-4096 characters, participants only; it becomes the conversation's last
+/// activity. A closed conversation takes no messages (409).
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = Uuid, Path, description = "Conversation id")),
+    params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
     request_body = NewMessage,
     responses(
         (status = 201, description = "The stored message", body = Message),
@@ -174,17 +181,20 @@ pub async fn post_message(
 #[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
     /// Only messages with a greater `seq` (default 0: from the first).
-    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64, example = 2)]
     pub after: Option<u64>,
     /// Most messages to return, 1-200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
+    #[param(minimum = 1, maximum = 200, example = 50)]
     pub limit: Option<usize>,
 }
 
-/// Read messages, oldest first. Page with `after` = the last `seq` seen.
+/// Read messages, oldest first.
+///
+/// Participants only. Page with `after` = the last `seq` seen and `limit`
+/// (1-200, default 50).
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = Uuid, Path, description = "Conversation id"), MessagesQuery),
+    params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e"), MessagesQuery),
     responses(
         (status = 200, description = "Messages with `seq > after`, oldest first", body = MessagePage),
         (status = 400, description = "`after` or `limit` is not a number in range, or an unknown parameter",
@@ -217,11 +227,13 @@ pub async fn list_messages(
     Ok(web::Json(MessagePage { messages }))
 }
 
-/// Close a conversation: it takes no more messages and no longer counts as talking.
-/// Closing a closed conversation changes nothing.
+/// Close a conversation.
+///
+/// It takes no more messages and no longer counts as talking. Closing a
+/// closed conversation changes nothing.
 #[utoipa::path(
     tag = "conversations",
-    params(("id" = Uuid, Path, description = "Conversation id")),
+    params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
     responses(
         (status = 200, description = "The closed conversation", body = Conversation),
         (status = 404, description = "No such conversation, or the caller does not take part",

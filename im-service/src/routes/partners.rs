@@ -59,17 +59,20 @@ pub struct PartnersQuery {
     pub status: Option<String>,
     /// Only conversations whose last activity (creation or message) is at most this many seconds
     /// old count; default `IM_ACTIVE_WINDOW_SECS` (1800), at most 31536000.
-    #[param(minimum = 0, maximum = 31_536_000)]
+    #[param(minimum = 0, maximum = 31_536_000, example = 1800)]
     pub active_within_secs: Option<u64>,
 }
 
-/// Who this user is talking to right now: the other participants of the user's open
-/// conversations active within the window, whose presence passes the `status` filter, each
-/// once with their most recent conversation, newest activity first. A user who is offline
-/// (or never set a presence) talks to nobody: the list is empty.
+/// Who this user is talking to right now.
+///
+/// The other participants of the user's open conversations active within the
+/// window, whose presence passes the `status` filter, each once with their
+/// most recent conversation, newest activity first. A user who is offline (or
+/// never set a presence) talks to nobody: the list is empty. For the user
+/// themselves or a `service` token; 403 otherwise.
 #[utoipa::path(
     tag = "partners",
-    params(("user_id" = UserId, Path, description = "Whose partners"), PartnersQuery),
+    params(("user_id" = UserId, Path, description = "Whose partners", example = "alice"), PartnersQuery),
     responses(
         (status = 200, description = "The user's presence and partners", body = PartnersResponse),
         (status = 400, description = "Unknown status, bad number or unknown query parameter",

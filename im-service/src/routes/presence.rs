@@ -35,6 +35,9 @@ impl From<PresenceError> for ApiError {
 }
 
 /// Set the caller's own presence.
+///
+/// `available`, `busy`, `away` or `offline`; only `available` partners count
+/// for the game by default. No record reads as `offline`.
 #[utoipa::path(
     tag = "presence",
     request_body = PresenceUpdate,
@@ -62,11 +65,14 @@ pub async fn set_presence(
     }))
 }
 
-/// A user's presence: visible to the user, to anyone sharing a conversation with them (open
-/// or closed) and to `service` tokens. No record means `offline`.
+/// A user's presence.
+///
+/// Visible to the user, to anyone sharing a conversation with them (open or
+/// closed) and to `service` tokens; 404 for anyone else, as for unknown
+/// users. No record means `offline`.
 #[utoipa::path(
     tag = "presence",
-    params(("user_id" = UserId, Path, description = "Whose presence")),
+    params(("user_id" = UserId, Path, description = "Whose presence", example = "bob")),
     responses(
         (status = 200, description = "The user's presence (`offline` when never set)", body = Presence),
         (status = 404, description = "Invalid user id, or a user the caller shares no conversation with \

@@ -2,7 +2,12 @@
 //! otherwise), driven with reqwest, time moved with the injected clock.
 
 mod auth;
+mod authorization;
 mod conversations;
+mod docs;
+/// The docs-page checker, shared with the game service's API suite.
+#[path = "../../../game-service/tests/api/helpers/docs.rs"]
+mod docs_check;
 mod helpers;
 mod operations;
 mod partners;

@@ -1,0 +1,331 @@
+//! The authorization matrix: every IM endpoint as anonymous, a stranger, a conversation partner, the owner and a `service` token.
+
+use reqwest::{Method, Response, StatusCode, header};
+use serde_json::Value;
+use shared_types::problem::{Problem, ProblemCode};
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+/// What one caller gets.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    Ok(StatusCode),
+    Problem(StatusCode, ProblemCode),
+}
+
+const OK: Expect = Expect::Ok(StatusCode::OK);
+const CREATED: Expect = Expect::Ok(StatusCode::CREATED);
+const NOT_FOUND: Expect = Expect::Problem(StatusCode::NOT_FOUND, ProblemCode::NotFound);
+const FORBIDDEN: Expect = Expect::Problem(StatusCode::FORBIDDEN, ProblemCode::Forbidden);
+
+/// One endpoint. In `path` and `body`, `{owner}` is the user whose data it is (in an open
+/// conversation with `{partner}`), `{conversation}` their conversation, `{outsider}` a user
+/// in no conversation with them.
+struct Endpoint {
+    method: Method,
+    path: &'static str,
+    body: Option<&'static str>,
+    /// A user sharing no conversation with the owner.
+    stranger: Expect,
+    /// The other participant of the owner's conversation.
+    partner: Expect,
+    owner: Expect,
+    /// A `service` token (the game service's).
+    service: Expect,
+    /// Where the stranger's refusal must equal the one for an id that does not exist.
+    unknown: Option<&'static str>,
+}
+
+const ENDPOINTS: [Endpoint; 8] = [
+    Endpoint {
+        method: Method::PUT,
+        path: "/v1/presence",
+        body: Some(r#"{"status": "busy"}"#),
+        stranger: OK,
+        partner: OK,
+        owner: OK,
+        service: OK,
+        unknown: None,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/v1/users/{owner}/presence",
+        body: None,
+        stranger: NOT_FOUND,
+        partner: OK,
+        owner: OK,
+        service: OK,
+        unknown: Some("/v1/users/nobody-{owner}/presence"),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/v1/conversations",
+        body: Some(r#"{"participants": ["{outsider}"]}"#),
+        stranger: CREATED,
+        partner: CREATED,
+        owner: CREATED,
+        service: CREATED,
+        unknown: None,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/v1/conversations",
+        body: None,
+        stranger: OK,
+        partner: OK,
+        owner: OK,
+        service: OK,
+        unknown: None,
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/v1/conversations/{conversation}/messages",
+        body: Some(r#"{"text": "hello"}"#),
+        stranger: NOT_FOUND,
+        partner: CREATED,
+        owner: CREATED,
+        service: NOT_FOUND,
+        unknown: Some("/v1/conversations/00000000-0000-4000-8000-000000000000/messages"),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/v1/conversations/{conversation}/messages",
+        body: None,
+        stranger: NOT_FOUND,
+        partner: OK,
+        owner: OK,
+        service: NOT_FOUND,
+        unknown: Some("/v1/conversations/00000000-0000-4000-8000-000000000000/messages"),
+    },
+    Endpoint {
+        method: Method::POST,
+        path: "/v1/conversations/{conversation}/close",
+        body: None,
+        stranger: NOT_FOUND,
+        partner: OK,
+        owner: OK,
+        service: NOT_FOUND,
+        unknown: Some("/v1/conversations/00000000-0000-4000-8000-000000000000/close"),
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/v1/users/{owner}/partners",
+        body: None,
+        stranger: FORBIDDEN,
+        partner: FORBIDDEN,
+        owner: OK,
+        service: OK,
+        unknown: Some("/v1/users/nobody-{owner}/partners"),
+    },
+];
+
+/// The users and conversation of one row.
+struct Cast {
+    owner: String,
+    partner: String,
+    stranger: String,
+    outsider: String,
+    conversation: String,
+}
+
+impl Cast {
+    fn fill(&self, template: &str) -> String {
+        template
+            .replace("{owner}", &self.owner)
+            .replace("{partner}", &self.partner)
+            .replace("{outsider}", &self.outsider)
+            .replace("{conversation}", &self.conversation)
+    }
+}
+
+async fn call(
+    app: &TestApp,
+    endpoint: &Endpoint,
+    cast: &Cast,
+    path: &str,
+    token: Option<&str>,
+) -> anyhow::Result<Response> {
+    let mut request = app
+        .client
+        .request(endpoint.method.clone(), app.url(&cast.fill(path)));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = endpoint.body {
+        request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(cast.fill(body));
+    }
+    Ok(request.send().await?)
+}
+
+/// Checks `response` against `expect`; returns the problem or the JSON body.
+async fn check(
+    response: Response,
+    expect: Expect,
+    what: &str,
+) -> anyhow::Result<Result<Value, Problem>> {
+    match expect {
+        Expect::Ok(status) => {
+            let actual = response.status();
+            let body = response.text().await?;
+            assert_eq!(actual, status, "{what}: {body}");
+            Ok(Ok(serde_json::from_str(&body)?))
+        }
+        Expect::Problem(status, code) => Ok(Err(assert_problem(response, status, code)
+            .await
+            .map_err(|e| e.context(what.to_owned()))?)),
+    }
+}
+
+/// Everything the owner can see of their own data.
+async fn owner_view(app: &TestApp, cast: &Cast) -> anyhow::Result<Vec<Value>> {
+    let token = app.token(&cast.owner)?;
+    let mut view = Vec::new();
+    for path in [
+        format!("/v1/users/{}/presence", cast.owner),
+        "/v1/conversations".to_owned(),
+        format!("/v1/conversations/{}/messages", cast.conversation),
+        format!("/v1/users/{}/partners", cast.owner),
+    ] {
+        let response = app.get(&path, &token).await?;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        view.push(response.json().await?);
+    }
+    Ok(view)
+}
+
+/// The ids of the conversations in a `ConversationList` body.
+fn conversation_ids(list: &Value) -> Vec<String> {
+    list["conversations"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_each_caller_as_the_spec_says_and_refusals_change_nothing()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    for (i, endpoint) in ENDPOINTS.iter().enumerate() {
+        let what = format!("{} {}", endpoint.method, endpoint.path);
+        let mut cast = Cast {
+            owner: format!("owner{i}"),
+            partner: format!("pal{i}"),
+            stranger: format!("stranger{i}"),
+            outsider: format!("outsider{i}"),
+            conversation: String::new(),
+        };
+        app.all_available(&[&cast.owner, &cast.partner, &cast.stranger])
+            .await?;
+        cast.conversation = app
+            .open_conversation(&cast.owner, &[&cast.partner])
+            .await?
+            .id
+            .to_string();
+        // The stranger has a conversation of their own, with someone else.
+        app.open_conversation(&cast.stranger, &[&cast.outsider])
+            .await?;
+        let before = owner_view(&app, &cast).await?;
+
+        // Anonymous.
+        let response = call(&app, endpoint, &cast, endpoint.path, None).await?;
+        assert!(
+            response.headers().contains_key(header::WWW_AUTHENTICATE),
+            "{what}"
+        );
+        assert_problem(
+            response,
+            StatusCode::UNAUTHORIZED,
+            ProblemCode::Unauthorized,
+        )
+        .await?;
+
+        // A stranger; their refusal says nothing an unknown id would not.
+        let stranger = app.token(&cast.stranger)?;
+        let response = call(&app, endpoint, &cast, endpoint.path, Some(&stranger)).await?;
+        let theirs = check(
+            response,
+            endpoint.stranger,
+            &format!("{what} as a stranger"),
+        )
+        .await?;
+        if let (Some(unknown), Err(theirs)) = (endpoint.unknown, &theirs) {
+            let response = call(&app, endpoint, &cast, unknown, Some(&stranger)).await?;
+            let unknown = check(response, endpoint.stranger, &format!("{what}, unknown id"))
+                .await?
+                .err();
+            assert_eq!(
+                unknown.as_ref(),
+                Some(theirs),
+                "{what}: the answer does not hint that the resource exists"
+            );
+        }
+        if let (Ok(body), "/v1/conversations") = (&theirs, endpoint.path)
+            && endpoint.method == Method::GET
+        {
+            assert!(
+                !conversation_ids(body).contains(&cast.conversation),
+                "{what}"
+            );
+        }
+
+        // A service token.
+        let service = app.service_token()?;
+        let response = call(&app, endpoint, &cast, endpoint.path, Some(&service)).await?;
+        let served = check(response, endpoint.service, &format!("{what} as a service")).await?;
+        if let Ok(body) = &served {
+            if endpoint.path == "/v1/presence" {
+                assert_eq!(
+                    body["user_id"], "game-service",
+                    "a service sets its own presence"
+                );
+            }
+            if endpoint.path == "/v1/conversations" && endpoint.method == Method::GET {
+                assert!(
+                    !conversation_ids(body).contains(&cast.conversation),
+                    "{what}"
+                );
+            }
+        }
+
+        assert_eq!(
+            owner_view(&app, &cast).await?,
+            before,
+            "{what}: the stranger's and the service's calls changed nothing of the owner's"
+        );
+
+        // The partner, then the owner.
+        for (who, expect) in [
+            (&cast.partner, endpoint.partner),
+            (&cast.owner, endpoint.owner),
+        ] {
+            let token = app.token(who)?;
+            let response = call(&app, endpoint, &cast, endpoint.path, Some(&token)).await?;
+            let body = check(response, expect, &format!("{what} as {who}")).await?;
+            if let Ok(body) = body {
+                match endpoint.path {
+                    "/v1/presence" => assert_eq!(body["user_id"], who.as_str(), "{what}"),
+                    "/v1/users/{owner}/presence" | "/v1/users/{owner}/partners" => {
+                        assert_eq!(body["user_id"], cast.owner.as_str(), "{what}");
+                    }
+                    "/v1/conversations" if endpoint.method == Method::GET => {
+                        assert!(
+                            conversation_ids(&body).contains(&cast.conversation),
+                            "{what}"
+                        );
+                    }
+                    "/v1/conversations/{conversation}/close" => {
+                        assert_eq!(body["closed"], true, "{what}");
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(())
+}
