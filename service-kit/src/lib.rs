@@ -6,6 +6,7 @@
 //! - [`auth`]: the [`auth::Authenticated`] extractor (bearer JWT).
 //! - [`config`]: environment-variable parsing shared by both services.
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
+//! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs` and the Prometheus middleware.
 //! - [`telemetry`]: tracing subscriber set-up.
 
@@ -15,6 +16,7 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 pub mod ops;
+pub mod redis_conn;
 pub mod telemetry;
 
 pub use error::ApiError;

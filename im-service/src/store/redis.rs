@@ -20,13 +20,9 @@ use anyhow::{Context, anyhow};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
-use redis::{
-    Cmd, Pipeline, RedisError, RedisFuture, RedisResult, RetryMethod, Script, Value,
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
-    cluster::{ClusterClient, ClusterConfig},
-    cluster_async::ClusterConnection,
-};
+use redis::{RedisError, RedisResult, RetryMethod, Script};
 use serde::{Deserialize, Serialize};
+use service_kit::redis_conn::RedisConn;
 use shared_types::{
     UserId,
     im::{Conversation, Message},
@@ -35,13 +31,6 @@ use shared_types::{
 use uuid::Uuid;
 
 use super::{AppendOutcome, Store, StoreError};
-
-/// How long one connection attempt may take before the request fails with 503.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
-/// How long one command may take: well above a healthy Redis, well below client timeouts.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// Reconnection attempts per failed connection before commands fail (fast 503s while down).
-const RECONNECT_RETRIES: u32 = 2;
 
 /// Where and how to keep the data.
 #[derive(Debug, Clone)]
@@ -53,41 +42,6 @@ pub struct RedisStoreConfig {
     pub key_prefix: String,
     /// TTL of every key, refreshed by activity.
     pub retention: Duration,
-}
-
-/// A standalone connection (reconnects by itself) or a cluster connection (routes by slot).
-#[derive(Clone)]
-enum Connection {
-    Standalone(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Standalone(conn) => conn.req_packed_command(cmd),
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Standalone(conn) => conn.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
-        }
-    }
 }
 
 struct Keys {
@@ -179,7 +133,7 @@ struct StoredMessage {
 }
 
 pub struct RedisStore {
-    conn: Connection,
+    conn: RedisConn,
     keys: Keys,
     retention_ms: i64,
     scripts: Scripts,
@@ -259,30 +213,7 @@ impl RedisStore {
         if config.key_prefix.contains(['{', '}']) {
             anyhow::bail!("REDIS_KEY_PREFIX must not contain braces: they would break hash tags");
         }
-        let cluster = service_kit::config::redis_cluster_nodes(&config.url, config.cluster);
-        let conn = if let Some(nodes) = cluster {
-            let client = ClusterClient::builder(nodes)
-                .connection_timeout(CONNECT_TIMEOUT)
-                .response_timeout(RESPONSE_TIMEOUT)
-                .retries(RECONNECT_RETRIES)
-                .build()
-                .context("invalid REDIS_URL for a cluster")?;
-            let config = ClusterConfig::new()
-                .set_connection_timeout(CONNECT_TIMEOUT)
-                .set_response_timeout(RESPONSE_TIMEOUT);
-            Connection::Cluster(client.get_pending_async_connection_with_config(config))
-        } else {
-            let client = redis::Client::open(config.url.as_str()).context("invalid REDIS_URL")?;
-            let manager_config = ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                .set_number_of_retries(RECONNECT_RETRIES as usize)
-                .set_min_delay(Duration::from_millis(50))
-                .set_max_delay(Duration::from_millis(500));
-            let manager = ConnectionManager::new_lazy_with_config(client, manager_config)
-                .context("creating the Redis connection manager")?;
-            Connection::Standalone(manager)
-        };
+        let conn = RedisConn::connect(&config.url, config.cluster)?;
         Ok(Self {
             conn,
             keys: Keys {
@@ -303,7 +234,7 @@ impl RedisStore {
     /// here is idempotent (appends carry an id the script deduplicates).
     async fn run<T, F, Fut>(&self, doing: &'static str, op: F) -> Result<T, StoreError>
     where
-        F: Fn(Connection) -> Fut,
+        F: Fn(RedisConn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         match op(self.conn.clone()).await {

@@ -25,7 +25,6 @@
 //! So a transition is applied entirely or not at all, even when a replica dies
 //! between two slots.
 
-mod conn;
 mod keys;
 mod plan;
 
@@ -35,13 +34,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
 use redis::{AsyncCommands, Client, RedisError, Script, Value};
-use service_kit::config::redis_cluster_nodes;
+use service_kit::{config::redis_cluster_nodes, redis_conn::RedisConn};
 use shared_types::UserId;
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use self::{
-    conn::RedisConn,
     keys::{JOB_SHARDS, Keys},
     plan::{Group, INTENT_TTL, TwoPhasePlan, groups, millis},
 };
@@ -138,7 +136,7 @@ impl RedisStore {
         force_cluster: bool,
     ) -> anyhow::Result<Self> {
         let cluster = redis_cluster_nodes(url, force_cluster);
-        let conn = RedisConn::connect(url, cluster.clone()).await?;
+        let conn = RedisConn::connect(url, force_cluster)?;
         let keys = Keys::new(prefix);
         let (events, _) = broadcast::channel(super::BROADCAST_CAPACITY);
         let nodes = cluster.unwrap_or_else(|| vec![url.to_owned()]);

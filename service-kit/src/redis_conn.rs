@@ -1,6 +1,6 @@
-//! One connection type for standalone Redis and Redis Cluster.
-//!
-//! `REDIS_URL` selects the mode (see `service_kit::config::redis_cluster_nodes`).
+//! One Redis connection type for both services: standalone (a connection
+//! manager that reconnects by itself) or cluster (routes by slot), chosen by
+//! `REDIS_URL` (see [`crate::config::redis_cluster_nodes`]).
 
 use std::time::Duration;
 
@@ -12,8 +12,14 @@ use redis::{
     cluster_async::ClusterConnection,
 };
 
+use crate::config::redis_cluster_nodes;
+
+/// Connecting to a node must be quick: a down Redis answers 503 fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long one command may take: well above a healthy Redis, well below client timeouts.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Reconnection attempts per failed connection before commands fail (fast 503s while down).
+const RECONNECT_RETRIES: u32 = 2;
 
 #[derive(Clone)]
 pub enum RedisConn {
@@ -22,17 +28,18 @@ pub enum RedisConn {
 }
 
 impl RedisConn {
-    /// Connects lazily: the service starts (unready) while Redis is down and
-    /// connects when it answers. `cluster_nodes`: the seed nodes of a cluster.
-    pub async fn connect(url: &str, cluster_nodes: Option<Vec<String>>) -> anyhow::Result<Self> {
-        match cluster_nodes {
+    /// Prepares the connection without waiting for Redis: a service starts
+    /// (unready) while Redis is down and connects when it answers. Fails only
+    /// on an invalid URL. `force_cluster`: `REDIS_CLUSTER=true`.
+    pub fn connect(url: &str, force_cluster: bool) -> anyhow::Result<Self> {
+        match redis_cluster_nodes(url, force_cluster) {
             Some(nodes) => {
                 let client = ClusterClient::builder(nodes.clone())
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)
-                    .retries(2)
+                    .retries(RECONNECT_RETRIES)
                     .build()
-                    .with_context(|| format!("parsing cluster nodes {nodes:?}"))?;
+                    .with_context(|| format!("invalid cluster nodes in REDIS_URL: {nodes:?}"))?;
                 let config = ClusterConfig::new()
                     .set_connection_timeout(CONNECT_TIMEOUT)
                     .set_response_timeout(RESPONSE_TIMEOUT);
@@ -42,14 +49,16 @@ impl RedisConn {
             }
             None => {
                 let client =
-                    Client::open(url).with_context(|| format!("parsing REDIS_URL {url}"))?;
+                    Client::open(url).with_context(|| format!("invalid REDIS_URL {url}"))?;
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(CONNECT_TIMEOUT))
                     .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(2);
-                let conn = ConnectionManager::new_lazy_with_config(client, config)
+                    .set_number_of_retries(RECONNECT_RETRIES as usize)
+                    .set_min_delay(Duration::from_millis(50))
+                    .set_max_delay(Duration::from_millis(500));
+                let manager = ConnectionManager::new_lazy_with_config(client, config)
                     .context("creating the Redis connection manager")?;
-                Ok(Self::Standalone(conn))
+                Ok(Self::Standalone(manager))
             }
         }
     }
