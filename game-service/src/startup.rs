@@ -93,6 +93,8 @@ impl Application {
                 .configure(|cfg| service_kit::ops::configure(cfg, openapi.clone()))
                 .default_service(web::to(service_kit::extract::not_found))
         })
+        // Small responses (events above all) go out at once, not after a delayed ACK.
+        .tcp_nodelay(true)
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .disable_signals()

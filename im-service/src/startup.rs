@@ -72,6 +72,8 @@ impl Application {
                 .default_service(web::to(extract::not_found))
         })
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        // Small responses (events above all) go out at once, not after a delayed ACK.
+        .tcp_nodelay(true)
         .listen(listener)?
         .run();
         tracing::info!(port, "im-service listening");

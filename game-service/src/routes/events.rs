@@ -40,8 +40,10 @@ pub enum EventName {
     Session,
 }
 
-/// Proxies close idle connections; a comment line every so often keeps the stream open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Proxies close idle connections; a comment line every so often keeps the
+/// stream open, and its failed write is how a vanished client is noticed (so
+/// the socket is freed within this time).
+const KEEP_ALIVE: Duration = Duration::from_secs(5);
 
 /// The player's event stream (`text/event-stream`).
 ///

@@ -1,0 +1,60 @@
+//! Load generator for the two services: the full two-player flow at fixed concurrency, the
+//! bound it runs against (`GET /healthz`, Redis `PING`) in the same run, and a
+//! connection-scale mode. `docs/PERFORMANCE.md` says how to run it and what it measured.
+//!
+//! # Layout
+//! - [`options`]: the command line.
+//! - [`api`]: the endpoints the flow calls, typed and bounded by a timeout.
+//! - [`sse`]: a held event stream, each event stamped with its arrival.
+//! - [`failure`]: why a step failed, by kind (HTTP status, timeout, transport, protocol).
+//! - [`pairing`]: one pairing, from presence to both players seeing `active`.
+//! - [`pairings`]: the pairings run (warm-up, measured phase, bound, efficiency).
+//! - [`baseline`]: the bound: `GET /healthz` and Redis `PING` round trips.
+//! - [`streams`]: the connection-scale mode (`--streams-only K`).
+//! - [`stats`]: latency histograms and error counts.
+//! - [`report`]: the human summaries.
+
+pub mod api;
+pub mod baseline;
+pub mod failure;
+pub mod options;
+pub mod pairing;
+pub mod pairings;
+pub mod report;
+pub mod sse;
+pub mod stats;
+pub mod streams;
+
+use serde::Serialize;
+
+pub use self::{options::Options, pairings::PairingReport, streams::StreamsReport};
+
+/// What a run measured, by mode.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one report per run: boxing buys nothing"
+)]
+pub enum Report {
+    Pairings(PairingReport),
+    Streams(StreamsReport),
+}
+
+impl Report {
+    /// The short human summary.
+    pub fn summary(&self) -> String {
+        match self {
+            Self::Pairings(report) => report::pairings_summary(report),
+            Self::Streams(report) => report::streams_summary(report),
+        }
+    }
+}
+
+/// Runs the mode the options ask for.
+pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    Ok(match options.streams_only {
+        Some(streams) => Report::Streams(streams::run(options, streams).await?),
+        None => Report::Pairings(pairings::run(options).await?),
+    })
+}

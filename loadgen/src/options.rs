@@ -1,0 +1,191 @@
+//! Command-line options (`--name value`), with the defaults a benchmark on one machine wants.
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use shared_types::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER};
+
+pub const USAGE: &str = "\
+usage: loadgen [options]
+
+Plays the two-player flow (presence, conversation, event streams, connect, accept,
+join, active session on both streams, leave) against running services, then
+measures GET /healthz (and Redis PING) with the same client and concurrency.
+
+  --game-url URL        game service            [http://127.0.0.1:8080]
+  --im-url URL          IM service              [http://127.0.0.1:8081]
+  --jwt-secret SECRET   HS256 secret            [$JWT_SECRET]
+  --jwt-issuer ISS      token issuer            [$JWT_ISSUER or game-platform]
+  --jwt-audience AUD    token audience          [$JWT_AUDIENCE or game-platform]
+  --concurrency N       pairs (or requests) in flight                 [16]
+  --duration SECS       measured time                                 [10]
+  --warmup SECS         unmeasured time before it                     [2]
+  --baseline SECS       time for each bound (healthz, Redis PING)     [3]
+  --redis-url URL       also measure Redis PING round trips
+  --timeout SECS        limit of one request or one awaited event     [10]
+  --json FILE           write the report as JSON to FILE (- = stdout)
+  --streams-only K      connection scale: hold K event streams, then one event each
+  --game-pid PID        game-service process, for its RSS (streams mode)
+  --source-addrs N      streams mode: spread sockets over 127.0.0.1..N [8]
+  -h, --help            this text
+";
+
+/// Everything a run needs to know.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub game_url: String,
+    pub im_url: String,
+    pub jwt_secret: String,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub concurrency: usize,
+    pub duration: Duration,
+    pub warmup: Duration,
+    pub baseline: Duration,
+    pub redis_url: Option<String>,
+    pub timeout: Duration,
+    pub json: Option<PathBuf>,
+    /// Connection-scale mode: hold this many streams instead of playing pairings.
+    pub streams_only: Option<usize>,
+    pub game_pid: Option<u32>,
+    /// Loopback source addresses: each gives its own ~28k ephemeral ports.
+    pub source_addrs: u8,
+}
+
+impl Options {
+    /// The defaults, with the secret given (the library entry point and tests start here).
+    pub fn new(game_url: &str, im_url: &str, jwt_secret: &str) -> Self {
+        Self {
+            game_url: game_url.trim_end_matches('/').to_owned(),
+            im_url: im_url.trim_end_matches('/').to_owned(),
+            jwt_secret: jwt_secret.to_owned(),
+            jwt_issuer: env_or("JWT_ISSUER", DEFAULT_ISSUER),
+            jwt_audience: env_or("JWT_AUDIENCE", DEFAULT_AUDIENCE),
+            concurrency: 16,
+            duration: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            baseline: Duration::from_secs(3),
+            redis_url: None,
+            timeout: Duration::from_secs(10),
+            json: None,
+            streams_only: None,
+            game_pid: None,
+            source_addrs: 8,
+        }
+    }
+
+    /// Parses the arguments after the program name; `Ok(None)` means help was asked for.
+    pub fn parse(args: &[String]) -> anyhow::Result<Option<Self>> {
+        let secret = std::env::var("JWT_SECRET").unwrap_or_default();
+        let mut options = Self::new("http://127.0.0.1:8080", "http://127.0.0.1:8081", &secret);
+        let mut args = args.iter();
+        while let Some(flag) = args.next() {
+            if flag == "-h" || flag == "--help" {
+                return Ok(None);
+            }
+            let value = args
+                .next()
+                .with_context(|| format!("{flag} needs a value"))?;
+            match flag.as_str() {
+                "--game-url" => options.game_url = value.trim_end_matches('/').to_owned(),
+                "--im-url" => options.im_url = value.trim_end_matches('/').to_owned(),
+                "--jwt-secret" => options.jwt_secret = value.clone(),
+                "--jwt-issuer" => options.jwt_issuer = value.clone(),
+                "--jwt-audience" => options.jwt_audience = value.clone(),
+                "--concurrency" => options.concurrency = number(flag, value)?,
+                "--duration" => options.duration = seconds(flag, value)?,
+                "--warmup" => options.warmup = seconds(flag, value)?,
+                "--baseline" => options.baseline = seconds(flag, value)?,
+                "--redis-url" => options.redis_url = Some(value.clone()),
+                "--timeout" => options.timeout = seconds(flag, value)?,
+                "--json" => options.json = Some(PathBuf::from(value)),
+                "--streams-only" => options.streams_only = Some(number(flag, value)?),
+                "--game-pid" => options.game_pid = Some(number(flag, value)?),
+                "--source-addrs" => options.source_addrs = number(flag, value)?,
+                other => bail!("unknown option {other} (see --help)"),
+            }
+        }
+        options.check()?;
+        Ok(Some(options))
+    }
+
+    /// Refuses options no run can work with.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.jwt_secret.is_empty() {
+            bail!("no JWT secret: pass --jwt-secret or set JWT_SECRET (the services' secret)");
+        }
+        if self.concurrency == 0 {
+            bail!("--concurrency must be at least 1");
+        }
+        if self.source_addrs == 0 {
+            bail!("--source-addrs must be at least 1");
+        }
+        if self.streams_only == Some(0) {
+            bail!("--streams-only must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+fn number<T: std::str::FromStr>(flag: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .parse()
+        .ok()
+        .with_context(|| format!("{flag} {value:?} is not a valid number"))
+}
+
+fn seconds(flag: &str, value: &str) -> anyhow::Result<Duration> {
+    let secs: f64 = number(flag, value)?;
+    Duration::try_from_secs_f64(secs)
+        .ok()
+        .with_context(|| format!("{flag} {value:?} is not a number of seconds"))
+}
+
+fn env_or(name: &str, default: &str) -> String {
+    std::env::var(name)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| default.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(raw: &[&str]) -> Vec<String> {
+        raw.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn flags_override_the_defaults() -> anyhow::Result<()> {
+        let options = Options::parse(&args(&[
+            "--jwt-secret",
+            "s",
+            "--concurrency",
+            "4",
+            "--duration",
+            "2.5",
+            "--game-url",
+            "http://127.0.0.1:9000/",
+            "--streams-only",
+            "100",
+        ]))?
+        .context("not help")?;
+        assert_eq!(options.concurrency, 4);
+        assert_eq!(options.duration, Duration::from_millis(2500));
+        assert_eq!(options.game_url, "http://127.0.0.1:9000");
+        assert_eq!(options.streams_only, Some(100));
+        Ok(())
+    }
+
+    #[test]
+    fn help_unknown_flags_bad_numbers_and_zero_concurrency() -> anyhow::Result<()> {
+        assert!(Options::parse(&args(&["--help"]))?.is_none());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--bogus", "1"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--duration", "soon"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--duration", "-1"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--concurrency", "0"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--concurrency"])).is_err());
+        Ok(())
+    }
+}

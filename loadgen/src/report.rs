@@ -1,0 +1,124 @@
+//! The short human summary of a report (the JSON is the reports' `Serialize`).
+
+use std::fmt::Write as _;
+
+use crate::{pairings::PairingReport, stats::LatencySummary, streams::StreamsReport};
+
+/// A few lines for the terminal.
+pub fn pairings_summary(report: &PairingReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "loadgen run {}: {} pairings in {:.1} s at concurrency {} → {:.1} pairings/s ({:.0} HTTP requests each)",
+        report.run_id,
+        report.completed,
+        report.elapsed_secs,
+        report.concurrency,
+        report.pairings_per_sec,
+        report.http_requests_per_pairing,
+    );
+    latency_table(
+        &mut out,
+        &[
+            ("connect", &report.latency.connect),
+            ("accept", &report.latency.accept),
+            ("event delivery", &report.latency.event_delivery),
+            ("  host connect", &report.latency.by_role.host_connect),
+            ("  host accept", &report.latency.by_role.host_accept),
+            ("  inv. connect", &report.latency.by_role.invitee_connect),
+            ("  inv. accept", &report.latency.by_role.invitee_accept),
+        ],
+    );
+    let _ = writeln!(out, "errors: {}", report.errors.brief());
+    if report.cleanup_errors.total > 0 {
+        let _ = writeln!(out, "leave errors: {}", report.cleanup_errors.brief());
+    }
+    let healthz = &report.bound.healthz;
+    let _ = write!(
+        out,
+        "bound: GET /healthz {:.0}/s (p50 {:.3} ms, errors {})",
+        healthz.per_sec,
+        healthz.latency.p50_ms,
+        healthz.errors.brief()
+    );
+    if let Some(ping) = &report.bound.redis_ping {
+        let _ = write!(
+            out,
+            ", Redis PING {:.0}/s (p50 {:.3} ms)",
+            ping.per_sec, ping.latency.p50_ms
+        );
+    }
+    let _ = writeln!(out);
+    if let Some(efficiency) = report.efficiency {
+        let _ = writeln!(
+            out,
+            "efficiency: {:.1} pairings/s × {:.0} requests ÷ {:.0} healthz/s = {:.3}",
+            report.pairings_per_sec, report.http_requests_per_pairing, healthz.per_sec, efficiency
+        );
+    }
+    out
+}
+
+/// A few lines for the terminal.
+pub fn streams_summary(report: &StreamsReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "loadgen run {}: {} of {} event streams held (opened in {:.1} s, {:.0}/s, {} source addresses, fd limit {})",
+        report.run_id,
+        report.streams_opened,
+        report.streams_requested,
+        report.open_secs,
+        report.opened_per_sec,
+        report.source_addrs.len().max(1),
+        report
+            .nofile_limit
+            .map_or_else(|| "unknown".into(), |n| n.to_string()),
+    );
+    let _ = writeln!(out, "events delivered: {}", report.delivered);
+    latency_table(
+        &mut out,
+        &[
+            ("connect", &report.connect),
+            ("event delivery", &report.event_delivery),
+        ],
+    );
+    let _ = writeln!(out, "errors: {}", report.errors.brief());
+    if report.cleanup_errors.total > 0 {
+        let _ = writeln!(out, "leave errors: {}", report.cleanup_errors.brief());
+    }
+    if let Some(rss) = &report.game_rss {
+        let mib = |kib: Option<u64>| {
+            kib.map_or_else(
+                || "?".into(),
+                |kib| format!("{:.1} MiB", kib as f64 / 1024.0),
+            )
+        };
+        let _ = writeln!(
+            out,
+            "game-service (pid {}) RSS: {} before, {} with the streams held, {} after the events ({} KiB per stream)",
+            rss.pid,
+            mib(rss.before_kib),
+            mib(rss.streams_held_kib),
+            mib(rss.after_events_kib),
+            rss.per_stream_kib
+                .map_or_else(|| "?".into(), |kib| format!("{kib:.1}")),
+        );
+    }
+    out
+}
+
+fn latency_table(out: &mut String, rows: &[(&str, &LatencySummary)]) {
+    let _ = writeln!(
+        out,
+        "{:<16} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "latency (ms)", "p50", "p90", "p99", "max", "count"
+    );
+    for (name, s) in rows {
+        let _ = writeln!(
+            out,
+            "  {:<14} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8}",
+            name, s.p50_ms, s.p90_ms, s.p99_ms, s.max_ms, s.count
+        );
+    }
+}
