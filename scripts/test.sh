@@ -4,8 +4,9 @@
 #   scripts/test.sh            # from any directory
 #
 # Steps: install redis-server if missing (the e2e suite starts private
-# servers), rustfmt, clippy, build the binaries the e2e suite runs, test,
-# then the API contract checks (OpenAPI validation + schemathesis, scripts/qa.sh).
+# servers), rustfmt, clippy, build the binaries the e2e suite runs, test, the
+# e2e suite again on a Redis Cluster (E2E_REDIS=cluster), then the API contract
+# checks (OpenAPI validation + schemathesis, scripts/qa.sh).
 # One shared target dir, one build: clippy checks, `cargo build` compiles the
 # binaries, `cargo test` reuses them.
 set -euo pipefail
@@ -105,6 +106,9 @@ step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --bins" cargo build --workspace --bins
 step "cargo test" cargo test --workspace --no-fail-fast
+# The same e2e suite with every world on one private 3-master Redis Cluster (the tests that
+# kill or pause Redis itself keep a standalone server of their own).
+step "e2e on a Redis Cluster" env E2E_REDIS=cluster cargo test -p e2e --test e2e
 step "API contract (scripts/qa.sh)" bash scripts/qa.sh
 step "supply chain (cargo deny)" cargo deny check licenses bans
 

@@ -1,6 +1,8 @@
 //! Both services on a real 3-master Redis Cluster (`REDIS_URL=redis+cluster://…`): the flows
 //! that span several players' slots commit in two phases there.
 
+use std::collections::BTreeSet;
+
 use shared_types::game::{PromptKind, SessionKind, SessionState};
 
 use crate::helpers::{
@@ -58,6 +60,14 @@ async fn on_a_redis_cluster_invite_accept_join_accept_gives_one_active_session()
         .await?;
     // Every key on every master has a TTL, no two-phase commit is left half-done.
     check_store(&world).await?;
+    // The store checks really read every master: the world's keys are spread over them.
+    let keys = world.stored_keys().await?;
+    let nodes: BTreeSet<&str> = keys.iter().map(|key| key.node.as_str()).collect();
+    assert!(
+        nodes.len() >= 2,
+        "the world's {} keys were all read from {nodes:?}",
+        keys.len()
+    );
     Ok(())
 }
 

@@ -1,5 +1,6 @@
-//! Faults while flows are under way: Redis killed or paused, the IM service slow, dead or
-//! failing (and the circuit breaker in front of it), a replica SIGKILLed, SIGTERM.
+//! Faults while flows are under way: Redis killed or paused (or one master of a cluster
+//! paused), the IM service slow, dead or failing (and the circuit breaker in front of it), a
+//! replica SIGKILLed, SIGTERM.
 
 use std::time::{Duration, Instant};
 
@@ -273,7 +274,8 @@ async fn assert_alive(world: &TestWorld, other: &Replica, limit: Duration) -> an
 async fn with_redis_killed_mid_flow_requests_get_503_nothing_is_half_written_and_service_resumes_by_itself()
 -> anyhow::Result<()> {
     // Durable: the restarted Redis holds exactly what it acknowledged, so "nothing half
-    // written" can be checked after the outage.
+    // written" can be checked after the outage. A server of its own, even when the suite
+    // runs on a cluster.
     let mut world = spawn_world_with(WorldOptions {
         store: StoreChoice::DurableRedis,
         ..WorldOptions::default()
@@ -371,7 +373,12 @@ async fn with_redis_killed_mid_flow_requests_get_503_nothing_is_half_written_and
 async fn with_redis_paused_mid_flow_requests_wait_or_get_503_and_interrupted_players_finish_their_flows()
 -> anyhow::Result<()> {
     const PAUSE: Duration = Duration::from_secs(3);
-    let mut world = spawn_world().await?;
+    // Pauses Redis itself: a server of its own, even when the suite runs on a cluster.
+    let mut world = spawn_world_with(WorldOptions {
+        store: StoreChoice::PrivateRedis,
+        ..WorldOptions::default()
+    })
+    .await?;
     let other = world.spawn_game_replica().await?;
     let flow = MidFlow::start(&world, "mid").await?;
     let churn = Churn::start(churn_players(&world, "churn", 8, Some(&other)).await?);
@@ -450,6 +457,160 @@ async fn with_redis_paused_mid_flow_requests_wait_or_get_503_and_interrupted_pla
     );
     eprintln!(
         "redis paused: resumed after {resumed_after:.1?}; background answers {:?}",
+        report.statuses
+    );
+    Ok(())
+}
+
+/// Connects (which locks) every player whose slot still holds a two-phase commit's intent, so
+/// that the commit is finished; returns those players.
+async fn finish_interrupted_commits(world: &TestWorld) -> anyhow::Result<Vec<String>> {
+    let game_prefix = world.game_key_prefix();
+    let keys = world.stored_keys().await?;
+    let player_key = |name: &str| -> Option<(String, String)> {
+        let rest = name.strip_prefix(&game_prefix)?.strip_prefix(":{p.")?;
+        let (player, family) = rest.split_once("}:")?;
+        Some((player.to_owned(), family.to_owned()))
+    };
+    let mut waiting: Vec<String> = keys
+        .iter()
+        .filter_map(|key| player_key(&key.name))
+        .filter_map(|(player, family)| (family == "intent").then_some(player))
+        .collect();
+    waiting.sort_unstable();
+    waiting.dedup();
+    if !waiting.is_empty() {
+        // Typically the cut-off writer's own locks, which it could not release during the
+        // outage: nobody locks these players before that lease runs out.
+        let locks: Vec<String> = keys
+            .iter()
+            .filter(|key| {
+                player_key(&key.name)
+                    .is_some_and(|(player, family)| family == "lock" && waiting.contains(&player))
+            })
+            .map(|key| format!("{} ({} ms left)", key.name, key.pttl_ms))
+            .collect();
+        eprintln!(
+            "commits left for the next lock of {waiting:?}; their locks: {locks:?}; the game \
+             services' last lines:\n{}",
+            world.game_log_tails()
+        );
+    }
+    for id in &waiting {
+        let player = world.player(id)?;
+        eventually(
+            &format!("{id} connecting after the outage"),
+            RECOVERY_LIMIT,
+            || async {
+                let reply = player
+                    .raw(Service::Game, Method::POST, "/v1/connect", None)
+                    .await?;
+                Ok((reply.status == StatusCode::OK).then_some(()))
+            },
+        )
+        .await?;
+    }
+    Ok(waiting)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_cluster_master_paused_mid_flow_requests_wait_or_get_503_and_interrupted_players_finish_their_flows()
+-> anyhow::Result<()> {
+    // Longer than `cluster-node-timeout` (2 s): the other masters may declare it failed.
+    const PAUSE: Duration = Duration::from_secs(3);
+    const PAUSED_NODE: usize = 0;
+    // A cluster of its own, whatever E2E_REDIS says: one of its masters is frozen.
+    let mut world = spawn_world_with(WorldOptions {
+        store: StoreChoice::PrivateCluster,
+        ..WorldOptions::default()
+    })
+    .await?;
+    let other = world.spawn_game_replica().await?;
+    let flow = MidFlow::start(&world, "mid").await?;
+    let churn = Churn::start(churn_players(&world, "churn", 8, Some(&other)).await?);
+    ensure!(
+        churn.wait_for_successes(50, Duration::from_secs(10)).await,
+        "the background players never got going"
+    );
+
+    world.cluster()?.pause(PAUSED_NODE)?;
+    let paused = Instant::now();
+    let invitee = flow.invitee.via(&other);
+    let inviter = flow.inviter.clone();
+    let leaver = flow.playing.0.via(&other);
+    let join_path = format!("/v1/prompts/{}/accept", flow.join.id);
+    let invite_path = format!("/v1/prompts/{}/accept", flow.invite.id);
+    let leave_path = format!("/v1/sessions/{}/leave", flow.session.id);
+    let in_flight = tokio::spawn(async move {
+        tokio::join!(
+            invitee.raw(Service::Game, Method::POST, &join_path, None),
+            inviter.raw(Service::Game, Method::POST, &invite_path, None),
+            leaver.raw(Service::Game, Method::POST, &leave_path, None),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_alive(&world, &other, Duration::from_secs(1))
+        .await
+        .context("liveness while a master is paused")?;
+    tokio::time::sleep(PAUSE.saturating_sub(paused.elapsed())).await;
+    world.cluster()?.resume(PAUSED_NODE)?;
+    let resumed_after = paused.elapsed();
+    let (join, invite, leave) = in_flight.await.context("joining the requests in flight")?;
+    let (join, invite, leave) = (join?, invite?, leave?);
+    eprintln!(
+        "cluster master paused: in flight during the pause: {} in {:.1?}, {} in {:.1?}, {} in \
+         {:.1?}",
+        join.status, join.elapsed, invite.status, invite.elapsed, leave.status, leave.elapsed
+    );
+    for reply in [join, invite, leave] {
+        ensure!(
+            reply.status == StatusCode::OK || reply.status == StatusCode::SERVICE_UNAVAILABLE,
+            "{} {} during the pause: {} {}",
+            reply.method,
+            reply.path,
+            reply.status,
+            reply.body
+        );
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_store_unavailable(&reply)?;
+        }
+    }
+    let healed = eventually(
+        "the cluster reporting cluster_state:ok again",
+        RECOVERY_LIMIT,
+        || async { Ok(world.cluster()?.is_ok().then_some(())) },
+    )
+    .await;
+    ensure!(
+        churn.wait_for_successes(100, RECOVERY_LIMIT).await,
+        "the game service did not resume after the master woke up (cluster healed: {healed:?})"
+    );
+    flow.finish().await?;
+    let report = churn.stop().await;
+    ensure!(
+        report.violations.is_empty(),
+        "answers the contract forbids: {:#?}",
+        report.violations
+    );
+    ensure!(
+        report.failed_requests.is_empty(),
+        "requests that got no answer at all: {:#?}",
+        report.failed_requests
+    );
+    // A two-phase commit the outage cut off after it was decided (its writer answered 503) is
+    // finished by whoever next locks one of its players (README, "Redis Cluster"). The churn
+    // stopped, so some may still wait for that: lock each such player once, then nothing may
+    // be left unfinished.
+    let waiting = finish_interrupted_commits(&world).await?;
+    check_store(&world).await?;
+    ensure!(
+        world.panics() == 0,
+        "a service panicked:\n{}",
+        world.game_log_tail()
+    );
+    eprintln!(
+        "cluster master paused: resumed after {resumed_after:.1?}; background answers {:?}; \
+         commits left for the next lock: {waiting:?}",
         report.statuses
     );
     Ok(())

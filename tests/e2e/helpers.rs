@@ -21,7 +21,7 @@ use std::{
 };
 
 use anyhow::{Context, anyhow, bail, ensure};
-use e2e::{RedisCluster, RedisServer, free_port, unique_prefix};
+use e2e::{PORT_ATTEMPTS, RedisCluster, RedisServer, free_port, unique_prefix};
 use reqwest::{Client, Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use shared_types::{
@@ -44,6 +44,8 @@ pub const SECRET: &str = "e2e-secret-not-for-production";
 pub const DEFAULT_INVITE_TTL_SECS: u64 = 60;
 /// Any single API call: generous, so a slow machine fails on assertions, not timeouts.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an idle connection stays in the client's pool.
+const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Knobs a scenario may turn; everything else is the services' defaults.
 #[derive(Debug, Clone)]
@@ -61,7 +63,7 @@ impl Default for WorldOptions {
             invite_ttl_secs: DEFAULT_INVITE_TTL_SECS,
             im_active_window_secs: None,
             game_env: Vec::new(),
-            store: StoreChoice::PrivateRedis,
+            store: StoreChoice::Suite,
         }
     }
 }
@@ -77,13 +79,44 @@ impl WorldOptions {
 /// Where both services keep their state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StoreChoice {
-    /// A redis-server of the world's own, which the test may kill, pause and restart.
+    /// The suite's Redis, chosen by `E2E_REDIS` (see [`SuiteRedis`]): a redis-server of the
+    /// world's own, or the binary's shared Redis Cluster.
+    Suite,
+    /// A redis-server of the world's own, which the test may kill, pause and restart. Tests
+    /// that do so ask for it explicitly: they keep it even when `E2E_REDIS=cluster`.
     PrivateRedis,
     /// The same, persisting every write before acknowledging it: a restart after a SIGKILL
     /// holds exactly what the services were told was written.
     DurableRedis,
     /// The binary's shared 3-master Redis Cluster (`REDIS_URL=redis+cluster://…`).
     SharedCluster,
+    /// A 3-master Redis Cluster of the world's own, whose nodes the test may pause.
+    PrivateCluster,
+}
+
+/// The Redis the whole suite runs on, from the `E2E_REDIS` environment variable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SuiteRedis {
+    /// `E2E_REDIS` unset or `standalone`: every world starts a redis-server of its own.
+    Standalone,
+    /// `E2E_REDIS=cluster`: every world runs on the binary's shared 3-master Redis Cluster,
+    /// isolated from the others by its key prefix.
+    Cluster,
+}
+
+impl SuiteRedis {
+    /// Reads `E2E_REDIS`; an unknown value is an error, not a silent standalone run.
+    pub fn from_env() -> anyhow::Result<Self> {
+        match std::env::var("E2E_REDIS") {
+            Err(std::env::VarError::NotPresent) => Ok(Self::Standalone),
+            Ok(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "" | "standalone" => Ok(Self::Standalone),
+                "cluster" => Ok(Self::Cluster),
+                other => bail!("E2E_REDIS={other:?}: expected `standalone` or `cluster`"),
+            },
+            Err(err) => bail!("E2E_REDIS: {err}"),
+        }
+    }
 }
 
 /// Which service a raw request goes to.
@@ -101,8 +134,10 @@ pub struct TestWorld {
     replicas: Vec<ServiceProcess>,
     game: ServiceProcess,
     im: ServiceProcess,
-    /// `None` on the shared cluster.
+    /// `None` on a cluster.
     redis: Option<RedisServer>,
+    /// The world's own cluster ([`StoreChoice::PrivateCluster`]).
+    cluster: Option<RedisCluster>,
     /// Standalone URLs of every node holding the world's keys (one, or each cluster master).
     redis_nodes: Vec<String>,
     prefix: String,
@@ -115,9 +150,24 @@ pub async fn spawn_world() -> anyhow::Result<TestWorld> {
 
 pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld> {
     let name = test_name();
-    let (redis, redis_url, redis_nodes) = match options.store {
-        StoreChoice::PrivateRedis | StoreChoice::DurableRedis => {
-            let start = if options.store == StoreChoice::DurableRedis {
+    let suite = SuiteRedis::from_env()?;
+    let store = match (options.store, suite) {
+        (StoreChoice::Suite, SuiteRedis::Standalone) => StoreChoice::PrivateRedis,
+        (StoreChoice::Suite, SuiteRedis::Cluster) => StoreChoice::SharedCluster,
+        (StoreChoice::PrivateRedis | StoreChoice::DurableRedis, SuiteRedis::Cluster) => {
+            eprintln!(
+                "E2E_REDIS=cluster: {name} kills, pauses or restarts Redis itself, so it runs \
+                 on a private standalone redis-server ({:?}), not on the shared cluster",
+                options.store
+            );
+            options.store
+        }
+        (other, _) => other,
+    };
+    let mut own_cluster = None;
+    let (redis, redis_url, redis_nodes) = match store {
+        StoreChoice::Suite | StoreChoice::PrivateRedis | StoreChoice::DurableRedis => {
+            let start = if store == StoreChoice::DurableRedis {
                 RedisServer::start_durable
             } else {
                 RedisServer::start
@@ -139,23 +189,72 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
                 .collect();
             (None, cluster.url(), nodes)
         }
+        StoreChoice::PrivateCluster => {
+            let cluster = tokio::task::spawn_blocking(RedisCluster::start)
+                .await
+                .context("joining the cluster start-up")??;
+            let nodes = cluster
+                .ports()
+                .iter()
+                .map(|port| format!("redis://127.0.0.1:{port}"))
+                .collect();
+            let url = cluster.url();
+            own_cluster = Some(cluster);
+            (None, url, nodes)
+        }
     };
-    let prefix = unique_prefix(&name);
-    let im_port = free_port()?;
-    let game_port = free_port()?;
     let client = Client::builder()
         .no_proxy()
+        // Below the services' keep-alive (actix: 5 s): a connection the server is closing is
+        // never picked for the next request ("connection closed before message completed").
+        .pool_idle_timeout(CLIENT_IDLE_TIMEOUT)
         .build()
         .context("building the HTTP client")?;
+    // A port found free may be taken before a service binds it: start again on fresh ports.
+    let mut attempt = 1;
+    let (api, im, game, prefix) = loop {
+        match start_services(&name, &options, &redis_url, &client).await {
+            Ok(started) => break started,
+            Err(err) if process::port_taken(&err) && attempt < PORT_ATTEMPTS => {
+                eprintln!("{name}: starting again on other ports (attempt {attempt}): {err:#}");
+                attempt += 1;
+            }
+            Err(err) => return Err(err),
+        }
+    };
+
+    Ok(TestWorld {
+        api,
+        minter: Minter::hs256(SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE),
+        replicas: Vec::new(),
+        game,
+        im,
+        redis,
+        cluster: own_cluster,
+        redis_nodes,
+        prefix,
+    })
+}
+
+/// Starts the IM service and the game service on fresh ports and key prefixes, both healthy.
+async fn start_services(
+    name: &str,
+    options: &WorldOptions,
+    redis_url: &str,
+    client: &Client,
+) -> anyhow::Result<(Api, ServiceProcess, ServiceProcess, String)> {
+    let prefix = unique_prefix(name);
+    let im_port = free_port()?;
+    let game_port = free_port()?;
     let api = Api {
-        client,
+        client: client.clone(),
         im: format!("http://127.0.0.1:{im_port}"),
         game: format!("http://127.0.0.1:{game_port}"),
     };
 
     let mut im_env = vec![
         env("BIND_ADDR", format!("127.0.0.1:{im_port}")),
-        env("REDIS_URL", redis_url.clone()),
+        env("REDIS_URL", redis_url),
         env("REDIS_KEY_PREFIX", format!("{prefix}-im")),
         env("JWT_SECRET", SECRET),
     ];
@@ -164,7 +263,7 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
     }
     let mut game_env = vec![
         env("BIND_ADDR", format!("127.0.0.1:{game_port}")),
-        env("REDIS_URL", redis_url.clone()),
+        env("REDIS_URL", redis_url),
         env("REDIS_KEY_PREFIX", format!("{prefix}-game")),
         env("JWT_SECRET", SECRET),
         env("IM_URL", api.im.clone()),
@@ -188,17 +287,7 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
         tokio::join!(im.wait_healthy(&api.client), game.wait_healthy(&api.client));
     im_ready?;
     game_ready?;
-
-    Ok(TestWorld {
-        api,
-        minter: Minter::hs256(SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE),
-        replicas: Vec::new(),
-        game,
-        im,
-        redis,
-        redis_nodes,
-        prefix,
-    })
+    Ok((api, im, game, prefix))
 }
 
 impl TestWorld {
@@ -265,10 +354,20 @@ impl TestWorld {
     /// through [`Player::via`].
     pub async fn spawn_game_replica(&mut self) -> anyhow::Result<Replica> {
         let index = self.replicas.len() + 2;
-        let mut replica = self
-            .game
-            .sibling(format!("game#{index} {}", test_name()), free_port()?)?;
-        replica.wait_healthy(&self.api.client).await?;
+        let mut attempt = 1;
+        let replica = loop {
+            let mut replica = self
+                .game
+                .sibling(format!("game#{index} {}", test_name()), free_port()?)?;
+            match replica.wait_healthy(&self.api.client).await {
+                Ok(()) => break replica,
+                Err(err) if process::port_taken(&err) && attempt < PORT_ATTEMPTS => {
+                    eprintln!("replica: starting again on another port: {err:#}");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        };
         let handle = Replica {
             base_url: replica.base_url().to_owned(),
         };
@@ -287,11 +386,20 @@ impl TestWorld {
         port_of(&self.api.im)
     }
 
-    /// The world's own redis-server (not on the shared cluster).
+    /// The world's own redis-server (not on the shared cluster): a test that kills, pauses or
+    /// restarts it asks for [`StoreChoice::PrivateRedis`] or [`StoreChoice::DurableRedis`].
     pub fn redis(&mut self) -> anyhow::Result<&mut RedisServer> {
-        self.redis
-            .as_mut()
-            .context("this world runs on the shared cluster, not on a redis-server of its own")
+        self.redis.as_mut().context(
+            "this world runs on the shared cluster, not on a redis-server of its own: a test \
+             that kills, pauses or restarts Redis asks for StoreChoice::PrivateRedis",
+        )
+    }
+
+    /// The world's own cluster ([`StoreChoice::PrivateCluster`]).
+    pub fn cluster(&self) -> anyhow::Result<&RedisCluster> {
+        self.cluster
+            .as_ref()
+            .context("this world does not run on a cluster of its own")
     }
 
     /// Every key the world's services wrote, with its type, TTL and (for strings) value.
@@ -347,6 +455,15 @@ impl TestWorld {
     /// The last lines of the primary game service's output, for failure messages.
     pub fn game_log_tail(&self) -> String {
         self.game.tail()
+    }
+
+    /// The last lines of every game-service process's output (the primary, then each replica).
+    pub fn game_log_tails(&self) -> String {
+        std::iter::once(&self.game)
+            .chain(&self.replicas)
+            .map(|process| format!("-- {}:\n{}", process.label(), process.tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 }
 

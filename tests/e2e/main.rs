@@ -6,6 +6,16 @@
 //! failing tests, or for all with `-- --nocapture`). A binary older than its sources is refused
 //! (`E2E_ALLOW_STALE=1` overrides), so the suite never silently tests yesterday's code.
 //!
+//! # On a Redis Cluster
+//! `E2E_REDIS=cluster cargo test -p e2e --test e2e` runs every world on one private 3-master
+//! Redis Cluster per test binary (`REDIS_URL=redis+cluster://…`, a unique `REDIS_KEY_PREFIX`
+//! per world), instead of a redis-server per world (`E2E_REDIS` unset or `standalone`). The
+//! store checks read every master. The three tests that kill, pause or restart Redis itself
+//! (`faults::with_redis_killed_…`, `faults::with_redis_paused_…`,
+//! `resilience::with_redis_down_…`) keep a private standalone redis-server in both modes and
+//! say so on stderr; `faults::with_one_cluster_master_paused_…` freezes one master of a
+//! cluster of its own, in both modes. `scripts/test.sh` runs the suite both ways.
+//!
 //! # Layout
 //! - [`helpers`]: `spawn_world()`, players, raw requests, the SSE reader.
 //! - [`matchmaking`]: who counts as a partner; solo when nobody does.
@@ -16,8 +26,8 @@
 //! - [`expiry_scale`]: a hundred lobbies expiring under two sweeping replicas, each once.
 //! - [`replicas`]: two game-service replicas on one Redis behave as one.
 //! - [`resilience`]: IM service down or slow; Redis down.
-//! - [`faults`]: Redis killed or paused mid-flow, the IM service slow, dead or failing behind
-//!   the circuit breaker, a replica SIGKILLed, SIGTERM.
+//! - [`faults`]: Redis killed or paused mid-flow (or one master of a cluster paused), the IM
+//!   service slow, dead or failing behind the circuit breaker, a replica SIGKILLed, SIGTERM.
 //! - [`storm`]: hundreds of pairs and trios racing on two replicas; the invariants afterwards.
 //! - [`cluster`]: the flows on a real Redis Cluster.
 //! - [`events`]: pushed events and `Last-Event-ID` replay.

@@ -9,7 +9,9 @@ use shared_types::{
 };
 use tokio::net::TcpListener;
 
-use crate::helpers::{Service, StateExt, eventually, sorted, spawn_world};
+use crate::helpers::{
+    Service, StateExt, StoreChoice, WorldOptions, eventually, sorted, spawn_world, spawn_world_with,
+};
 
 /// "Well under 2 s": the IM timeout is 500 ms by default.
 const DEGRADED_LIMIT: Duration = Duration::from_millis(1500);
@@ -88,7 +90,12 @@ async fn with_the_im_service_hanging_connect_answers_quickly_with_a_degraded_sol
 #[tokio::test]
 async fn with_redis_down_the_game_service_answers_503_and_recovers_by_itself() -> anyhow::Result<()>
 {
-    let mut world = spawn_world().await?;
+    // Kills Redis itself: a server of its own, even when the suite runs on a cluster.
+    let mut world = spawn_world_with(WorldOptions {
+        store: StoreChoice::PrivateRedis,
+        ..WorldOptions::default()
+    })
+    .await?;
     let alice = world.player("alice")?;
     alice.set_presence("available").await?;
     world.redis()?.kill();

@@ -24,6 +24,8 @@ fn free_cluster_port() -> anyhow::Result<u16> {
         let bus = candidate + 10_000;
         if TcpListener::bind(("127.0.0.1", candidate)).is_ok()
             && TcpListener::bind(("127.0.0.1", bus)).is_ok()
+            && crate::claim_port(candidate)
+            && crate::claim_port(bus)
         {
             return Ok(candidate);
         }
@@ -66,9 +68,13 @@ impl RedisCluster {
             cluster.nodes.push((port, child));
         }
         cluster.watch_parent()?;
-        for (port, _) in &cluster.nodes {
-            wait_for(Duration::from_secs(10), || crate::ping(*port))
-                .with_context(|| format!("cluster node {port} did not answer PING"))?;
+        for (port, child) in &cluster.nodes {
+            // Our node, not someone who took the port before it could.
+            let pid = child.id();
+            wait_for(Duration::from_secs(10), || {
+                crate::ping(*port) && crate::listens_on(pid, *port) != Some(false)
+            })
+            .with_context(|| format!("cluster node {port} did not answer PING"))?;
         }
         let addresses: Vec<String> = cluster
             .nodes
@@ -97,10 +103,21 @@ impl RedisCluster {
 
     /// One cluster for the whole test binary (starting one takes about 2 s);
     /// tests isolate themselves with key prefixes.
+    /// Every test of the binary depends on it: a start that fails (a port taken meanwhile) is
+    /// retried on fresh ports.
     pub fn shared() -> anyhow::Result<&'static RedisCluster> {
         static SHARED: OnceLock<Result<RedisCluster, String>> = OnceLock::new();
         SHARED
-            .get_or_init(|| Self::start().map_err(|e| format!("{e:#}")))
+            .get_or_init(|| {
+                let mut failures = Vec::new();
+                for _ in 0..crate::PORT_ATTEMPTS {
+                    match Self::start() {
+                        Ok(cluster) => return Ok(cluster),
+                        Err(err) => failures.push(format!("{err:#}")),
+                    }
+                }
+                Err(failures.join("; "))
+            })
             .as_ref()
             .map_err(|e| anyhow::anyhow!("starting the shared Redis Cluster: {e}"))
     }
@@ -136,6 +153,29 @@ impl RedisCluster {
 
     pub fn ports(&self) -> Vec<u16> {
         self.nodes.iter().map(|(port, _)| *port).collect()
+    }
+
+    /// SIGSTOP one master (by index, in [`Self::ports`] order): it freezes with its data, and
+    /// after `cluster-node-timeout` (2 s) the others may declare it failed.
+    pub fn pause(&self, node: usize) -> anyhow::Result<()> {
+        crate::signal(self.pid(node)?, "STOP")
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self, node: usize) -> anyhow::Result<()> {
+        crate::signal(self.pid(node)?, "CONT")
+    }
+
+    fn pid(&self, node: usize) -> anyhow::Result<u32> {
+        self.nodes
+            .get(node)
+            .map(|(_, child)| child.id())
+            .with_context(|| format!("the cluster has no node {node}"))
+    }
+
+    /// Whether every master reports `cluster_state:ok`.
+    pub fn is_ok(&self) -> bool {
+        self.nodes.iter().all(|(port, _)| cluster_ok(*port))
     }
 }
 

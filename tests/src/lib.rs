@@ -8,21 +8,66 @@ pub mod cluster;
 pub use cluster::RedisCluster;
 
 use std::{
+    collections::BTreeSet,
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     path::PathBuf,
     process::{Child, Command, Stdio},
-    sync::atomic::{AtomicU64, Ordering},
+    sync::{
+        Mutex, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
     thread,
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, bail};
 
-/// A port nobody listens on right now.
+/// Attempts at starting a server on a fresh port when its port was taken meanwhile.
+pub const PORT_ATTEMPTS: usize = 3;
+
+/// A port nobody listens on right now, and never handed out before in this process.
+///
+/// The kernel may give a port it just gave (and that was released) to the next caller: two
+/// worlds starting at once would then both try to listen on it.
 pub fn free_port() -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
-    Ok(listener.local_addr()?.port())
+    for _ in 0..100 {
+        let listener = TcpListener::bind("127.0.0.1:0").context("binding an ephemeral port")?;
+        let port = listener.local_addr()?.port();
+        if claim_port(port) {
+            return Ok(port);
+        }
+    }
+    bail!("no ephemeral port that this process has not used already")
+}
+
+/// Records `port` as handed out; `false` if it was already.
+pub(crate) fn claim_port(port: u16) -> bool {
+    static CLAIMED: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    CLAIMED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(port)
+}
+
+/// Whether process `pid` is the one listening on `127.0.0.1:port`, read from Linux's `/proc`;
+/// `None` where that cannot be told (no `/proc`, or nobody listening there on IPv4).
+///
+/// A port found free may be taken by someone else before our server binds it: our server then
+/// exits, but until it does, the other one answers our health probes.
+pub fn listens_on(pid: u32, port: u16) -> Option<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    let local = format!("0100007F:{port:04X}");
+    let inode = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        // sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+        (fields.len() > 9 && fields[1] == local && fields[3] == "0A").then(|| fields[9].to_owned())
+    })?;
+    let socket = format!("socket:[{inode}]");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket.as_str())
+    }))
 }
 
 /// A key prefix no other test uses, so tests can share one Redis.
@@ -57,18 +102,29 @@ impl RedisServer {
         Self::start_with(true)
     }
 
+    /// Retries on a fresh port when someone else took the port first.
     fn start_with(durable: bool) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let dir = std::env::temp_dir().join(format!("redis-test-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).context("creating the redis work dir")?;
-        let mut server = Self {
-            child: None,
-            port,
-            dir,
-            durable,
-        };
-        server.spawn()?;
-        Ok(server)
+        let mut failures = Vec::new();
+        for _ in 0..PORT_ATTEMPTS {
+            let port = free_port()?;
+            let dir =
+                std::env::temp_dir().join(format!("redis-test-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).context("creating the redis work dir")?;
+            let mut server = Self {
+                child: None,
+                port,
+                dir,
+                durable,
+            };
+            match server.spawn() {
+                Ok(()) => return Ok(server),
+                Err(err) => failures.push(format!("{err:#}")),
+            }
+        }
+        bail!(
+            "redis-server did not start in {PORT_ATTEMPTS} attempts: {}",
+            failures.join("; ")
+        )
     }
 
     fn spawn(&mut self) -> anyhow::Result<()> {
@@ -91,10 +147,19 @@ impl RedisServer {
         self.wait_ready(Duration::from_secs(10))
     }
 
-    fn wait_ready(&self, limit: Duration) -> anyhow::Result<()> {
+    /// Until the server answers PING, and it is our server that answers.
+    fn wait_ready(&mut self, limit: Duration) -> anyhow::Result<()> {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if ping(self.port) {
+            let child = self.child.as_mut().context("redis-server is not running")?;
+            if let Some(status) = child.try_wait().context("polling redis-server")? {
+                self.child = None;
+                bail!(
+                    "redis-server on port {} exited at start-up ({status}): port taken?",
+                    self.port
+                );
+            }
+            if ping(self.port) && listens_on(child.id(), self.port) != Some(false) {
                 return Ok(());
             }
             thread::sleep(Duration::from_millis(20));
@@ -175,4 +240,36 @@ pub(crate) fn ping(port: u16) -> bool {
     }
     let mut buf = [0u8; 16];
     matches!(stream.read(&mut buf), Ok(n) if buf[..n].starts_with(b"+PONG"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listens_on_tells_the_listening_process_from_another() -> anyhow::Result<()> {
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        if !std::path::Path::new("/proc/net/tcp").exists() {
+            eprintln!("no /proc/net/tcp: listens_on cannot tell, and says so");
+            assert_eq!(listens_on(std::process::id(), port), None);
+            return Ok(());
+        }
+        assert_eq!(listens_on(std::process::id(), port), Some(true));
+        let other = Command::new("sleep").arg("5").spawn()?;
+        let answer = listens_on(other.id(), port);
+        let mut other = other;
+        let _ = other.kill();
+        let _ = other.wait();
+        assert_eq!(answer, Some(false));
+        Ok(())
+    }
+
+    #[test]
+    fn free_port_never_hands_out_a_port_twice() -> anyhow::Result<()> {
+        let ports: Vec<u16> = (0..200).map(|_| free_port()).collect::<Result<_, _>>()?;
+        let distinct: BTreeSet<u16> = ports.iter().copied().collect();
+        assert_eq!(distinct.len(), ports.len());
+        Ok(())
+    }
 }

@@ -85,6 +85,24 @@ fn newer_source(binary: &Path) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
+/// A service could not listen on its port: someone took it between [`e2e::free_port`] and the
+/// service's bind. Starting again on another port is the cure.
+#[derive(Debug)]
+pub(super) struct PortTaken(pub(super) u16);
+
+impl std::fmt::Display for PortTaken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "port {} was taken by another process", self.0)
+    }
+}
+
+impl std::error::Error for PortTaken {}
+
+/// Whether starting failed only because the port was taken.
+pub(super) fn port_taken(err: &anyhow::Error) -> bool {
+    err.downcast_ref::<PortTaken>().is_some()
+}
+
 /// A child service process: output kept (and echoed when `TEST_LOG` is set), killed on drop.
 pub(super) struct ServiceProcess {
     label: String,
@@ -128,6 +146,10 @@ impl ServiceProcess {
             env,
             format!("http://127.0.0.1:{port}"),
         )
+    }
+
+    pub(super) fn label(&self) -> &str {
+        &self.label
     }
 
     pub(super) fn base_url(&self) -> &str {
@@ -188,27 +210,41 @@ impl ServiceProcess {
         });
     }
 
+    /// Until `/healthz` answers, and it is this process that answers: a port found free may
+    /// be taken by someone else before the process binds it (it then exits with
+    /// [`PortTaken`]).
     pub(super) async fn wait_healthy(&mut self, client: &Client) -> anyhow::Result<()> {
         let start = Instant::now();
         let url = format!("{}/healthz", self.base_url);
+        let port = self
+            .base_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse::<u16>().ok())
+            .with_context(|| format!("no port in {}", self.base_url))?;
         while start.elapsed() < STARTUP_LIMIT {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait().context("polling the child")?
             {
                 // Give the forwarding threads a moment to collect the last words.
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                bail!(
-                    "{} exited during start-up ({status}):\n{}",
-                    self.label,
-                    self.tail()
-                );
+                let tail = self.tail();
+                let message = format!("{} exited during start-up ({status}):\n{tail}", self.label);
+                if tail.contains("Address already in use") {
+                    return Err(anyhow::Error::new(PortTaken(port)).context(message));
+                }
+                bail!(message);
             }
             let probe = client
                 .get(&url)
                 .timeout(Duration::from_millis(500))
                 .send()
                 .await;
-            if probe.is_ok_and(|r| r.status().is_success()) {
+            if probe.is_ok_and(|r| r.status().is_success())
+                && self
+                    .pid()
+                    .is_some_and(|pid| e2e::listens_on(pid, port) != Some(false))
+            {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;

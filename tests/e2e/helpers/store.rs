@@ -17,6 +17,8 @@ pub struct StoredKey {
     pub pttl_ms: i64,
     /// The value of a string key.
     pub value: Option<String>,
+    /// The node it was read from (a standalone URL: the server, or one cluster master).
+    pub node: String,
 }
 
 impl StoredKey {
@@ -98,6 +100,7 @@ pub async fn snapshot(nodes: &[String], pattern: &str) -> anyhow::Result<Vec<Sto
                     name: name.clone(),
                     kind,
                     pttl_ms,
+                    node: url.clone(),
                 });
             }
         }
