@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use shared_types::game::{PromptKind, SessionKind, SessionState};
 
 use crate::helpers::{
-    StateExt, StoreChoice, TestWorld, WorldOptions, invariants::check_store, sorted,
-    spawn_world_with,
+    StateExt, StoreChoice, TestWorld, WorldOptions, invariants::check_store, mutual_accept_round,
+    sorted, spawn_world_with,
 };
 
 /// Each round crosses two replicas and several cluster slots.
@@ -79,20 +79,7 @@ async fn on_a_redis_cluster_simultaneous_mutual_accept_on_two_replicas_gives_exa
     for round in 0..MUTUAL_ACCEPT_ROUNDS {
         let alice = world.player(&format!("alice-{round}"))?;
         let bob = world.player(&format!("bob-{round}"))?.via(&other);
-        world.chatting(&[&alice, &bob]).await?;
-        let (alice_state, bob_state) = tokio::join!(alice.connect(), bob.connect());
-        let alice_prompt = alice_state?.open_prompt()?.clone();
-        let bob_prompt = bob_state?.open_prompt()?.clone();
-
-        let (a, b) = tokio::join!(
-            alice.accept(alice_prompt.id, None),
-            bob.accept(bob_prompt.id, None)
-        );
-        a.map_err(|e| e.context(format!("round {round}")))?;
-        b.map_err(|e| e.context(format!("round {round}")))?;
-
-        let alice_now = alice.me().await?;
-        let bob_now = bob.me().await?;
+        let (alice_now, bob_now) = mutual_accept_round(&world, &alice, &bob, round).await?;
         let (a, b) = (alice_now.live_session()?, bob_now.live_session()?);
         assert_eq!(
             a.id, b.id,

@@ -961,3 +961,25 @@ fn test_name() -> String {
         })
         .collect()
 }
+
+/// One round of the race the SPEC singles out: `alice` and `bob` chat, both
+/// connect and both accept their own invite prompt at the same moment. Returns
+/// each one's state afterwards (`/v1/me`) for the caller's assertions.
+pub async fn mutual_accept_round(
+    world: &TestWorld,
+    alice: &Player,
+    bob: &Player,
+    round: usize,
+) -> anyhow::Result<(PlayerState, PlayerState)> {
+    world.chatting(&[alice, bob]).await?;
+    let (alice_state, bob_state) = tokio::join!(alice.connect(), bob.connect());
+    let alice_prompt = alice_state?.open_prompt()?.clone();
+    let bob_prompt = bob_state?.open_prompt()?.clone();
+    let (alice_answer, bob_answer) = tokio::join!(
+        alice.accept(alice_prompt.id, None),
+        bob.accept(bob_prompt.id, None)
+    );
+    alice_answer.map_err(|e| e.context(format!("round {round}")))?;
+    bob_answer.map_err(|e| e.context(format!("round {round}")))?;
+    Ok((alice.me().await?, bob.me().await?))
+}

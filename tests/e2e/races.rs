@@ -2,7 +2,7 @@
 
 use shared_types::game::{PromptKind, Reason, SessionKind, SessionState};
 
-use crate::helpers::{StateExt, sorted, spawn_world};
+use crate::helpers::{StateExt, mutual_accept_round, sorted, spawn_world};
 
 /// Fresh pairs per round: each round is a new race, not a reconnect.
 const MUTUAL_ACCEPT_ROUNDS: usize = 50;
@@ -98,20 +98,7 @@ async fn simultaneous_mutual_accept_gives_exactly_one_active_session() -> anyhow
     for round in 0..MUTUAL_ACCEPT_ROUNDS {
         let alice = world.player(&format!("alice-{round}"))?;
         let bob = world.player(&format!("bob-{round}"))?;
-        world.chatting(&[&alice, &bob]).await?;
-        let (alice_state, bob_state) = tokio::join!(alice.connect(), bob.connect());
-        let alice_prompt = alice_state?.open_prompt()?.clone();
-        let bob_prompt = bob_state?.open_prompt()?.clone();
-
-        let (alice_answer, bob_answer) = tokio::join!(
-            alice.accept(alice_prompt.id, None),
-            bob.accept(bob_prompt.id, None)
-        );
-        alice_answer.map_err(|e| e.context(format!("round {round}")))?;
-        bob_answer.map_err(|e| e.context(format!("round {round}")))?;
-
-        let alice_now = alice.me().await?;
-        let bob_now = bob.me().await?;
+        let (alice_now, bob_now) = mutual_accept_round(&world, &alice, &bob, round).await?;
         let a = alice_now.live_session()?;
         let b = bob_now.live_session()?;
         assert_eq!(

@@ -2,7 +2,7 @@
 
 use shared_types::game::{PromptKind, SessionState};
 
-use crate::helpers::{StateExt, sorted, spawn_world};
+use crate::helpers::{StateExt, mutual_accept_round, sorted, spawn_world};
 
 /// Fewer rounds than the single-replica race: each round crosses two processes.
 const CROSS_REPLICA_ROUNDS: usize = 20;
@@ -76,20 +76,7 @@ async fn simultaneous_mutual_accept_on_two_replicas_gives_exactly_one_active_ses
     for round in 0..CROSS_REPLICA_ROUNDS {
         let alice = world.player(&format!("alice-{round}"))?;
         let bob = world.player(&format!("bob-{round}"))?.via(&other);
-        world.chatting(&[&alice, &bob]).await?;
-        let (alice_state, bob_state) = tokio::join!(alice.connect(), bob.connect());
-        let alice_prompt = alice_state?.open_prompt()?.clone();
-        let bob_prompt = bob_state?.open_prompt()?.clone();
-
-        let (a, b) = tokio::join!(
-            alice.accept(alice_prompt.id, None),
-            bob.accept(bob_prompt.id, None)
-        );
-        a.map_err(|e| e.context(format!("round {round}")))?;
-        b.map_err(|e| e.context(format!("round {round}")))?;
-
-        let alice_now = alice.me().await?;
-        let bob_now = bob.me().await?;
+        let (alice_now, bob_now) = mutual_accept_round(&world, &alice, &bob, round).await?;
         let (a, b) = (alice_now.live_session()?, bob_now.live_session()?);
         assert_eq!(
             a.id, b.id,
