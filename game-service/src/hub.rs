@@ -2,7 +2,10 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use shared_types::UserId;
@@ -13,11 +16,41 @@ use crate::store::{Relayed, Store};
 /// Events one slow stream may fall behind before it is cut (it reconnects with Last-Event-ID).
 const STREAM_BUFFER: usize = 64;
 
-type Subscribers = HashMap<UserId, Vec<mpsc::Sender<Relayed>>>;
+/// Each player's open streams on this replica, by subscription id.
+type Subscribers = HashMap<UserId, Vec<(u64, mpsc::Sender<Relayed>)>>;
 
 #[derive(Clone, Default)]
 pub struct EventHub {
-    subscribers: Arc<Mutex<Subscribers>>,
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    subscribers: Mutex<Subscribers>,
+    next_id: AtomicU64,
+}
+
+/// A live subscription: its receiver, and on drop it leaves the hub (so a
+/// closed stream costs nothing afterwards, even if its player never gets
+/// another event).
+pub struct Subscription {
+    pub events: mpsc::Receiver<Relayed>,
+    hub: Arc<Inner>,
+    player: UserId,
+    id: u64,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        if let Ok(mut subscribers) = self.hub.subscribers.lock()
+            && let Some(streams) = subscribers.get_mut(&self.player)
+        {
+            streams.retain(|(id, _)| *id != self.id);
+            if streams.is_empty() {
+                subscribers.remove(&self.player);
+            }
+        }
+    }
 }
 
 impl EventHub {
@@ -45,40 +78,90 @@ impl EventHub {
         hub
     }
 
-    /// A receiver of `player`'s events (and resync signals) from now on.
-    pub fn subscribe(&self, player: &UserId) -> mpsc::Receiver<Relayed> {
+    /// `player`'s events (and resync signals) from now on, until the subscription is dropped.
+    pub fn subscribe(&self, player: &UserId) -> Subscription {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        if let Ok(mut subscribers) = self.subscribers.lock() {
-            subscribers.entry(player.clone()).or_default().push(tx);
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut subscribers) = self.inner.subscribers.lock() {
+            subscribers
+                .entry(player.clone())
+                .or_default()
+                .push((id, tx));
         }
-        rx
+        Subscription {
+            events: rx,
+            hub: self.inner.clone(),
+            player: player.clone(),
+            id,
+        }
     }
 
     /// Open event streams on this replica.
     pub fn stream_count(&self) -> usize {
-        self.subscribers
+        self.inner
+            .subscribers
             .lock()
             .map(|s| s.values().map(Vec::len).sum())
             .unwrap_or_default()
     }
 
-    /// Sends to `player`'s streams, or to every stream when `player` is `None`.
-    /// A full or closed stream is dropped: its client reconnects and replays.
+    /// Sends to `player`'s streams (one map lookup), or to every stream when
+    /// `player` is `None`. A full stream is cut: its client reconnects and replays.
     fn dispatch(&self, player: Option<&UserId>, item: Relayed) {
-        let Ok(mut subscribers) = self.subscribers.lock() else {
+        let Ok(mut subscribers) = self.inner.subscribers.lock() else {
             return;
         };
-        let deliver = |streams: &mut Vec<mpsc::Sender<Relayed>>| {
-            streams.retain(|stream| stream.try_send(item.clone()).is_ok());
+        let deliver = |streams: &mut Vec<(u64, mpsc::Sender<Relayed>)>| {
+            streams.retain(|(_, stream)| stream.try_send(item.clone()).is_ok());
         };
         match player {
             Some(player) => {
                 if let Some(streams) = subscribers.get_mut(player) {
                     deliver(streams);
+                    if streams.is_empty() {
+                        subscribers.remove(player);
+                    }
                 }
             }
-            None => subscribers.values_mut().for_each(deliver),
+            None => {
+                subscribers.values_mut().for_each(deliver);
+                subscribers.retain(|_, streams| !streams.is_empty());
+            }
         }
-        subscribers.retain(|_, streams| !streams.is_empty());
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dropped_subscription_leaves_the_hub() {
+        let hub = EventHub::default();
+        let alice = UserId::parse("alice").expect("valid id");
+        let first = hub.subscribe(&alice);
+        let second = hub.subscribe(&alice);
+        assert_eq!(hub.stream_count(), 2);
+        drop(first);
+        assert_eq!(hub.stream_count(), 1);
+        drop(second);
+        assert_eq!(hub.stream_count(), 0);
+        assert!(hub.inner.subscribers.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn an_event_reaches_only_its_players_streams() {
+        let hub = EventHub::default();
+        let alice = UserId::parse("alice").expect("valid id");
+        let bob = UserId::parse("bob").expect("valid id");
+        let mut to_alice = hub.subscribe(&alice);
+        let mut to_bob = hub.subscribe(&bob);
+        hub.dispatch(Some(&alice), Relayed::Resync);
+        assert_eq!(to_alice.events.try_recv().ok(), Some(Relayed::Resync));
+        assert!(to_bob.events.try_recv().is_err());
+        hub.dispatch(None, Relayed::Resync);
+        assert_eq!(to_alice.events.try_recv().ok(), Some(Relayed::Resync));
+        assert_eq!(to_bob.events.try_recv().ok(), Some(Relayed::Resync));
     }
 }

@@ -163,6 +163,25 @@ impl Api {
         Ok(())
     }
 
+    /// An unlabelled counter from `/metrics` of `service` (`"game"` or `"im"`);
+    /// `None` when it cannot be read (the service may not use Redis).
+    pub async fn metric(&self, service: &str, name: &str) -> Option<f64> {
+        let base = if service == "im" {
+            &self.im
+        } else {
+            &self.game
+        };
+        let response = self
+            .client
+            .get(format!("{base}/metrics"))
+            .timeout(self.timeout)
+            .send()
+            .await
+            .ok()?;
+        let text = response.error_for_status().ok()?.text().await.ok()?;
+        crate::store_cost::metric_value(&text, name)
+    }
+
     async fn call<T: DeserializeOwned>(
         &self,
         step: &'static str,

@@ -11,6 +11,7 @@
 //! - [`pairings`]: the pairings run (warm-up, measured phase, bound, efficiency).
 //! - [`baseline`]: the bound: `GET /healthz` and Redis `PING` round trips.
 //! - [`streams`]: the connection-scale mode (`--streams-only K`).
+//! - [`store_cost`]: Redis round trips, commands and CPU per pairing.
 //! - [`stats`]: latency histograms and error counts.
 //! - [`report`]: the human summaries.
 
@@ -23,6 +24,7 @@ pub mod pairings;
 pub mod report;
 pub mod sse;
 pub mod stats;
+pub mod store_cost;
 pub mod streams;
 
 use serde::Serialize;

@@ -1,5 +1,9 @@
 //! `loadgen`: parses the options, runs, prints the summary and writes the JSON report.
 
+/// mimalloc: glibc malloc was ~15 % of the CPU profile under load (docs/PERFORMANCE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::io::Write as _;
 
 use anyhow::Context;

@@ -16,6 +16,7 @@ use crate::{
     options::Options,
     pairing,
     stats::{Errors, Latency, LatencySummary},
+    store_cost::{Snapshot, StoreCost},
 };
 
 /// After a failed attempt, a worker pauses this long so a dead service is not spun against.
@@ -46,6 +47,8 @@ pub struct PairingReport {
     pub warmup_completed: u64,
     pub warmup_errors: u64,
     pub bound: Bound,
+    /// Store work per completed pairing in the measured phase.
+    pub store_cost: StoreCost,
     /// `(pairings/s × HTTP requests per pairing) ÷ healthz requests/s`: the share of the
     /// server's bare request rate that the flow achieves.
     pub efficiency: Option<f64>,
@@ -134,10 +137,18 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
     let run_id = run_id();
     let next = Arc::new(AtomicU64::new(0));
 
+    let redis = match &options.redis_url {
+        Some(url) => Some(redis::Client::open(url.as_str())?),
+        None => None,
+    };
     let warmup = phase(&api, &run_id, &next, options.concurrency, options.warmup).await;
+    let before = Snapshot::take(&api, redis.as_ref()).await;
     let start = Instant::now();
     let tally = phase(&api, &run_id, &next, options.concurrency, options.duration).await;
     let elapsed = start.elapsed().as_secs_f64();
+    let store_cost = Snapshot::take(&api, redis.as_ref())
+        .await
+        .per_pairing(&before, tally.completed);
 
     let healthz = baseline::healthz(&api, options.concurrency, options.baseline).await;
     let redis_ping = match &options.redis_url {
@@ -186,6 +197,7 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
             healthz,
             redis_ping,
         },
+        store_cost,
         efficiency,
     })
 }

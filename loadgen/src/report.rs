@@ -49,6 +49,19 @@ pub fn pairings_summary(report: &PairingReport) -> String {
         );
     }
     let _ = writeln!(out);
+    let cost = &report.store_cost;
+    if cost.game_round_trips.is_some() || cost.redis_commands.is_some() {
+        let show = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
+        let _ = writeln!(
+            out,
+            "per pairing: Redis round trips game {} + IM {}; Redis commands {}, Redis CPU {} ms",
+            show(cost.game_round_trips),
+            show(cost.im_round_trips),
+            show(cost.redis_commands),
+            cost.redis_cpu_ms
+                .map_or("-".to_owned(), |v| format!("{v:.3}")),
+        );
+    }
     if let Some(efficiency) = report.efficiency {
         let _ = writeln!(
             out,

@@ -176,6 +176,15 @@ async fn pairings_complete_without_errors_and_the_bound_is_measured() -> anyhow:
     let ping = report.bound.redis_ping.as_ref().context("no Redis PING")?;
     ensure!(ping.count > 0 && ping.errors.total == 0, "{summary}");
     ensure!(report.efficiency.is_some_and(|e| e > 0.0), "{summary}");
+    // The store's cost is counted from both services' metrics and from Redis.
+    let cost = &report.store_cost;
+    for (what, value) in [
+        ("game round trips", cost.game_round_trips),
+        ("IM round trips", cost.im_round_trips),
+        ("Redis commands", cost.redis_commands),
+    ] {
+        ensure!(value.is_some_and(|v| v >= 1.0), "{what}: {cost:?}\n{summary}");
+    }
     Ok(())
 }
 

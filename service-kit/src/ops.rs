@@ -130,7 +130,12 @@ pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi
 
 /// Prometheus middleware that also serves `/metrics`.
 pub fn metrics(namespace: &str) -> anyhow::Result<PrometheusMetrics> {
+    let registry = prometheus::Registry::new();
+    registry
+        .register(Box::new(crate::redis_conn::ROUND_TRIPS.clone()))
+        .map_err(|e| anyhow::anyhow!("registering the Redis round-trip counter: {e}"))?;
     PrometheusMetricsBuilder::new(namespace)
+        .registry(registry)
         .endpoint("/metrics")
         // The docs' catch-all pattern cannot be a metric label; nobody needs its timings.
         .exclude_regex("^/docs")

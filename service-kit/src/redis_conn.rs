@@ -2,7 +2,7 @@
 //! manager that reconnects by itself) or cluster (routes by slot), chosen by
 //! `REDIS_URL` (see [`crate::config::redis_cluster_nodes`]).
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use anyhow::Context;
 use redis::{
@@ -13,6 +13,18 @@ use redis::{
 };
 
 use crate::config::redis_cluster_nodes;
+
+/// Requests this process sent to Redis (a command, a script call or a whole
+/// pipeline counts once): the `redis_round_trips_total` metric, which the
+/// benchmark divides by the work done.
+#[expect(clippy::expect_used, reason = "a constant, valid metric name")]
+pub static ROUND_TRIPS: LazyLock<prometheus::IntCounter> = LazyLock::new(|| {
+    prometheus::IntCounter::new(
+        "redis_round_trips_total",
+        "Requests sent to Redis (a pipeline or a script call counts once)",
+    )
+    .expect("valid metric")
+});
 
 /// Connecting to a node must be quick: a down Redis answers 503 fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -70,6 +82,7 @@ impl RedisConn {
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        ROUND_TRIPS.inc();
         match self {
             Self::Standalone(conn) => conn.req_packed_command(cmd),
             Self::Cluster(conn) => conn.req_packed_command(cmd),
@@ -82,6 +95,7 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
+        ROUND_TRIPS.inc();
         match self {
             Self::Standalone(conn) => conn.req_packed_commands(pipeline, offset, count),
             Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),

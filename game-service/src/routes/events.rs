@@ -114,7 +114,7 @@ pub async fn stream(
             let next = tokio::select! {
                 () = stream.out.closed() => return,
                 () = shutdown.begun() => return, // ends the response: the client reconnects elsewhere
-                next = live.recv() => next,
+                next = live.events.recv() => next,
             };
             let sent = match next {
                 None => return, // cut by the hub: the client reconnects and replays

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# One benchmark run: starts a private redis-server (for --store redis), both
+# services (release build) on free ports, runs loadgen against them, stops all.
+#
+#   scripts/bench.sh [--store memory|redis] [loadgen options...]
+#   scripts/bench.sh --store redis --concurrency 32 --duration 10 --json out.json
+#   scripts/bench.sh --store memory --streams-only 18000 --concurrency 64
+#
+# BENCH_PERF=SECS records `perf record -g` of the game service for SECS
+# seconds after the warm-up (perf.data in the current directory).
+# BENCH_BUILD=0 skips the build; BENCH_PROFILE=profiling uses the `profiling`
+# cargo profile (release with line tables, for perf) instead of `release`.
+set -euo pipefail
+
+PERF_OUT="$PWD/perf.data"
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+STORE=memory
+ARGS=()
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --store) STORE="$2"; shift 2 ;;
+        *) ARGS+=("$1"); shift ;;
+    esac
+done
+
+PROFILE="${BENCH_PROFILE:-release}"
+BIN_DIR="${CARGO_TARGET_DIR:-target}/$PROFILE"
+if [[ "${BENCH_BUILD:-1}" != 0 ]]; then
+    cargo build --profile "$PROFILE" --bins -q
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+export JWT_SECRET=bench-secret RATE_LIMIT_PER_SEC=0 RUST_LOG="${RUST_LOG:-warn}"
+# The hard limit on the development machine is 20000; take what is allowed.
+ulimit -n "$(ulimit -Hn)"
+
+PIDS=()
+REDIS_DIR=""
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [[ -n "$REDIS_DIR" ]]; then rm -rf "$REDIS_DIR"; fi
+}
+trap cleanup EXIT
+
+LOADGEN_REDIS=()
+case "$STORE" in
+    memory) unset REDIS_URL ;;
+    redis)
+        REDIS_PORT=$(free_port)
+        REDIS_DIR=$(mktemp -d)
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+            --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" &
+        PIDS+=($!)
+        for _ in $(seq 100); do
+            redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+            sleep 0.05
+        done
+        export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+        LOADGEN_REDIS=(--redis-url "$REDIS_URL")
+        ;;
+    *) echo "--store memory|redis" >&2; exit 2 ;;
+esac
+
+IM_PORT=$(free_port)
+GAME_PORT=$(free_port)
+BIND_ADDR="127.0.0.1:$IM_PORT" "$BIN_DIR/im-service" &
+PIDS+=($!)
+BIND_ADDR="127.0.0.1:$GAME_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "$BIN_DIR/game-service" &
+GAME_PID=$!
+PIDS+=("$GAME_PID")
+for port in "$IM_PORT" "$GAME_PORT"; do
+    for _ in $(seq 200); do
+        curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
+        sleep 0.05
+    done
+done
+
+if [[ -n "${BENCH_PERF:-}" ]]; then
+    (sleep 2 && perf record -F 999 -g -p "$GAME_PID" -o "$PERF_OUT" -- sleep "$BENCH_PERF" \
+        >/dev/null 2>&1) &
+    PERF_PID=$!
+fi
+
+echo "==> store=$STORE load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+"$BIN_DIR/loadgen" --game-url "http://127.0.0.1:$GAME_PORT" \
+    --im-url "http://127.0.0.1:$IM_PORT" --jwt-secret "$JWT_SECRET" \
+    --game-pid "$GAME_PID" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"
+if [[ -n "${PERF_PID:-}" ]]; then wait "$PERF_PID" || true; fi
