@@ -8,6 +8,7 @@
 #
 # BENCH_PERF=SECS records `perf record -g` of the game service for SECS
 # seconds after the warm-up (perf.data in the current directory).
+# BENCH_REDIS_STATS=1 prints Redis's calls per command at the end.
 # BENCH_BUILD=0 skips the build; BENCH_PROFILE=profiling uses the `profiling`
 # cargo profile (release with line tables, for perf) instead of `release`.
 set -euo pipefail
@@ -91,3 +92,7 @@ echo "==> store=$STORE load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
     --im-url "http://127.0.0.1:$IM_PORT" --jwt-secret "$JWT_SECRET" \
     --game-pid "$GAME_PID" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"
 if [[ -n "${PERF_PID:-}" ]]; then wait "$PERF_PID" || true; fi
+if [[ -n "${BENCH_REDIS_STATS:-}" && "$STORE" == redis ]]; then
+    # Calls per command over the whole run (warm-up and bounds included).
+    redis-cli -p "$REDIS_PORT" info commandstats | grep -o '^cmdstat_[a-z]*:calls=[0-9]*' >&2
+fi

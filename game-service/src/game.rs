@@ -4,7 +4,7 @@
 //! player's state.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -19,11 +19,11 @@ use uuid::Uuid;
 use crate::{
     domain::{
         engine::{Engine, Outcome, Refusal},
-        records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
+        records::{ExpiryJob, PlayerRecord, SessionRef},
         tx::{Tx, TxError},
     },
     im_client::PartnerSource,
-    store::{Store, StoreError},
+    store::{Locked, Store, StoreError},
 };
 
 /// How long a transition may hold its locks; commits fence on it.
@@ -90,14 +90,23 @@ impl Game {
 
     /// SPEC step 2-6: resume what is open, else ask the IM service and propose or go solo.
     pub async fn connect(&self, p: &UserId) -> Result<PlayerState, GameError> {
-        let (outcome, tx) = self.run(p, &|engine, tx| engine.resume(tx, p)).await?;
-        if outcome != Outcome::NeedsPartners {
-            return self.render(p, &tx).await;
+        let record = self.store.player(p).await?.unwrap_or_default();
+        if !nothing_open(&record) {
+            let (outcome, tx) = self
+                .run(p, Some(record.clone()), Scope::Record, &|engine, tx| {
+                    engine.resume(tx, p)
+                })
+                .await?;
+            if outcome != Outcome::NeedsPartners {
+                return self.render(p, &tx).await;
+            }
         }
         // The IM call happens outside any lock: it can take up to IM_TIMEOUT_MS.
         let partners = self.im.partners(p).await;
         let (_, tx) = self
-            .run(p, &|engine, tx| engine.arrive(tx, p, &partners))
+            .run(p, Some(record), Scope::Record, &|engine, tx| {
+                engine.arrive(tx, p, &partners)
+            })
             .await?;
         self.render(p, &tx).await
     }
@@ -110,21 +119,27 @@ impl Game {
     ) -> Result<PlayerState, GameError> {
         let with = with.as_deref();
         let (outcome, tx) = self
-            .run(p, &|engine, tx| engine.accept(tx, p, prompt_id, with))
+            .run(p, None, Scope::WithCandidates, &|engine, tx| {
+                engine.accept(tx, p, prompt_id, with)
+            })
             .await?;
         self.finish(p, outcome, &tx).await
     }
 
     pub async fn reject(&self, p: &UserId, prompt_id: Uuid) -> Result<PlayerState, GameError> {
         let (outcome, tx) = self
-            .run(p, &|engine, tx| engine.reject(tx, p, prompt_id))
+            .run(p, None, Scope::Record, &|engine, tx| {
+                engine.reject(tx, p, prompt_id)
+            })
             .await?;
         self.finish(p, outcome, &tx).await
     }
 
     pub async fn leave(&self, p: &UserId, session_id: Uuid) -> Result<PlayerState, GameError> {
         let (outcome, tx) = self
-            .run(p, &|engine, tx| engine.leave(tx, p, session_id))
+            .run(p, None, Scope::Record, &|engine, tx| {
+                engine.leave(tx, p, session_id)
+            })
             .await?;
         if let Outcome::Refused(Refusal::NotFound(_)) = outcome {
             // Leaving a session one already left is harmless; a stranger learns nothing.
@@ -180,9 +195,11 @@ impl Game {
             ExpiryJob::Invite { player, .. } => player,
             ExpiryJob::Invitation { invitee, .. } => invitee,
         };
-        self.run(actor, &|engine, tx| engine.expire(tx, job))
-            .await
-            .map(|_| ())
+        self.run(actor, None, Scope::Record, &|engine, tx| {
+            engine.expire(tx, job)
+        })
+        .await
+        .map(|_| ())
     }
 
     async fn finish(
@@ -198,28 +215,29 @@ impl Game {
     }
 
     /// Lock, load, run `op`, commit; widen the lock set when `op` asks for more.
-    async fn run(&self, actor: &UserId, op: &Op<'_>) -> Result<(Outcome, Tx), GameError> {
-        let mut players = BTreeSet::from([actor.clone()]);
-        let mut sessions: BTreeSet<SessionRef> = BTreeSet::new();
-        // Peek without locking to guess the sessions and players involved: saves a retry.
-        if let Some(record) = self.store.player(actor).await? {
-            for at in referenced_sessions(&record) {
-                players.insert(at.host.clone());
-                sessions.insert(at);
-            }
-        }
+    ///
+    /// The first lock set is predicted from the actor's record as read without
+    /// a lock (`peeked`, or read here): the players and sessions it refers to.
+    /// A wrong guess costs one more attempt, never correctness: `op` reads only
+    /// what is locked and asks for the rest.
+    async fn run(
+        &self,
+        actor: &UserId,
+        peeked: Option<PlayerRecord>,
+        scope: Scope,
+        op: &Op<'_>,
+    ) -> Result<(Outcome, Tx), GameError> {
+        let peeked = match peeked {
+            Some(record) => record,
+            None => self.store.player(actor).await?.unwrap_or_default(),
+        };
+        let (mut players, mut sessions) = predict(actor, &peeked, scope);
         for _ in 0..MAX_ATTEMPTS {
             let token = Uuid::new_v4().to_string();
             let locked: Vec<UserId> = players.iter().cloned().collect();
-            let records = self.lock_all(&locked, &token).await?;
-            let loaded = match self.load_sessions(&records, &sessions).await {
-                Ok(loaded) => loaded,
-                Err(err) => {
-                    self.release(&locked, &token).await;
-                    return Err(err.into());
-                }
-            };
-            let mut tx = Tx::new(self.now(), records, loaded);
+            let wanted: Vec<SessionRef> = sessions.iter().cloned().collect();
+            let held = self.lock_all(&locked, &wanted, &token).await?;
+            let mut tx = Tx::new(self.now(), held.players, held.sessions);
             match op(&self.engine, &mut tx) {
                 Ok(outcome) => {
                     let changes = tx.changes();
@@ -249,57 +267,32 @@ impl Game {
         Err(GameError::Busy)
     }
 
-    /// Takes the locks in sorted order, waiting (bounded) for busy ones.
+    /// Takes every lock of `players` at once (the store's all-or-none), waiting
+    /// (bounded, with jittered backoff) while another transition holds one.
     async fn lock_all(
         &self,
         players: &[UserId],
+        sessions: &[SessionRef],
         token: &str,
-    ) -> Result<BTreeMap<UserId, PlayerRecord>, GameError> {
+    ) -> Result<Locked, GameError> {
         let started = Instant::now();
-        let mut records = BTreeMap::new();
-        for player in players {
-            let mut backoff = Duration::from_millis(1);
-            loop {
-                let attempt = self.store.try_lock(player, token, LOCK_LEASE).await;
-                match attempt {
-                    Ok(Some(record)) => {
-                        records.insert(player.clone(), record);
-                        break;
-                    }
-                    Ok(None) if started.elapsed() < LOCK_WAIT => {
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_millis(20));
-                    }
-                    Ok(None) => {
-                        self.release(players, token).await;
-                        return Err(GameError::Busy);
-                    }
-                    Err(err) => {
-                        self.release(players, token).await;
-                        return Err(err.into());
-                    }
-                }
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            if let Some(held) = self
+                .store
+                .lock(players, sessions, token, LOCK_LEASE)
+                .await?
+            {
+                return Ok(held);
             }
+            if started.elapsed() >= LOCK_WAIT {
+                return Err(GameError::Busy);
+            }
+            // Jitter keeps two transitions that collided from colliding again in step.
+            let jitter = rand::random_range(0..=backoff.as_micros() as u64);
+            tokio::time::sleep(backoff / 2 + Duration::from_micros(jitter / 2)).await;
+            backoff = (backoff * 2).min(Duration::from_millis(20));
         }
-        Ok(records)
-    }
-
-    /// Loads the sessions wanted or referenced by locked players, when their host is locked.
-    async fn load_sessions(
-        &self,
-        records: &BTreeMap<UserId, PlayerRecord>,
-        wanted: &BTreeSet<SessionRef>,
-    ) -> Result<BTreeMap<Uuid, Option<SessionRecord>>, StoreError> {
-        let mut refs: BTreeSet<SessionRef> = wanted.clone();
-        for record in records.values() {
-            refs.extend(referenced_sessions(record));
-        }
-        let mut loaded = BTreeMap::new();
-        for at in refs.into_iter().filter(|at| records.contains_key(&at.host)) {
-            let session = self.store.session(&at).await?;
-            loaded.insert(at.id, session);
-        }
-        Ok(loaded)
     }
 
     async fn release(&self, players: &[UserId], token: &str) {
@@ -339,11 +332,41 @@ impl Game {
     }
 }
 
-fn referenced_sessions(record: &PlayerRecord) -> Vec<SessionRef> {
-    record
+/// Which players a transition will likely need locked besides its actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Those the actor's record points at: its session's host, its prompt's
+    /// lobby host, the hosts that invited it.
+    Record,
+    /// Also the candidates of an invite prompt (accepting one invites them).
+    WithCandidates,
+}
+
+/// The first guess of a transition's lock set, and the sessions to read with it.
+fn predict(
+    actor: &UserId,
+    record: &PlayerRecord,
+    scope: Scope,
+) -> (BTreeSet<UserId>, BTreeSet<SessionRef>) {
+    let sessions: BTreeSet<SessionRef> = record
         .session
         .iter()
+        .chain(record.prompt.iter().filter_map(|pr| pr.lobby.as_ref()))
+        .chain(record.invitations.iter().map(|inv| &inv.lobby))
         .cloned()
-        .chain(record.prompt.iter().filter_map(|pr| pr.lobby.clone()))
-        .collect()
+        .collect();
+    let mut players: BTreeSet<UserId> = sessions.iter().map(|at| at.host.clone()).collect();
+    players.insert(actor.clone());
+    if scope == Scope::WithCandidates
+        && let Some(prompt) = record.prompt.as_ref().filter(|pr| pr.lobby.is_none())
+    {
+        players.extend(prompt.candidates.iter().cloned());
+    }
+    (players, sessions)
+}
+
+/// Nothing to resume: no prompt, no session, no invitation. Connecting then
+/// asks the IM service straight away (the locked transition checks again).
+fn nothing_open(record: &PlayerRecord) -> bool {
+    record.prompt.is_none() && record.session.is_none() && record.invitations.is_empty()
 }

@@ -73,7 +73,10 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
+        let worker_store = store.clone();
         let server = HttpServer::new(move || {
+            // Runs once per worker thread: give it its own Redis connection.
+            worker_store.attach_to_this_thread();
             App::new()
                 // Outermost last: request id and access log, size bounds, metrics,
                 // problem rendering, then the rate limit closest to the handlers.

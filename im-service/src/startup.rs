@@ -54,6 +54,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
         let server = HttpServer::new(move || {
+            // Runs once per worker thread: give it its own Redis connection.
+            state.store.attach_to_this_thread();
             App::new()
                 // Outermost last: request id and access log, size bounds, metrics,
                 // problem rendering, then the rate limit closest to the handlers.

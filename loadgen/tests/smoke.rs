@@ -183,7 +183,10 @@ async fn pairings_complete_without_errors_and_the_bound_is_measured() -> anyhow:
         ("IM round trips", cost.im_round_trips),
         ("Redis commands", cost.redis_commands),
     ] {
-        ensure!(value.is_some_and(|v| v >= 1.0), "{what}: {cost:?}\n{summary}");
+        ensure!(
+            value.is_some_and(|v| v >= 1.0),
+            "{what}: {cost:?}\n{summary}"
+        );
     }
     Ok(())
 }

@@ -13,8 +13,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EVENTS_KEPT, Relayed, Store, StoreError, StoreResult, StoredEvent, event_message, job_key,
-    parse_event_id,
+    EVENTS_KEPT, Locked, Relayed, Store, StoreError, StoreResult, StoredEvent, event_message,
+    job_key, parse_event_id,
 };
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
@@ -83,25 +83,41 @@ impl State {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn try_lock(
+    async fn lock(
         &self,
-        player: &UserId,
+        players: &[UserId],
+        sessions: &[SessionRef],
         token: &str,
         lease: Duration,
-    ) -> StoreResult<Option<PlayerRecord>> {
+    ) -> StoreResult<Option<Locked>> {
         let mut state = self.state()?;
         let now = Instant::now();
-        let free = state
-            .locks
-            .get(player)
-            .is_none_or(|(owner, until)| *until <= now || owner == token);
-        if !free {
+        let free = |player: &UserId| {
+            state
+                .locks
+                .get(player)
+                .is_none_or(|(owner, until)| *until <= now || owner == token)
+        };
+        if !players.iter().all(free) {
             return Ok(None);
         }
-        state
-            .locks
-            .insert(player.clone(), (token.to_owned(), now + lease));
-        Ok(Some(state.players.get(player).cloned().unwrap_or_default()))
+        let mut locked = Locked::default();
+        for player in players {
+            state
+                .locks
+                .insert(player.clone(), (token.to_owned(), now + lease));
+            let record = state.players.get(player).cloned().unwrap_or_default();
+            locked.players.insert(player.clone(), record);
+        }
+        for at in sessions.iter().filter(|at| players.contains(&at.host)) {
+            let session = state
+                .sessions
+                .get(&at.id)
+                .filter(|s| s.host == at.host)
+                .cloned();
+            locked.sessions.insert(at.id, session);
+        }
+        Ok(Some(locked))
     }
 
     async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()> {

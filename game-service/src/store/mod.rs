@@ -3,14 +3,18 @@
 //! [`redis::RedisStore`] (production, shared by replicas).
 //!
 //! Concurrency protocol: a transition takes the arbiter lock of every player it
-//! touches in sorted order (no deadlock), reads, computes, then commits all its
-//! writes in one atomic step that first checks it still holds every lock (a
-//! fence against an expired lease) and releases them.
+//! touches at once, all or none (so no transition holds some locks while
+//! waiting for others: no deadlock), reading their records and the sessions
+//! they host under them; computes; then commits all its writes in one atomic
+//! step that first checks it still holds every lock (a fence against an
+//! expired lease) and releases them. On standalone Redis each of the two
+//! steps is one script call; on a cluster, locks are taken one player at a
+//! time in sorted order and the commit spans slots (see [`redis`]).
 
 pub mod memory;
 pub mod redis;
 
-use std::time::Duration;
+use std::{collections::BTreeMap, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -60,16 +64,27 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What [`Store::lock`] read under the locks it took.
+#[derive(Debug, Default, Clone)]
+pub struct Locked {
+    pub players: BTreeMap<UserId, PlayerRecord>,
+    pub sessions: BTreeMap<Uuid, Option<SessionRecord>>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Takes `player`'s lock for `lease` if free, returning the player's record
-    /// (default when none); `None` when another transition holds the lock.
-    async fn try_lock(
+    /// Takes the locks of all `players` for `lease`, all or none: `None`
+    /// (holding nothing) when another transition holds one of them. Returns
+    /// their records (default when none) and the `sessions` whose host is
+    /// among `players` (`None` when gone), read under those locks, in the same
+    /// round trip where the backend allows (one script on standalone Redis).
+    async fn lock(
         &self,
-        player: &UserId,
+        players: &[UserId],
+        sessions: &[SessionRef],
         token: &str,
         lease: Duration,
-    ) -> StoreResult<Option<PlayerRecord>>;
+    ) -> StoreResult<Option<Locked>>;
 
     /// Releases the locks `token` holds among `players`.
     async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()>;
@@ -112,6 +127,10 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_job(&self, job: &ExpiryJob) -> StoreResult<()>;
 
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Gives the calling (worker) thread its own connection where the backend
+    /// has one (see `RedisConn::attach_to_this_thread`).
+    fn attach_to_this_thread(&self) {}
 }
 
 /// Orders stream ids `<millis>-<seq>` numerically (a bare `<millis>` is

@@ -2,13 +2,17 @@
 
 use std::time::Duration;
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use game_service::{
     domain::{
-        records::{ExpiryJob, PlayerRecord, ScheduledJob},
+        records::{ExpiryJob, PlayerRecord, ScheduledJob, SessionRecord, SessionRef},
         tx::Changes,
     },
     store::StoreError,
+};
+use shared_types::{
+    UserId,
+    game::{Reason, SessionKind, SessionState},
 };
 use uuid::Uuid;
 
@@ -19,6 +23,8 @@ use crate::{
 
 on_both_stores!(
     a_lock_is_exclusive_until_released,
+    locking_several_players_is_all_or_none,
+    locking_reads_records_and_hosted_sessions,
     a_lock_frees_itself_when_its_lease_runs_out,
     a_commit_after_losing_the_lease_writes_nothing,
     each_due_job_is_claimed_by_exactly_one_caller,
@@ -27,43 +33,120 @@ on_both_stores!(
 
 const LEASE: Duration = Duration::from_secs(5);
 
+/// Whether `token` took the locks of all `players`.
+async fn takes(
+    h: &Harness,
+    players: &[&UserId],
+    token: &str,
+    lease: Duration,
+) -> anyhow::Result<bool> {
+    let players: Vec<UserId> = players.iter().map(|p| (*p).clone()).collect();
+    Ok(h.store.lock(&players, &[], token, lease).await?.is_some())
+}
+
+async fn locking_several_players_is_all_or_none(h: Harness) -> anyhow::Result<()> {
+    let (alice, bob, carol) = (uid("alice"), uid("bob"), uid("carol"));
+    ensure!(takes(&h, &[&bob], "t1", LEASE).await?);
+    ensure!(
+        !takes(&h, &[&alice, &bob, &carol], "t2", LEASE).await?,
+        "bob is held by t1"
+    );
+    ensure!(
+        takes(&h, &[&alice], "t3", LEASE).await? && takes(&h, &[&carol], "t3", LEASE).await?,
+        "a refused lock set holds nothing"
+    );
+    h.store
+        .unlock(&[alice.clone(), carol.clone()], "t3")
+        .await?;
+    h.store.unlock(std::slice::from_ref(&bob), "t1").await?;
+    ensure!(takes(&h, &[&alice, &bob, &carol], "t2", LEASE).await?);
+    ensure!(!takes(&h, &[&carol], "t4", LEASE).await?, "all three held");
+    Ok(())
+}
+
+async fn locking_reads_records_and_hosted_sessions(h: Harness) -> anyhow::Result<()> {
+    let (alice, bob) = (uid("alice"), uid("bob"));
+    let session = SessionRecord {
+        id: Uuid::new_v4(),
+        kind: SessionKind::Solo,
+        state: SessionState::Active,
+        host: alice.clone(),
+        players: vec![alice.clone()],
+        pending: Vec::new(),
+        invitees: Vec::new(),
+        expired: Vec::new(),
+        created_at: chrono::Utc::now(),
+        reason: Some(Reason::NoPartner),
+        join_tokens: Vec::new(),
+    };
+    let record = PlayerRecord {
+        session: Some(session.reference()),
+        ..PlayerRecord::default()
+    };
+    let changes = Changes {
+        players: vec![(alice.clone(), record.clone())],
+        sessions: vec![session.clone()],
+        ..Changes::default()
+    };
+    h.store.commit(&[], "t0", &changes).await?;
+    let gone = SessionRef {
+        id: Uuid::new_v4(),
+        host: alice.clone(),
+    };
+    let unlocked_host = SessionRef {
+        id: Uuid::new_v4(),
+        host: uid("carol"),
+    };
+    let wanted = [session.reference(), gone.clone(), unlocked_host.clone()];
+    let held = h
+        .store
+        .lock(&[alice.clone(), bob.clone()], &wanted, "t1", LEASE)
+        .await?
+        .context("nobody else holds them")?;
+    ensure!(held.players.get(&alice) == Some(&record), "{held:?}");
+    ensure!(
+        held.players.get(&bob) == Some(&PlayerRecord::default()),
+        "{held:?}"
+    );
+    ensure!(
+        held.sessions.get(&session.id) == Some(&Some(session.clone())),
+        "{held:?}"
+    );
+    ensure!(held.sessions.get(&gone.id) == Some(&None), "{held:?}");
+    ensure!(
+        !held.sessions.contains_key(&unlocked_host.id),
+        "a session is read only under its host's lock: {held:?}"
+    );
+    Ok(())
+}
+
 async fn a_lock_is_exclusive_until_released(h: Harness) -> anyhow::Result<()> {
     let alice = uid("alice");
-    ensure!(h.store.try_lock(&alice, "t1", LEASE).await?.is_some());
-    ensure!(h.store.try_lock(&alice, "t2", LEASE).await?.is_none());
+    ensure!(takes(&h, &[&alice], "t1", LEASE).await?);
+    ensure!(!takes(&h, &[&alice], "t2", LEASE).await?);
     h.store.unlock(std::slice::from_ref(&alice), "t2").await?;
     ensure!(
-        h.store.try_lock(&alice, "t2", LEASE).await?.is_none(),
+        !takes(&h, &[&alice], "t2", LEASE).await?,
         "only the owner unlocks"
     );
     h.store.unlock(std::slice::from_ref(&alice), "t1").await?;
-    ensure!(h.store.try_lock(&alice, "t2", LEASE).await?.is_some());
+    ensure!(takes(&h, &[&alice], "t2", LEASE).await?);
     Ok(())
 }
 
 async fn a_lock_frees_itself_when_its_lease_runs_out(h: Harness) -> anyhow::Result<()> {
     let alice = uid("alice");
-    ensure!(
-        h.store
-            .try_lock(&alice, "t1", Duration::from_millis(50))
-            .await?
-            .is_some()
-    );
+    ensure!(takes(&h, &[&alice], "t1", Duration::from_millis(50)).await?);
     tokio::time::sleep(Duration::from_millis(120)).await;
-    ensure!(h.store.try_lock(&alice, "t2", LEASE).await?.is_some());
+    ensure!(takes(&h, &[&alice], "t2", LEASE).await?);
     Ok(())
 }
 
 async fn a_commit_after_losing_the_lease_writes_nothing(h: Harness) -> anyhow::Result<()> {
     let alice = uid("alice");
-    ensure!(
-        h.store
-            .try_lock(&alice, "t1", Duration::from_millis(50))
-            .await?
-            .is_some()
-    );
+    ensure!(takes(&h, &[&alice], "t1", Duration::from_millis(50)).await?);
     tokio::time::sleep(Duration::from_millis(120)).await;
-    ensure!(h.store.try_lock(&alice, "t2", LEASE).await?.is_some());
+    ensure!(takes(&h, &[&alice], "t2", LEASE).await?);
     let changes = Changes {
         players: vec![(alice.clone(), PlayerRecord::default())],
         ..Changes::default()
@@ -79,7 +162,7 @@ async fn a_commit_after_losing_the_lease_writes_nothing(h: Harness) -> anyhow::R
         .await?;
     ensure!(h.store.player(&alice).await?.is_some());
     ensure!(
-        h.store.try_lock(&alice, "t3", LEASE).await?.is_some(),
+        takes(&h, &[&alice], "t3", LEASE).await?,
         "commit released the lock"
     );
     Ok(())

@@ -109,6 +109,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Gives the calling (worker) thread its own connection where the backend
+    /// has one (see `RedisConn::attach_to_this_thread`).
+    fn attach_to_this_thread(&self) {}
 }
 
 /// `/readyz` asks the store.

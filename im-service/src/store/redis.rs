@@ -556,6 +556,10 @@ impl Store for RedisStore {
         .await
     }
 
+    fn attach_to_this_thread(&self) {
+        self.conn.attach_to_this_thread();
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         let pong: String = self
             .run("pinging redis", |mut conn| async move {

@@ -7,8 +7,9 @@
 //!
 //! # Commit protocol
 //!
-//! Standalone: a transition's writes are one `commit.lua` call, atomic, fenced
-//! on the transition's locks.
+//! Standalone: a transition takes all its locks and reads what it needs in one
+//! `lock_all.lua` call (all or none), and writes in one `commit.lua` call,
+//! atomic, fenced on those locks, which it releases.
 //!
 //! Cluster (a script may only touch one slot), two-phase with roll-forward:
 //! 1. *Prepare*: in each locked player's slot, while the lock is still ours,
@@ -43,11 +44,14 @@ use self::{
     keys::{JOB_SHARDS, Keys},
     plan::{Group, INTENT_TTL, TwoPhasePlan, groups, millis},
 };
-use super::{Relayed, Store, StoreError, StoreResult, StoredEvent};
+use super::{Locked, Relayed, Store, StoreError, StoreResult, StoredEvent};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
 };
+
+/// A player's record and the sessions it hosts, as read under its lock.
+type HostedRecords = (PlayerRecord, Vec<(Uuid, Option<SessionRecord>)>);
 
 /// How long recovery waits for the locks of an interrupted transaction.
 const RECOVERY_WAIT: Duration = Duration::from_secs(3);
@@ -56,6 +60,7 @@ const RECOVERY_LEASE: Duration = Duration::from_secs(5);
 const RELAY_READY_WAIT: Duration = Duration::from_secs(2);
 
 struct Scripts {
+    lock_all: Script,
     lock: Script,
     unlock: Script,
     commit: Script,
@@ -114,12 +119,22 @@ fn text(value: Option<&Value>) -> Option<String> {
 }
 
 /// What `lock.lua` saw.
-enum Locked {
+enum LockReply {
     Busy,
     Taken {
         record: Option<String>,
         intent: Option<String>,
+        sessions: Vec<Option<String>>,
     },
+}
+
+/// Decodes a stored JSON value; `None` stays `None`.
+fn decode<T: serde::de::DeserializeOwned>(
+    raw: Option<String>,
+    what: &str,
+) -> StoreResult<Option<T>> {
+    raw.map(|json| serde_json::from_str(&json).map_err(|e| corrupt(e, what)))
+        .transpose()
 }
 
 impl RedisStore {
@@ -156,6 +171,7 @@ impl RedisStore {
             conn,
             keys,
             scripts: Arc::new(Scripts {
+                lock_all: Script::new(include_str!("lua/lock_all.lua")),
                 lock: Script::new(include_str!("lua/lock.lua")),
                 unlock: Script::new(include_str!("lua/unlock.lua")),
                 commit: Script::new(include_str!("lua/commit.lua")),
@@ -211,25 +227,141 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    async fn lock_one(&self, player: &UserId, token: &str, lease: Duration) -> StoreResult<Locked> {
-        let reply: Vec<Value> = self
-            .scripts
-            .lock
+    /// Takes one player's lock and reads, under it, the record, the slot's
+    /// intent and `hosted` (sessions of this host).
+    async fn lock_one(
+        &self,
+        player: &UserId,
+        hosted: &[&SessionRef],
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<LockReply> {
+        let mut invocation = self.scripts.lock.prepare_invoke();
+        invocation
             .key(&self.keys.lock(player).name)
             .key(&self.keys.player(player).name)
-            .key(&self.keys.intent(player).name)
+            .key(&self.keys.intent(player).name);
+        for at in hosted {
+            invocation.key(&self.keys.session(&at.host, at.id).name);
+        }
+        let reply: Vec<Value> = invocation
             .arg(token)
             .arg(millis(lease))
             .invoke_async(&mut self.conn())
             .await
             .map_err(from_redis)?;
         if !matches!(reply.first(), Some(Value::Int(1))) {
-            return Ok(Locked::Busy);
+            return Ok(LockReply::Busy);
         }
-        Ok(Locked::Taken {
+        Ok(LockReply::Taken {
             record: text(reply.get(1)),
             intent: text(reply.get(2)),
+            sessions: (3..3 + hosted.len()).map(|i| text(reply.get(i))).collect(),
         })
+    }
+
+    /// Standalone: every lock and every read in one `lock_all.lua` call.
+    async fn lock_at_once(
+        &self,
+        players: &[UserId],
+        sessions: &[&SessionRef],
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<Locked>> {
+        let mut invocation = self.scripts.lock_all.prepare_invoke();
+        for player in players {
+            invocation
+                .key(&self.keys.lock(player).name)
+                .key(&self.keys.player(player).name);
+        }
+        for at in sessions {
+            invocation.key(&self.keys.session(&at.host, at.id).name);
+        }
+        let reply: Vec<Value> = invocation
+            .arg(token)
+            .arg(millis(lease))
+            .arg(players.len())
+            .invoke_async(&mut self.conn())
+            .await
+            .map_err(from_redis)?;
+        if !matches!(reply.first(), Some(Value::Int(1))) {
+            return Ok(None);
+        }
+        let mut locked = Locked::default();
+        for (i, player) in players.iter().enumerate() {
+            let record = decode(text(reply.get(1 + i)), "a player record")?;
+            locked
+                .players
+                .insert(player.clone(), record.unwrap_or_default());
+        }
+        for (i, at) in sessions.iter().enumerate() {
+            let session = decode(text(reply.get(1 + players.len() + i)), "a session")?;
+            locked.sessions.insert(at.id, session);
+        }
+        Ok(Some(locked))
+    }
+
+    /// Cluster (or two-phase tests): one player at a time in the given
+    /// (sorted) order, each with the sessions it hosts; all or none.
+    async fn lock_each(
+        &self,
+        players: &[UserId],
+        sessions: &[&SessionRef],
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<Locked>> {
+        let mut locked = Locked::default();
+        for (i, player) in players.iter().enumerate() {
+            let hosted: Vec<&SessionRef> = sessions
+                .iter()
+                .copied()
+                .filter(|at| &at.host == player)
+                .collect();
+            let taken = self.lock_player(player, &hosted, token, lease).await;
+            match taken {
+                Ok(Some((record, loaded))) => {
+                    locked.players.insert(player.clone(), record);
+                    locked.sessions.extend(loaded);
+                }
+                Ok(None) | Err(_) => {
+                    if let Err(err) = self.unlock(&players[..i], token).await {
+                        tracing::debug!(%err, "releasing partial locks; they expire anyway");
+                    }
+                    return taken.map(|_| None);
+                }
+            }
+        }
+        Ok(Some(locked))
+    }
+
+    /// One player's lock (an intent of a dead transaction is resolved first,
+    /// then everything re-read), its record and the sessions it hosts.
+    async fn lock_player(
+        &self,
+        player: &UserId,
+        hosted: &[&SessionRef],
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<HostedRecords>> {
+        for _ in 0..3 {
+            match self.lock_one(player, hosted, token, lease).await? {
+                LockReply::Busy => return Ok(None),
+                LockReply::Taken {
+                    intent: Some(tx), ..
+                } if tx != token => self.recover(player, &tx, token).await?,
+                LockReply::Taken {
+                    record, sessions, ..
+                } => {
+                    let record = decode(record, "a player record")?.unwrap_or_default();
+                    let mut loaded = Vec::with_capacity(hosted.len());
+                    for (at, raw) in hosted.iter().zip(sessions) {
+                        loaded.push((at.id, decode(raw, "a session")?));
+                    }
+                    return Ok(Some((record, loaded)));
+                }
+            }
+        }
+        Err(StoreError::Contended)
     }
 
     async fn unlock_one(&self, player: &UserId, token: &str) -> StoreResult<()> {
@@ -370,7 +502,9 @@ impl RedisStore {
                 if already_ours.as_deref() == Some(token) {
                     break;
                 }
-                if let Locked::Taken { .. } = self.lock_one(other, token, RECOVERY_LEASE).await? {
+                if let LockReply::Taken { .. } =
+                    self.lock_one(other, &[], token, RECOVERY_LEASE).await?
+                {
                     taken_here.push(other.clone());
                     break;
                 }
@@ -446,30 +580,22 @@ async fn relay_events(nodes: Vec<String>, channel: String, out: broadcast::Sende
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn try_lock(
+    async fn lock(
         &self,
-        player: &UserId,
+        players: &[UserId],
+        sessions: &[SessionRef],
         token: &str,
         lease: Duration,
-    ) -> StoreResult<Option<PlayerRecord>> {
-        // An intent of a dead transaction is resolved first, then the record re-read.
-        for _ in 0..3 {
-            match self.lock_one(player, token, lease).await? {
-                Locked::Busy => return Ok(None),
-                Locked::Taken {
-                    intent: Some(tx), ..
-                } if tx != token => self.recover(player, &tx, token).await?,
-                Locked::Taken { record, .. } => {
-                    return match record {
-                        None => Ok(Some(PlayerRecord::default())),
-                        Some(json) => serde_json::from_str(&json)
-                            .map(Some)
-                            .map_err(|e| corrupt(e, "a player record")),
-                    };
-                }
-            }
+    ) -> StoreResult<Option<Locked>> {
+        let hosted: Vec<&SessionRef> = sessions
+            .iter()
+            .filter(|at| players.contains(&at.host))
+            .collect();
+        if self.two_phase {
+            self.lock_each(players, &hosted, token, lease).await
+        } else {
+            self.lock_at_once(players, &hosted, token, lease).await
         }
-        Err(StoreError::Contended)
     }
 
     async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()> {
@@ -514,8 +640,7 @@ impl Store for RedisStore {
             .get(&self.keys.player(player).name)
             .await
             .map_err(from_redis)?;
-        raw.map(|json| serde_json::from_str(&json).map_err(|e| corrupt(e, "a player record")))
-            .transpose()
+        decode(raw, "a player record")
     }
 
     async fn session(&self, at: &SessionRef) -> StoreResult<Option<SessionRecord>> {
@@ -524,8 +649,7 @@ impl Store for RedisStore {
             .get(&self.keys.session(&at.host, at.id).name)
             .await
             .map_err(from_redis)?;
-        raw.map(|json| serde_json::from_str(&json).map_err(|e| corrupt(e, "a session")))
-            .transpose()
+        decode(raw, "a session")
     }
 
     async fn session_host(&self, id: Uuid) -> StoreResult<Option<UserId>> {
@@ -631,6 +755,10 @@ impl Store for RedisStore {
             .await
             .map_err(from_redis)?;
         Ok(())
+    }
+
+    fn attach_to_this_thread(&self) {
+        self.conn.attach_to_this_thread();
     }
 
     async fn ping(&self) -> StoreResult<()> {
