@@ -14,10 +14,12 @@ local plan = cjson.decode(ARGV[2])
 if plan.marker > 0 and redis.call('EXISTS', KEYS[plan.marker]) == 1 then
   return 2
 end
+local fenced = {}
 for _, k in ipairs(plan.fences) do
   if redis.call('GET', KEYS[k]) ~= token then
     return redis.error_reply('LEASE_LOST a lock lease expired before the commit')
   end
+  fenced[k] = true
 end
 for _, s in ipairs(plan.sets) do
   redis.call('SET', KEYS[s[1]], s[2], 'PX', s[3])
@@ -40,7 +42,8 @@ if plan.marker > 0 then
   redis.call('SET', KEYS[plan.marker], '1', 'PX', plan.marker_ttl)
 end
 for _, k in ipairs(plan.unlock) do
-  if redis.call('GET', KEYS[k]) == token then
+  -- A fenced lock is known to be ours: no need to read it again.
+  if fenced[k] or redis.call('GET', KEYS[k]) == token then
     redis.call('DEL', KEYS[k])
   end
 end
