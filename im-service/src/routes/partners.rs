@@ -114,7 +114,14 @@ async fn partners_of(
         Some(secs) => ActiveWindow::from_secs(secs)?,
         None => state.default_window,
     };
-    let status = state.store.presence(&user).await?;
+    let since = window.since(state.clock.now());
+    // Both reads at once (one round trip of latency, not two); the list is
+    // dropped when the user is offline.
+    let (status, conversations) = tokio::join!(
+        state.store.presence(&user),
+        state.store.open_conversations_since(&user, since),
+    );
+    let status = status?;
     if status == PresenceStatus::Offline {
         return Ok(PartnersResponse {
             user_id: user,
@@ -122,8 +129,7 @@ async fn partners_of(
             partners: Vec::new(),
         });
     }
-    let since = window.since(state.clock.now());
-    let conversations = state.store.open_conversations_since(&user, since).await?;
+    let conversations = conversations?;
     let candidates = latest_per_partner(&user, &conversations, since);
     let ids: Vec<UserId> = candidates.iter().map(|c| c.user_id.clone()).collect();
     let presences = state.store.presences(&ids).await?;
