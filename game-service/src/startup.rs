@@ -98,7 +98,9 @@ impl Application {
         })
         // Small responses (events above all) go out at once, not after a delayed ACK.
         .tcp_nodelay(true)
-        .listen(listener)?
+        // HTTP/1.1, and HTTP/2 cleartext with prior knowledge (h2c) on the same
+        // port: a proxy can multiplex many clients' event streams on few connections.
+        .listen_auto_h2c(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .disable_signals()
         .run();

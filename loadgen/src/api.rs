@@ -36,12 +36,19 @@ pub struct Api {
 }
 
 /// A client with a pool per host and Nagle off; `local` pins the source address.
-pub fn client(local: Option<IpAddr>) -> anyhow::Result<Client> {
-    Ok(Client::builder()
+/// `http2`: HTTP/2 cleartext with prior knowledge, so every request and event
+/// stream to a service shares one connection.
+pub fn client(local: Option<IpAddr>, http2: bool) -> anyhow::Result<Client> {
+    let builder = Client::builder()
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5))
-        .local_address(local)
-        .build()?)
+        .local_address(local);
+    let builder = if http2 {
+        builder.http2_prior_knowledge()
+    } else {
+        builder.http1_only()
+    };
+    Ok(builder.build()?)
 }
 
 impl Api {

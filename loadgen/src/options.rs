@@ -27,6 +27,9 @@ measures GET /healthz (and Redis PING) with the same client and concurrency.
   --streams-only K      connection scale: hold K event streams, then one event each
   --game-pid PID        game-service process, for its RSS (streams mode)
   --source-addrs N      streams mode: spread sockets over 127.0.0.1..N [8]
+  --http 1|2            HTTP/1.1, or HTTP/2 cleartext (prior knowledge): every
+                        request and stream multiplexed on one connection per
+                        source address                                 [1]
   -h, --help            this text
 ";
 
@@ -50,6 +53,8 @@ pub struct Options {
     pub game_pid: Option<u32>,
     /// Loopback source addresses: each gives its own ~28k ephemeral ports.
     pub source_addrs: u8,
+    /// HTTP/2 cleartext (h2c, prior knowledge) instead of HTTP/1.1.
+    pub http2: bool,
 }
 
 impl Options {
@@ -71,6 +76,7 @@ impl Options {
             streams_only: None,
             game_pid: None,
             source_addrs: 8,
+            http2: false,
         }
     }
 
@@ -102,6 +108,13 @@ impl Options {
                 "--streams-only" => options.streams_only = Some(number(flag, value)?),
                 "--game-pid" => options.game_pid = Some(number(flag, value)?),
                 "--source-addrs" => options.source_addrs = number(flag, value)?,
+                "--http" => {
+                    options.http2 = match value.as_str() {
+                        "1" | "1.1" => false,
+                        "2" => true,
+                        other => bail!("--http takes 1 or 2, not {other:?}"),
+                    }
+                }
                 other => bail!("unknown option {other} (see --help)"),
             }
         }

@@ -133,7 +133,7 @@ impl Tally {
 /// Runs the warm-up, the measured phase and the bound, and reports.
 pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
     options.check()?;
-    let api = Api::new(options, api::client(None)?);
+    let api = Api::new(options, api::client(None, options.http2)?);
     let run_id = run_id();
     let next = Arc::new(AtomicU64::new(0));
 

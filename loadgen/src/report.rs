@@ -109,13 +109,15 @@ pub fn streams_summary(report: &StreamsReport) -> String {
         };
         let _ = writeln!(
             out,
-            "game-service (pid {}) RSS: {} before, {} with the streams held, {} after the events ({} KiB per stream)",
+            "game-service (pid {}) RSS: {} before, {} with the streams held, {} after the events ({} KiB per stream); {} open fds while held",
             rss.pid,
             mib(rss.before_kib),
             mib(rss.streams_held_kib),
             mib(rss.after_events_kib),
             rss.per_stream_kib
                 .map_or_else(|| "?".into(), |kib| format!("{kib:.1}")),
+            rss.open_fds_held
+                .map_or_else(|| "?".into(), |fds| fds.to_string()),
         );
     }
     out

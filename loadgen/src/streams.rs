@@ -62,6 +62,9 @@ pub struct Rss {
     pub after_events_kib: Option<u64>,
     /// (held − before) ÷ streams opened.
     pub per_stream_kib: Option<f64>,
+    /// The game service's open file descriptors while the streams are held:
+    /// about one per stream over HTTP/1.1, a handful over HTTP/2.
+    pub open_fds_held: Option<u64>,
 }
 
 /// One held stream and whose it is.
@@ -78,12 +81,12 @@ pub async fn run(options: &Options, streams: usize) -> anyhow::Result<StreamsRep
         u64::try_from(streams).unwrap_or(u64::MAX) + options.concurrency as u64 + SPARE_FDS;
     let nofile_limit = rlimit::increase_nofile_limit(wanted).ok();
     let sources = source_addrs(options)?;
-    let base = Api::new(options, api::client(None)?);
+    let base = Api::new(options, api::client(None, options.http2)?);
     let apis = match &sources {
         None => vec![base],
         Some(addrs) => addrs
             .iter()
-            .map(|addr| Ok(base.with_client(api::client(Some(*addr))?)))
+            .map(|addr| Ok(base.with_client(api::client(Some(*addr), options.http2)?)))
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
     let run_id = run_id();
@@ -120,6 +123,7 @@ pub async fn run(options: &Options, streams: usize) -> anyhow::Result<StreamsRep
     let streams_opened = held.len() as u64;
     tokio::time::sleep(SETTLE).await;
     let streams_held = pid.and_then(rss_kib);
+    let open_fds_held = pid.and_then(open_fds);
 
     let (held, connect, delivery, delivered) =
         trigger(held, options.concurrency, &mut errors).await;
@@ -152,6 +156,7 @@ pub async fn run(options: &Options, streams: usize) -> anyhow::Result<StreamsRep
             per_stream_kib: before.zip(streams_held).and_then(|(before, held)| {
                 (streams_opened > 0).then(|| (held as f64 - before as f64) / streams_opened as f64)
             }),
+            open_fds_held,
         }),
     })
 }
@@ -267,6 +272,12 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
+}
+
+/// How many file descriptors a process has open (Linux `/proc`).
+pub fn open_fds(pid: u32) -> Option<u64> {
+    let entries = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    Some(entries.count() as u64)
 }
 
 #[cfg(test)]

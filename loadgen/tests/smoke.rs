@@ -214,3 +214,38 @@ async fn streams_mode_delivers_one_event_per_held_stream() -> anyhow::Result<()>
     ensure!(rss.streams_held_kib.is_some_and(|kib| kib > 0), "{summary}");
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http2_the_streams_share_a_few_connections_and_each_gets_its_event()
+-> anyhow::Result<()> {
+    const STREAMS: usize = 60;
+    let world = World::start().await?;
+    let mut options = world.options();
+    options.concurrency = 8;
+    options.source_addrs = 2;
+    options.http2 = true;
+    options.game_pid = Some(world.game.child.id());
+
+    let report = loadgen::streams::run(&options, STREAMS).await?;
+
+    let summary = loadgen::report::streams_summary(&report);
+    ensure!(
+        report.errors.total == 0,
+        "errors:\n{summary}\n{:#?}",
+        report.errors
+    );
+    ensure!(report.streams_opened == STREAMS as u64, "{summary}");
+    ensure!(report.delivered == STREAMS as u64, "{summary}");
+    ensure!(report.cleanup_errors.total == 0, "{summary}");
+    // HTTP/1.1 needs a socket per held stream; HTTP/2 multiplexes them.
+    let fds = report
+        .game_rss
+        .as_ref()
+        .and_then(|rss| rss.open_fds_held)
+        .context("no fd count")?;
+    ensure!(
+        fds < STREAMS as u64 / 2,
+        "{fds} open fds for {STREAMS} streams:\n{summary}"
+    );
+    Ok(())
+}
