@@ -382,7 +382,7 @@ impl RedisStore {
         }
         invocation
             .arg(token)
-            .arg(group.plan.to_string())
+            .arg(serde_json::to_string(&group.plan).map_err(|e| corrupt(e, "a plan"))?)
             .invoke_async::<i64>(&mut self.conn())
             .await
             .map_err(from_redis)?;
@@ -538,7 +538,7 @@ impl RedisStore {
         for group in &plan.groups {
             // Our token holds every lock now; the original unlock list is not ours to run.
             let mut group = group.clone();
-            group.plan["unlock"] = serde_json::json!([]);
+            group.plan.unlock.clear();
             self.apply(&group, token).await?;
         }
         tracing::info!(tx = plan.tx, "interrupted commit rolled forward");
