@@ -23,12 +23,17 @@ use crate::{
         tx::{Tx, TxError},
     },
     im_client::PartnerSource,
-    store::{Locked, Store, StoreError},
+    store::{Locked, Scope, Store, StoreError},
 };
 
-/// How long a transition may hold its locks; commits fence on it.
-const LOCK_LEASE: Duration = Duration::from_secs(5);
+/// How long a transition may hold its locks; commits fence on it (a commit
+/// after it answers "lease lost" and the transition runs again). A transition
+/// under its locks only talks to Redis, whose replies time out after 2 s.
+const LOCK_LEASE: Duration = Duration::from_secs(2);
 /// How long a transition waits for another one's locks before answering 503.
+/// Longer than the lease: locks whose holder is gone (a replica killed, or a
+/// lock script Redis ran after its caller had given up, e.g. during a pause)
+/// are outlived by the wait instead of failing the next request.
 const LOCK_WAIT: Duration = Duration::from_secs(3);
 /// How many times a transition may widen its lock set (bounded by the players it can name).
 const MAX_ATTEMPTS: usize = 8;
@@ -90,12 +95,11 @@ impl Game {
 
     /// SPEC step 2-6: resume what is open, else ask the IM service and propose or go solo.
     pub async fn connect(&self, p: &UserId) -> Result<PlayerState, GameError> {
+        // One unlocked read decides whether to ask the IM service straight away.
         let record = self.store.player(p).await?.unwrap_or_default();
         if !nothing_open(&record) {
             let (outcome, tx) = self
-                .run(p, Some(record.clone()), Scope::Record, &|engine, tx| {
-                    engine.resume(tx, p)
-                })
+                .run(p, Scope::Record, &|engine, tx| engine.resume(tx, p))
                 .await?;
             if outcome != Outcome::NeedsPartners {
                 return self.render(p, &tx).await;
@@ -104,7 +108,7 @@ impl Game {
         // The IM call happens outside any lock: it can take up to IM_TIMEOUT_MS.
         let partners = self.im.partners(p).await;
         let (_, tx) = self
-            .run(p, Some(record), Scope::Record, &|engine, tx| {
+            .run(p, Scope::Record, &|engine, tx| {
                 engine.arrive(tx, p, &partners)
             })
             .await?;
@@ -119,7 +123,7 @@ impl Game {
     ) -> Result<PlayerState, GameError> {
         let with = with.as_deref();
         let (outcome, tx) = self
-            .run(p, None, Scope::WithCandidates, &|engine, tx| {
+            .run(p, Scope::WithCandidates, &|engine, tx| {
                 engine.accept(tx, p, prompt_id, with)
             })
             .await?;
@@ -128,7 +132,7 @@ impl Game {
 
     pub async fn reject(&self, p: &UserId, prompt_id: Uuid) -> Result<PlayerState, GameError> {
         let (outcome, tx) = self
-            .run(p, None, Scope::Record, &|engine, tx| {
+            .run(p, Scope::Record, &|engine, tx| {
                 engine.reject(tx, p, prompt_id)
             })
             .await?;
@@ -137,7 +141,7 @@ impl Game {
 
     pub async fn leave(&self, p: &UserId, session_id: Uuid) -> Result<PlayerState, GameError> {
         let (outcome, tx) = self
-            .run(p, None, Scope::Record, &|engine, tx| {
+            .run(p, Scope::Record, &|engine, tx| {
                 engine.leave(tx, p, session_id)
             })
             .await?;
@@ -195,11 +199,9 @@ impl Game {
             ExpiryJob::Invite { player, .. } => player,
             ExpiryJob::Invitation { invitee, .. } => invitee,
         };
-        self.run(actor, None, Scope::Record, &|engine, tx| {
-            engine.expire(tx, job)
-        })
-        .await
-        .map(|_| ())
+        self.run(actor, Scope::Record, &|engine, tx| engine.expire(tx, job))
+            .await
+            .map(|_| ())
     }
 
     async fn finish(
@@ -216,27 +218,26 @@ impl Game {
 
     /// Lock, load, run `op`, commit; widen the lock set when `op` asks for more.
     ///
-    /// The first lock set is predicted from the actor's record as read without
-    /// a lock (`peeked`, or read here): the players and sessions it refers to.
-    /// A wrong guess costs one more attempt, never correctness: `op` reads only
-    /// what is locked and asks for the rest.
+    /// The store predicts the lock set from the actor's record (the players
+    /// and sessions it points at, see [`crate::store::predict`]) in the same
+    /// step that takes the locks. A wrong guess costs one more attempt, never
+    /// correctness: `op` reads only what is locked and asks for the rest.
     async fn run(
         &self,
         actor: &UserId,
-        peeked: Option<PlayerRecord>,
         scope: Scope,
         op: &Op<'_>,
     ) -> Result<(Outcome, Tx), GameError> {
-        let peeked = match peeked {
-            Some(record) => record,
-            None => self.store.player(actor).await?.unwrap_or_default(),
-        };
-        let (mut players, mut sessions) = predict(actor, &peeked, scope);
+        let mut players = BTreeSet::from([actor.clone()]);
+        let mut sessions: BTreeSet<SessionRef> = BTreeSet::new();
         for _ in 0..MAX_ATTEMPTS {
             let token = Uuid::new_v4().to_string();
-            let locked: Vec<UserId> = players.iter().cloned().collect();
-            let wanted: Vec<SessionRef> = sessions.iter().cloned().collect();
-            let held = self.lock_all(&locked, &wanted, &token).await?;
+            let wanted: Vec<UserId> = players.iter().cloned().collect();
+            let hosted: Vec<SessionRef> = sessions.iter().cloned().collect();
+            let held = self
+                .lock_all(&wanted, &hosted, (actor, scope), &token)
+                .await?;
+            let locked: Vec<UserId> = held.players.keys().cloned().collect();
             let mut tx = Tx::new(self.now(), held.players, held.sessions);
             match op(&self.engine, &mut tx) {
                 Ok(outcome) => {
@@ -259,6 +260,7 @@ impl Game {
                     sessions: more_sessions,
                 }) => {
                     self.release(&locked, &token).await;
+                    players.extend(locked);
                     players.extend(more_players);
                     sessions.extend(more_sessions);
                 }
@@ -267,22 +269,24 @@ impl Game {
         Err(GameError::Busy)
     }
 
-    /// Takes every lock of `players` at once (the store's all-or-none), waiting
-    /// (bounded, with jittered backoff) while another transition holds one.
+    /// Takes every lock of `players`, and of what the actor's record points
+    /// at, at once (the store's all-or-none), waiting (bounded, with jittered
+    /// backoff) while another transition holds one.
     async fn lock_all(
         &self,
         players: &[UserId],
         sessions: &[SessionRef],
+        predict: (&UserId, Scope),
         token: &str,
     ) -> Result<Locked, GameError> {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(1);
         loop {
-            if let Some(held) = self
+            let attempt = self
                 .store
-                .lock(players, sessions, token, LOCK_LEASE)
-                .await?
-            {
+                .lock(players, sessions, Some(predict), token, LOCK_LEASE)
+                .await?;
+            if let Some(held) = attempt {
                 return Ok(held);
             }
             if started.elapsed() >= LOCK_WAIT {
@@ -330,39 +334,6 @@ impl Game {
             session: session.map(|s| s.view(p)),
         })
     }
-}
-
-/// Which players a transition will likely need locked besides its actor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scope {
-    /// Those the actor's record points at: its session's host, its prompt's
-    /// lobby host, the hosts that invited it.
-    Record,
-    /// Also the candidates of an invite prompt (accepting one invites them).
-    WithCandidates,
-}
-
-/// The first guess of a transition's lock set, and the sessions to read with it.
-fn predict(
-    actor: &UserId,
-    record: &PlayerRecord,
-    scope: Scope,
-) -> (BTreeSet<UserId>, BTreeSet<SessionRef>) {
-    let sessions: BTreeSet<SessionRef> = record
-        .session
-        .iter()
-        .chain(record.prompt.iter().filter_map(|pr| pr.lobby.as_ref()))
-        .chain(record.invitations.iter().map(|inv| &inv.lobby))
-        .cloned()
-        .collect();
-    let mut players: BTreeSet<UserId> = sessions.iter().map(|at| at.host.clone()).collect();
-    players.insert(actor.clone());
-    if scope == Scope::WithCandidates
-        && let Some(prompt) = record.prompt.as_ref().filter(|pr| pr.lobby.is_none())
-    {
-        players.extend(prompt.candidates.iter().cloned());
-    }
-    (players, sessions)
 }
 
 /// Nothing to resume: no prompt, no session, no invitation. Connecting then

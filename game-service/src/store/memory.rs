@@ -13,8 +13,8 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EVENTS_KEPT, Locked, Relayed, Store, StoreError, StoreResult, StoredEvent, event_message,
-    job_key, parse_event_id,
+    EVENTS_KEPT, Locked, Relayed, Scope, Store, StoreError, StoreResult, StoredEvent,
+    event_message, job_key, parse_event_id,
 };
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
@@ -87,10 +87,18 @@ impl Store for MemoryStore {
         &self,
         players: &[UserId],
         sessions: &[SessionRef],
+        predict: Option<(&UserId, Scope)>,
         token: &str,
         lease: Duration,
     ) -> StoreResult<Option<Locked>> {
         let mut state = self.state()?;
+        let (players, sessions) = match predict {
+            Some((actor, scope)) => {
+                let record = state.players.get(actor).cloned().unwrap_or_default();
+                super::predict(actor, &record, scope, players, sessions)
+            }
+            None => (players.to_vec(), sessions.to_vec()),
+        };
         let now = Instant::now();
         let free = |player: &UserId| {
             state
@@ -102,7 +110,7 @@ impl Store for MemoryStore {
             return Ok(None);
         }
         let mut locked = Locked::default();
-        for player in players {
+        for player in &players {
             state
                 .locks
                 .insert(player.clone(), (token.to_owned(), now + lease));

@@ -14,7 +14,10 @@
 pub mod memory;
 pub mod redis;
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -64,6 +67,49 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// Which players a transition will likely need locked besides its actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Those the actor's record points at: its session's host, its prompt's
+    /// lobby host, the hosts that invited it.
+    Record,
+    /// Also the candidates of an invite prompt (accepting one invites them).
+    WithCandidates,
+}
+
+/// The players and sessions a transition of `actor` will likely need,
+/// besides `players` and `sessions`: the actor, and what its record points at.
+/// `lock_all.lua` does the same in Redis.
+pub fn predict(
+    actor: &UserId,
+    record: &PlayerRecord,
+    scope: Scope,
+    players: &[UserId],
+    sessions: &[SessionRef],
+) -> (Vec<UserId>, Vec<SessionRef>) {
+    let mut wanted_sessions: BTreeSet<SessionRef> = sessions.iter().cloned().collect();
+    wanted_sessions.extend(
+        record
+            .session
+            .iter()
+            .chain(record.prompt.iter().filter_map(|pr| pr.lobby.as_ref()))
+            .chain(record.invitations.iter().map(|inv| &inv.lobby))
+            .cloned(),
+    );
+    let mut wanted_players: BTreeSet<UserId> = players.iter().cloned().collect();
+    wanted_players.insert(actor.clone());
+    wanted_players.extend(wanted_sessions.iter().map(|at| at.host.clone()));
+    if scope == Scope::WithCandidates
+        && let Some(prompt) = record.prompt.as_ref().filter(|pr| pr.lobby.is_none())
+    {
+        wanted_players.extend(prompt.candidates.iter().cloned());
+    }
+    (
+        wanted_players.into_iter().collect(),
+        wanted_sessions.into_iter().collect(),
+    )
+}
+
 /// What [`Store::lock`] read under the locks it took.
 #[derive(Debug, Default, Clone)]
 pub struct Locked {
@@ -76,12 +122,17 @@ pub trait Store: Send + Sync + 'static {
     /// Takes the locks of all `players` for `lease`, all or none: `None`
     /// (holding nothing) when another transition holds one of them. Returns
     /// their records (default when none) and the `sessions` whose host is
-    /// among `players` (`None` when gone), read under those locks, in the same
-    /// round trip where the backend allows (one script on standalone Redis).
+    /// among the locked players (`None` when gone), read under those locks.
+    ///
+    /// With `predict`, the set first grows by what that actor's record points
+    /// at ([`predict`]), read in the same atomic step where the backend can
+    /// (one script on standalone Redis) or just before (a hint: a transition
+    /// asks for whatever it finds missing).
     async fn lock(
         &self,
         players: &[UserId],
         sessions: &[SessionRef],
+        predict: Option<(&UserId, Scope)>,
         token: &str,
         lease: Duration,
     ) -> StoreResult<Option<Locked>>;

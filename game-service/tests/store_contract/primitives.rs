@@ -5,14 +5,17 @@ use std::time::Duration;
 use anyhow::{Context, ensure};
 use game_service::{
     domain::{
-        records::{ExpiryJob, PlayerRecord, ScheduledJob, SessionRecord, SessionRef},
+        records::{
+            ExpiryJob, Invitation, PlayerRecord, PromptRecord, ScheduledJob, SessionRecord,
+            SessionRef,
+        },
         tx::Changes,
     },
-    store::StoreError,
+    store::{Scope, StoreError},
 };
 use shared_types::{
     UserId,
-    game::{Reason, SessionKind, SessionState},
+    game::{PromptKind, Reason, SessionKind, SessionState},
 };
 use uuid::Uuid;
 
@@ -25,6 +28,7 @@ on_both_stores!(
     a_lock_is_exclusive_until_released,
     locking_several_players_is_all_or_none,
     locking_reads_records_and_hosted_sessions,
+    a_predicted_lock_set_is_what_the_actors_record_points_at,
     a_lock_frees_itself_when_its_lease_runs_out,
     a_commit_after_losing_the_lease_writes_nothing,
     each_due_job_is_claimed_by_exactly_one_caller,
@@ -41,7 +45,10 @@ async fn takes(
     lease: Duration,
 ) -> anyhow::Result<bool> {
     let players: Vec<UserId> = players.iter().map(|p| (*p).clone()).collect();
-    Ok(h.store.lock(&players, &[], token, lease).await?.is_some())
+    Ok(h.store
+        .lock(&players, &[], None, token, lease)
+        .await?
+        .is_some())
 }
 
 async fn locking_several_players_is_all_or_none(h: Harness) -> anyhow::Result<()> {
@@ -64,21 +71,114 @@ async fn locking_several_players_is_all_or_none(h: Harness) -> anyhow::Result<()
     Ok(())
 }
 
-async fn locking_reads_records_and_hosted_sessions(h: Harness) -> anyhow::Result<()> {
-    let (alice, bob) = (uid("alice"), uid("bob"));
-    let session = SessionRecord {
+fn solo_session(host: &UserId) -> SessionRecord {
+    SessionRecord {
         id: Uuid::new_v4(),
         kind: SessionKind::Solo,
         state: SessionState::Active,
-        host: alice.clone(),
-        players: vec![alice.clone()],
+        host: host.clone(),
+        players: vec![host.clone()],
         pending: Vec::new(),
         invitees: Vec::new(),
         expired: Vec::new(),
         created_at: chrono::Utc::now(),
         reason: Some(Reason::NoPartner),
         join_tokens: Vec::new(),
+    }
+}
+
+/// The store widens a lock set by what the actor's record points at (in one
+/// script on standalone Redis, mirroring `store::predict`).
+async fn a_predicted_lock_set_is_what_the_actors_record_points_at(
+    h: Harness,
+) -> anyhow::Result<()> {
+    let (alice, bob, carol, dave) = (uid("alice"), uid("bob"), uid("carol"), uid("dave"));
+    let own = solo_session(&alice);
+    let carols_lobby = solo_session(&carol);
+    let invite = PromptRecord {
+        id: Uuid::new_v4(),
+        kind: PromptKind::Invite,
+        candidates: vec![bob.clone()],
+        lobby: None,
+        expires_at: chrono::Utc::now() + chrono::Duration::seconds(60),
     };
+    let alice_record = PlayerRecord {
+        prompt: Some(invite.clone()),
+        session: Some(own.reference()),
+        invitations: vec![Invitation {
+            lobby: carols_lobby.reference(),
+            expires_at: invite.expires_at,
+        }],
+        ..PlayerRecord::default()
+    };
+    let changes = Changes {
+        players: vec![(alice.clone(), alice_record.clone())],
+        sessions: vec![own.clone(), carols_lobby.clone()],
+        ..Changes::default()
+    };
+    h.store.commit(&[], "t0", &changes).await?;
+
+    // Without the candidates: alice, and carol who hosts the lobby that invited her.
+    let extra = [dave.clone()];
+    let held = h
+        .store
+        .lock(&extra, &[], Some((&alice, Scope::Record)), "t1", LEASE)
+        .await?
+        .context("nobody else holds them")?;
+    let players: Vec<&UserId> = held.players.keys().collect();
+    ensure!(players == [&alice, &carol, &dave], "{held:?}");
+    ensure!(held.players.get(&alice) == Some(&alice_record), "{held:?}");
+    ensure!(
+        held.sessions.get(&own.id) == Some(&Some(own.clone())),
+        "{held:?}"
+    );
+    ensure!(
+        held.sessions.get(&carols_lobby.id) == Some(&Some(carols_lobby.clone())),
+        "{held:?}"
+    );
+    ensure!(held.sessions.len() == 2, "{held:?}");
+    h.store
+        .unlock(&[alice.clone(), carol.clone(), dave.clone()], "t1")
+        .await?;
+
+    // Accepting an invite also needs its candidates; all or none still holds.
+    ensure!(takes(&h, &[&bob], "t2", LEASE).await?);
+    let refused = h
+        .store
+        .lock(&[], &[], Some((&alice, Scope::WithCandidates)), "t3", LEASE)
+        .await?;
+    ensure!(refused.is_none(), "bob is held by t2: {refused:?}");
+    ensure!(
+        takes(&h, &[&alice, &carol], "t4", LEASE).await?,
+        "t3 holds nothing"
+    );
+    h.store
+        .unlock(&[alice.clone(), carol.clone()], "t4")
+        .await?;
+    h.store.unlock(std::slice::from_ref(&bob), "t2").await?;
+    let held = h
+        .store
+        .lock(&[], &[], Some((&alice, Scope::WithCandidates)), "t5", LEASE)
+        .await?
+        .context("all free now")?;
+    let players: Vec<&UserId> = held.players.keys().collect();
+    ensure!(players == [&alice, &bob, &carol], "{held:?}");
+
+    // A player nobody knows yet: just the actor.
+    let held = h
+        .store
+        .lock(&[], &[], Some((&dave, Scope::WithCandidates)), "t6", LEASE)
+        .await?
+        .context("dave is free")?;
+    ensure!(held.players.keys().eq([&dave]), "{held:?}");
+    ensure!(held.players.get(&dave) == Some(&PlayerRecord::default()));
+    ensure!(held.sessions.is_empty(), "{held:?}");
+    Ok(())
+}
+
+async fn locking_reads_records_and_hosted_sessions(h: Harness) -> anyhow::Result<()> {
+    let (alice, bob) = (uid("alice"), uid("bob"));
+    let session = solo_session(&alice);
     let record = PlayerRecord {
         session: Some(session.reference()),
         ..PlayerRecord::default()
@@ -100,7 +200,7 @@ async fn locking_reads_records_and_hosted_sessions(h: Harness) -> anyhow::Result
     let wanted = [session.reference(), gone.clone(), unlocked_host.clone()];
     let held = h
         .store
-        .lock(&[alice.clone(), bob.clone()], &wanted, "t1", LEASE)
+        .lock(&[alice.clone(), bob.clone()], &wanted, None, "t1", LEASE)
         .await?
         .context("nobody else holds them")?;
     ensure!(held.players.get(&alice) == Some(&record), "{held:?}");

@@ -28,6 +28,11 @@ impl Keys {
         }
     }
 
+    /// Everything before the hash tag (`lock_all.lua` builds player keys from it).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
     fn key(&self, tag: String, rest: &str) -> Key {
         Key {
             name: format!("{}:{{{tag}}}:{rest}", self.prefix),

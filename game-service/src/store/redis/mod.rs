@@ -8,8 +8,10 @@
 //! # Commit protocol
 //!
 //! Standalone: a transition takes all its locks and reads what it needs in one
-//! `lock_all.lua` call (all or none), and writes in one `commit.lua` call,
-//! atomic, fenced on those locks, which it releases.
+//! `lock_all.lua` call (all or none; the script also widens the lock set by
+//! what the actor's record points at, building those key names from the
+//! prefix), and writes in one `commit.lua` call, atomic, fenced on those
+//! locks, which it releases.
 //!
 //! Cluster (a script may only touch one slot), two-phase with roll-forward:
 //! 1. *Prepare*: in each locked player's slot, while the lock is still ours,
@@ -44,7 +46,7 @@ use self::{
     keys::{JOB_SHARDS, Keys},
     plan::{Group, INTENT_TTL, TwoPhasePlan, groups, millis},
 };
-use super::{Locked, Relayed, Store, StoreError, StoreResult, StoredEvent};
+use super::{Locked, Relayed, Scope, Store, StoreError, StoreResult, StoredEvent};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
@@ -126,6 +128,40 @@ enum LockReply {
         intent: Option<String>,
         sessions: Vec<Option<String>>,
     },
+}
+
+/// Reads `lock_all.lua`'s reply: `{0}`, or
+/// `{1, #players, id, record..., #sessions, id, session...}`.
+fn parse_locked(reply: &[Value]) -> StoreResult<Option<Locked>> {
+    let malformed = || StoreError::Corrupt(anyhow::anyhow!("malformed lock_all.lua reply"));
+    let count = |value: Option<&Value>| match value {
+        Some(Value::Int(n)) => usize::try_from(*n).map_err(|_| malformed()),
+        _ => Err(malformed()),
+    };
+    if count(reply.first())? != 1 {
+        return Ok(None);
+    }
+    let mut locked = Locked::default();
+    let players = count(reply.get(1))?;
+    let mut at = 2;
+    for _ in 0..players {
+        let id = text(reply.get(at)).ok_or_else(malformed)?;
+        let player = UserId::parse(&id).map_err(|_| malformed())?;
+        let record = decode(text(reply.get(at + 1)), "a player record")?;
+        locked.players.insert(player, record.unwrap_or_default());
+        at += 2;
+    }
+    let sessions = count(reply.get(at))?;
+    at += 1;
+    for _ in 0..sessions {
+        let id = text(reply.get(at)).ok_or_else(malformed)?;
+        let id = Uuid::parse_str(&id).map_err(|_| malformed())?;
+        locked
+            .sessions
+            .insert(id, decode(text(reply.get(at + 1)), "a session")?);
+        at += 2;
+    }
+    Ok(Some(locked))
 }
 
 /// Decodes a stored JSON value; `None` stays `None`.
@@ -260,45 +296,40 @@ impl RedisStore {
         })
     }
 
-    /// Standalone: every lock and every read in one `lock_all.lua` call.
+    /// Standalone: the prediction, every lock and every read in one
+    /// `lock_all.lua` call.
     async fn lock_at_once(
         &self,
         players: &[UserId],
-        sessions: &[&SessionRef],
+        sessions: &[SessionRef],
+        predict: Option<(&UserId, Scope)>,
         token: &str,
         lease: Duration,
     ) -> StoreResult<Option<Locked>> {
         let mut invocation = self.scripts.lock_all.prepare_invoke();
-        for player in players {
-            invocation
-                .key(&self.keys.lock(player).name)
-                .key(&self.keys.player(player).name);
-        }
-        for at in sessions {
-            invocation.key(&self.keys.session(&at.host, at.id).name);
-        }
-        let reply: Vec<Value> = invocation
+        let (actor, scope) = match predict {
+            Some((actor, Scope::Record)) => (actor.as_str(), "record"),
+            Some((actor, Scope::WithCandidates)) => (actor.as_str(), "candidates"),
+            None => ("", "record"),
+        };
+        invocation
             .arg(token)
             .arg(millis(lease))
-            .arg(players.len())
+            .arg(self.keys.prefix())
+            .arg(actor)
+            .arg(scope)
+            .arg(players.len());
+        for player in players {
+            invocation.arg(player.as_str());
+        }
+        for at in sessions {
+            invocation.arg(at.id.to_string()).arg(at.host.as_str());
+        }
+        let reply: Vec<Value> = invocation
             .invoke_async(&mut self.conn())
             .await
             .map_err(from_redis)?;
-        if !matches!(reply.first(), Some(Value::Int(1))) {
-            return Ok(None);
-        }
-        let mut locked = Locked::default();
-        for (i, player) in players.iter().enumerate() {
-            let record = decode(text(reply.get(1 + i)), "a player record")?;
-            locked
-                .players
-                .insert(player.clone(), record.unwrap_or_default());
-        }
-        for (i, at) in sessions.iter().enumerate() {
-            let session = decode(text(reply.get(1 + players.len() + i)), "a session")?;
-            locked.sessions.insert(at.id, session);
-        }
-        Ok(Some(locked))
+        parse_locked(&reply)
     }
 
     /// Cluster (or two-phase tests): one player at a time in the given
@@ -584,18 +615,28 @@ impl Store for RedisStore {
         &self,
         players: &[UserId],
         sessions: &[SessionRef],
+        predict: Option<(&UserId, Scope)>,
         token: &str,
         lease: Duration,
     ) -> StoreResult<Option<Locked>> {
+        if !self.two_phase {
+            return self
+                .lock_at_once(players, sessions, predict, token, lease)
+                .await;
+        }
+        // A script may touch one slot only: read the actor's record first.
+        let (players, sessions) = match predict {
+            Some((actor, scope)) => {
+                let record = self.player(actor).await?.unwrap_or_default();
+                super::predict(actor, &record, scope, players, sessions)
+            }
+            None => (players.to_vec(), sessions.to_vec()),
+        };
         let hosted: Vec<&SessionRef> = sessions
             .iter()
             .filter(|at| players.contains(&at.host))
             .collect();
-        if self.two_phase {
-            self.lock_each(players, &hosted, token, lease).await
-        } else {
-            self.lock_at_once(players, &hosted, token, lease).await
-        }
+        self.lock_each(&players, &hosted, token, lease).await
     }
 
     async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()> {
