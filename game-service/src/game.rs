@@ -239,7 +239,11 @@ impl Game {
                 .await?;
             let locked: Vec<UserId> = held.players.keys().cloned().collect();
             let mut tx = Tx::new(self.now(), held.players, held.sessions);
-            match op(&self.engine, &mut tx) {
+            let ran = self
+                .engine
+                .settle(&mut tx)
+                .and_then(|()| op(&self.engine, &mut tx));
+            match ran {
                 Ok(outcome) => {
                     let changes = tx.changes();
                     let committed = self.store.commit(&locked, &token, &changes).await;
