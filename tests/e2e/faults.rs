@@ -185,6 +185,53 @@ fn assert_store_unavailable(reply: &Reply) -> anyhow::Result<()> {
 
 /// Every next step of the interrupted flows, through both replicas, all at once, during an
 /// outage.
+impl MidFlow {
+    /// The interrupted flows' next steps, all at once: the invitee joins (via
+    /// `other`), the inviter accepts, one of the playing pair leaves (via `other`).
+    fn send_next_steps(
+        &self,
+        other: &Replica,
+    ) -> tokio::task::JoinHandle<anyhow::Result<[Reply; 3]>> {
+        let steps = [
+            (
+                self.invitee.via(other),
+                format!("/v1/prompts/{}/accept", self.join.id),
+            ),
+            (
+                self.inviter.clone(),
+                format!("/v1/prompts/{}/accept", self.invite.id),
+            ),
+            (
+                self.playing.0.via(other),
+                format!("/v1/sessions/{}/leave", self.session.id),
+            ),
+        ];
+        tokio::spawn(async move {
+            let [join, invite, leave] = steps
+                .each_ref()
+                .map(|(player, path)| player.raw(Service::Game, Method::POST, path, None));
+            let (join, invite, leave) = tokio::join!(join, invite, leave);
+            Ok([join?, invite?, leave?])
+        })
+    }
+}
+
+/// A step sent while the store was stuck either went through or got a proper 503.
+fn assert_done_or_store_unavailable(reply: &Reply, when: &str) -> anyhow::Result<()> {
+    ensure!(
+        reply.status == StatusCode::OK || reply.status == StatusCode::SERVICE_UNAVAILABLE,
+        "{} {} {when}: {} {}",
+        reply.method,
+        reply.path,
+        reply.status,
+        reply.body
+    );
+    if reply.status == StatusCode::SERVICE_UNAVAILABLE {
+        assert_store_unavailable(reply)?;
+    }
+    Ok(())
+}
+
 async fn steps_during_outage(flow: &MidFlow, other: &Replica) -> anyhow::Result<Vec<Reply>> {
     let mut steps: Vec<(Player, Method, String)> = Vec::new();
     for via_other in [false, true] {
@@ -331,16 +378,7 @@ async fn with_redis_killed_mid_flow_requests_get_503_nothing_is_half_written_and
     );
     let recovered = restarted.elapsed();
     let report = churn.stop().await;
-    ensure!(
-        report.violations.is_empty(),
-        "answers the contract forbids: {:#?}",
-        report.violations
-    );
-    ensure!(
-        report.failed_requests.is_empty(),
-        "requests that got no answer at all: {:#?}",
-        report.failed_requests
-    );
+    report.ensure_clean()?;
     ensure!(
         report.statuses.get(&503).copied().unwrap_or_default() > 0,
         "the background players never saw the outage: {:?}",
@@ -390,19 +428,7 @@ async fn with_redis_paused_mid_flow_requests_wait_or_get_503_and_interrupted_pla
     world.redis()?.pause()?;
     let paused = Instant::now();
     // The interrupted flows' next steps, sent while Redis is frozen.
-    let invitee = flow.invitee.via(&other);
-    let inviter = flow.inviter.clone();
-    let leaver = flow.playing.0.via(&other);
-    let join_path = format!("/v1/prompts/{}/accept", flow.join.id);
-    let invite_path = format!("/v1/prompts/{}/accept", flow.invite.id);
-    let leave_path = format!("/v1/sessions/{}/leave", flow.session.id);
-    let in_flight = tokio::spawn(async move {
-        tokio::join!(
-            invitee.raw(Service::Game, Method::POST, &join_path, None),
-            inviter.raw(Service::Game, Method::POST, &invite_path, None),
-            leaver.raw(Service::Game, Method::POST, &leave_path, None),
-        )
-    });
+    let in_flight = flow.send_next_steps(&other);
     tokio::time::sleep(Duration::from_millis(500)).await;
     // Liveness does not hang on the store.
     assert_alive(&world, &other, Duration::from_secs(1))
@@ -411,24 +437,15 @@ async fn with_redis_paused_mid_flow_requests_wait_or_get_503_and_interrupted_pla
     tokio::time::sleep(PAUSE.saturating_sub(paused.elapsed())).await;
     world.redis()?.resume()?;
     let resumed_after = paused.elapsed();
-    let (join, invite, leave) = in_flight.await.context("joining the requests in flight")?;
-    let (join, invite, leave) = (join?, invite?, leave?);
+    let [join, invite, leave] = in_flight
+        .await
+        .context("joining the requests in flight")??;
     eprintln!(
         "redis paused: in flight during the pause: {} in {:.1?}, {} in {:.1?}, {} in {:.1?}",
         join.status, join.elapsed, invite.status, invite.elapsed, leave.status, leave.elapsed
     );
     for reply in [join, invite, leave] {
-        ensure!(
-            reply.status == StatusCode::OK || reply.status == StatusCode::SERVICE_UNAVAILABLE,
-            "{} {} during the pause: {} {}",
-            reply.method,
-            reply.path,
-            reply.status,
-            reply.body
-        );
-        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
-            assert_store_unavailable(&reply)?;
-        }
+        assert_done_or_store_unavailable(&reply, "during the pause")?;
     }
 
     ensure!(
@@ -439,16 +456,7 @@ async fn with_redis_paused_mid_flow_requests_wait_or_get_503_and_interrupted_pla
     // answer applied before its 503 is answered the same way again, harmlessly.
     flow.finish().await?;
     let report = churn.stop().await;
-    ensure!(
-        report.violations.is_empty(),
-        "answers the contract forbids: {:#?}",
-        report.violations
-    );
-    ensure!(
-        report.failed_requests.is_empty(),
-        "requests that got no answer at all: {:#?}",
-        report.failed_requests
-    );
+    report.ensure_clean()?;
     check_store(&world).await?;
     ensure!(
         world.panics() == 0,
@@ -535,19 +543,7 @@ async fn with_one_cluster_master_paused_mid_flow_requests_wait_or_get_503_and_in
 
     world.cluster()?.pause(PAUSED_NODE)?;
     let paused = Instant::now();
-    let invitee = flow.invitee.via(&other);
-    let inviter = flow.inviter.clone();
-    let leaver = flow.playing.0.via(&other);
-    let join_path = format!("/v1/prompts/{}/accept", flow.join.id);
-    let invite_path = format!("/v1/prompts/{}/accept", flow.invite.id);
-    let leave_path = format!("/v1/sessions/{}/leave", flow.session.id);
-    let in_flight = tokio::spawn(async move {
-        tokio::join!(
-            invitee.raw(Service::Game, Method::POST, &join_path, None),
-            inviter.raw(Service::Game, Method::POST, &invite_path, None),
-            leaver.raw(Service::Game, Method::POST, &leave_path, None),
-        )
-    });
+    let in_flight = flow.send_next_steps(&other);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_alive(&world, &other, Duration::from_secs(1))
         .await
@@ -555,25 +551,16 @@ async fn with_one_cluster_master_paused_mid_flow_requests_wait_or_get_503_and_in
     tokio::time::sleep(PAUSE.saturating_sub(paused.elapsed())).await;
     world.cluster()?.resume(PAUSED_NODE)?;
     let resumed_after = paused.elapsed();
-    let (join, invite, leave) = in_flight.await.context("joining the requests in flight")?;
-    let (join, invite, leave) = (join?, invite?, leave?);
+    let [join, invite, leave] = in_flight
+        .await
+        .context("joining the requests in flight")??;
     eprintln!(
         "cluster master paused: in flight during the pause: {} in {:.1?}, {} in {:.1?}, {} in \
          {:.1?}",
         join.status, join.elapsed, invite.status, invite.elapsed, leave.status, leave.elapsed
     );
     for reply in [join, invite, leave] {
-        ensure!(
-            reply.status == StatusCode::OK || reply.status == StatusCode::SERVICE_UNAVAILABLE,
-            "{} {} during the pause: {} {}",
-            reply.method,
-            reply.path,
-            reply.status,
-            reply.body
-        );
-        if reply.status == StatusCode::SERVICE_UNAVAILABLE {
-            assert_store_unavailable(&reply)?;
-        }
+        assert_done_or_store_unavailable(&reply, "during the pause")?;
     }
     let healed = eventually(
         "the cluster reporting cluster_state:ok again",
@@ -587,16 +574,7 @@ async fn with_one_cluster_master_paused_mid_flow_requests_wait_or_get_503_and_in
     );
     flow.finish().await?;
     let report = churn.stop().await;
-    ensure!(
-        report.violations.is_empty(),
-        "answers the contract forbids: {:#?}",
-        report.violations
-    );
-    ensure!(
-        report.failed_requests.is_empty(),
-        "requests that got no answer at all: {:#?}",
-        report.failed_requests
-    );
+    report.ensure_clean()?;
     // A two-phase commit the outage cut off after it was decided (its writer answered 503) is
     // finished by whoever next locks one of its players (README, "Redis Cluster"). The churn
     // stopped, so some may still wait for that: lock each such player once, then nothing may
@@ -940,12 +918,7 @@ async fn a_sigkilled_replica_loses_nothing_and_its_clients_resume_on_the_other_w
         "the players of the dead replica could not carry on on the survivor"
     );
     let report = carry_on.stop().await;
-    ensure!(report.violations.is_empty(), "{:#?}", report.violations);
-    ensure!(
-        report.failed_requests.is_empty(),
-        "{:#?}",
-        report.failed_requests
-    );
+    report.ensure_clean()?;
     check_store(&world).await?;
     eprintln!(
         "replica killed: streams resumed, background players carried on {:.1?} after the kill \

@@ -42,6 +42,23 @@ pub struct ChurnReport {
     pub failed_requests: Vec<String>,
 }
 
+impl ChurnReport {
+    /// Every answer was one the contract allows, and every request got one.
+    pub fn ensure_clean(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.violations.is_empty(),
+            "answers the contract forbids: {:#?}",
+            self.violations
+        );
+        anyhow::ensure!(
+            self.failed_requests.is_empty(),
+            "requests that got no answer at all: {:#?}",
+            self.failed_requests
+        );
+        Ok(())
+    }
+}
+
 pub struct Churn {
     stop: Arc<AtomicBool>,
     log: Arc<Log>,
