@@ -93,7 +93,7 @@ impl Game {
         &self.store
     }
 
-    /// SPEC step 2-6: resume what is open, else ask the IM service and propose or go solo.
+    /// Steps 2-6 of the flow (docs/CONTRACT.md): resume what is open, else ask the IM service and propose or go solo.
     pub async fn connect(&self, p: &UserId) -> Result<PlayerState, GameError> {
         // One unlocked read decides whether to ask the IM service straight away.
         let record = self.store.player(p).await?.unwrap_or_default();

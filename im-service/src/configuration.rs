@@ -1,4 +1,4 @@
-//! Settings read from the environment (SPEC section 5).
+//! Settings read from the environment (docs/CONTRACT.md, "Configuration").
 
 use std::time::Duration;
 
@@ -23,7 +23,7 @@ pub struct Settings {
     pub retention: Duration,
 }
 
-/// Default `BIND_ADDR` (SPEC section 5).
+/// Default `BIND_ADDR` (docs/CONTRACT.md, "Configuration").
 pub const DEFAULT_BIND_ADDR: &str = "0.0.0.0:8081";
 /// Default `IM_ACTIVE_WINDOW_SECS`: half an hour without a message ends "talking right now".
 pub const DEFAULT_ACTIVE_WINDOW_SECS: u64 = 1800;

@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
-/// The pattern every user id matches (SPEC section 2), as written in the OpenAPI document.
+/// The pattern every user id matches (docs/CONTRACT.md, "Identity"), as written in the OpenAPI document.
 pub const USER_ID_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
 
 /// A user id: 1-64 characters of `[A-Za-z0-9_.-]`.

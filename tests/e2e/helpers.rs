@@ -962,7 +962,7 @@ fn test_name() -> String {
         .collect()
 }
 
-/// One round of the race the SPEC singles out: `alice` and `bob` chat, both
+/// One round of the race the contract singles out (docs/CONTRACT.md, "Both at once"): `alice` and `bob` chat, both
 /// connect and both accept their own invite prompt at the same moment. Returns
 /// each one's state afterwards (`/v1/me`) for the caller's assertions.
 pub async fn mutual_accept_round(

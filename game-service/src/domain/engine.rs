@@ -1,4 +1,4 @@
-//! The transitions of SPEC §1 and §4 as pure functions over a [`Tx`].
+//! The transitions of docs/CONTRACT.md ("The flow", "Rules") as pure functions over a [`Tx`].
 //!
 //! Invariants kept here: a player holds at most one of {open prompt, live
 //! session}; a decision is final; the first lobby created for a pair wins and

@@ -28,7 +28,7 @@ async fn me_with(app: &TestApp, claims: &Value) -> anyhow::Result<reqwest::Respo
 #[tokio::test]
 async fn a_token_expired_beyond_the_leeway_is_401_and_one_within_it_is_accepted()
 -> anyhow::Result<()> {
-    assert_eq!(LEEWAY_SECS, 5, "the SPEC'd leeway");
+    assert_eq!(LEEWAY_SECS, 5, "the documented leeway");
     let app = spawn_app().await?;
     let now = now_secs();
     for expired_ago in [LEEWAY_SECS + 5, 3600] {

@@ -211,7 +211,7 @@ impl<'h> Run<'h> {
         let done = match command {
             Command::Connect(p) => {
                 let result = game.connect(&uid(&name(*p))).await;
-                // Several invitations: the SPEC does not say which one a join prompt is for.
+                // Several invitations: the contract does not say which one a join prompt is for.
                 let prefer = result
                     .as_ref()
                     .ok()
@@ -371,7 +371,7 @@ impl<'h> Run<'h> {
         Ok(states)
     }
 
-    /// SPEC §1.8: when a host's lobby invites someone whose open invite prompt
+    /// docs/CONTRACT.md, "Both at once": when a host's lobby invites someone whose open invite prompt
     /// names the host, that prompt is replaced by a join prompt for the lobby, and
     /// accepting the replaced prompt lands the invitee in the lobby without a new question.
     fn mutual_accepts(

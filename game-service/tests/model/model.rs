@@ -1,4 +1,4 @@
-//! A small reference model of the game's state machine (SPEC §1 and §4, README "Choices where the SPEC is silent"), written without the engine.
+//! A small reference model of the game's state machine (docs/CONTRACT.md: the flow, the rules and the choices it writes down), written without the engine.
 //!
 //! Players, prompts and sessions are plain indices. Time is whole seconds since
 //! the start of the case. Expiry happens only when the clock is advanced, which
@@ -8,14 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use shared_types::game::{PromptKind, Reason, SessionKind, SessionState};
 
-/// `INVITE_TTL_SECS`, the default of SPEC §5.
+/// `INVITE_TTL_SECS`, the documented default.
 pub const TTL: i64 = 60;
 
 pub type Player = usize;
 pub type PromptId = usize;
 pub type SessionId = usize;
 
-/// What a command answers: success, or which refusal (SPEC §4 and README).
+/// What a command answers: success, or which refusal (docs/CONTRACT.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reply {
     Ok,
@@ -148,8 +148,8 @@ impl Model {
             .collect()
     }
 
-    /// SPEC steps 2-6. Resume what is open; else a join prompt for an invitation
-    /// (`prefer` when it is one of several, since the SPEC does not say which);
+    /// Steps 2-6 of the flow. Resume what is open; else a join prompt for an invitation
+    /// (`prefer` when it is one of several, since the contract does not say which);
     /// else ask the IM service.
     pub fn connect(&mut self, p: Player, prefer: Option<SessionId>) -> Reply {
         let slot = &self.slots[p];
@@ -204,7 +204,7 @@ impl Model {
                 Reply::Ok
             }
             // A join prompt takes no `with`; the subset of an invite prompt
-            // superseded by this join prompt does not matter either (SPEC §1.8).
+            // superseded by this join prompt does not matter either (docs/CONTRACT.md, "Both at once").
             Offer::Join(lobby) => {
                 let slot = &mut self.slots[p];
                 slot.prompt = None;
@@ -385,7 +385,7 @@ impl Model {
         }
     }
 
-    /// SPEC step 5: a waiting lobby; each invitee gets an invitation, and an
+    /// Step 5 of the flow: a waiting lobby; each invitee gets an invitation, and an
     /// invitee whose invite prompt names the host has it replaced by a join prompt.
     fn host_lobby(&mut self, host: Player, accepted: PromptId, chosen: BTreeSet<Player>) {
         let expires = self.now + TTL;

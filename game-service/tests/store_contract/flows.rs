@@ -1,4 +1,4 @@
-//! The SPEC's flow, played through `Game` on each store.
+//! The flow of docs/CONTRACT.md, played through `Game` on each store.
 
 use anyhow::ensure;
 use game_service::{domain::engine::Refusal, game::GameError};

@@ -1,4 +1,4 @@
-//! Who counts as a partner: the "who is this user talking to right now?" rule (SPEC section 3).
+//! Who counts as a partner: the "who is this user talking to right now?" rule (docs/CONTRACT.md, "Partners").
 
 use std::{collections::HashSet, time::Duration};
 
