@@ -63,6 +63,9 @@ case "$STORE" in
         done
         export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
         LOADGEN_REDIS=(--redis-url "$REDIS_URL")
+        # Replicas on Redis share one join-token signing key.
+        openssl genpkey -algorithm ed25519 -out "$REDIS_DIR/join-token.pem"
+        export JOIN_TOKEN_KEY_FILE="$REDIS_DIR/join-token.pem"
         ;;
     *) echo "--store memory|redis" >&2; exit 2 ;;
 esac

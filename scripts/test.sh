@@ -47,12 +47,14 @@ print_summary() {
     printf '%s\n' "${SUMMARY[@]}"
 }
 
+# redis-server: the suites start private servers; openssl: they make join-token
+# keys with `openssl genpkey`, as the README tells operators to.
 ensure_redis() {
-    if command -v redis-server >/dev/null 2>&1; then
-        echo "redis-server found: $(command -v redis-server)"
+    if command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
+        echo "redis-server found: $(command -v redis-server); openssl found: $(command -v openssl)"
         return 0
     fi
-    echo "redis-server is missing: installing redis-server and redis-tools with apt-get"
+    echo "redis-server or openssl is missing: installing redis-server, redis-tools and openssl with apt-get"
     local -a sudo=()
     if [[ "$(id -u)" -ne 0 ]]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
@@ -68,9 +70,9 @@ ensure_redis() {
         return 1
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools
-    command -v redis-server >/dev/null 2>&1 || {
-        echo "error: redis-server still missing after apt-get install" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools openssl
+    command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || {
+        echo "error: redis-server or openssl still missing after apt-get install" >&2
         return 1
     }
 }
@@ -99,7 +101,7 @@ ensure_cargo_deny() {
     cargo install cargo-deny --locked --quiet
 }
 
-step "redis-server" ensure_redis
+step "redis-server + openssl" ensure_redis
 step "rustfmt + clippy present" ensure_components
 step "cargo-deny present" ensure_cargo_deny
 step "cargo fmt --check" cargo fmt --all -- --check

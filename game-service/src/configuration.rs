@@ -1,8 +1,11 @@
 //! Settings read from the environment (see the README's configuration table).
 
-use std::time::Duration;
+use std::{fs, time::Duration};
 
+use anyhow::Context;
 use service_kit::config::{JwtSettings, env_opt, env_or};
+
+use crate::join_tokens::KeySource;
 
 #[derive(Clone)]
 pub struct Settings {
@@ -23,6 +26,13 @@ pub struct Settings {
     pub im_breaker_threshold: u32,
     /// How long an open breaker answers "unavailable" without calling the IM service.
     pub im_breaker_cooldown: Duration,
+    /// `JOIN_TOKEN_KEY_FILE` and `JOIN_TOKEN_VERIFY_KEY_FILES`.
+    pub join_token_keys: KeySource,
+    pub join_token_ttl: Duration,
+    /// A session with no sign of life for this long ends as abandoned.
+    pub session_idle: Duration,
+    /// How long player records and live sessions are kept after their last change.
+    pub record_ttl: Duration,
 }
 
 impl Settings {
@@ -39,6 +49,32 @@ impl Settings {
             expiry_poll: Duration::from_millis(env_or("EXPIRY_POLL_MS", 200)?),
             im_breaker_threshold: env_or("IM_BREAKER_THRESHOLD", 5)?,
             im_breaker_cooldown: Duration::from_millis(env_or("IM_BREAKER_COOLDOWN_MS", 2000)?),
+            join_token_keys: KeySource {
+                signing_pem: env_opt("JOIN_TOKEN_KEY_FILE")
+                    .map(|path| read_key("JOIN_TOKEN_KEY_FILE", &path))
+                    .transpose()?,
+                verify_pems: env_opt("JOIN_TOKEN_VERIFY_KEY_FILES")
+                    .iter()
+                    .flat_map(|list| list.split(','))
+                    .map(str::trim)
+                    .filter(|path| !path.is_empty())
+                    .map(|path| read_key("JOIN_TOKEN_VERIFY_KEY_FILES", path))
+                    .collect::<anyhow::Result<_>>()?,
+            },
+            join_token_ttl: Duration::from_secs(positive("JOIN_TOKEN_TTL_SECS", 900)?),
+            session_idle: Duration::from_secs(positive("SESSION_IDLE_SECS", 1800)?),
+            record_ttl: Duration::from_secs(positive("RECORD_TTL_SECS", 86_400)?),
         })
     }
+}
+
+fn read_key(variable: &str, path: &str) -> anyhow::Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("reading {variable} {path}"))
+}
+
+/// A duration in seconds that must be at least 1.
+fn positive(name: &str, default: u64) -> anyhow::Result<u64> {
+    let secs: u64 = env_or(name, default)?;
+    anyhow::ensure!(secs >= 1, "{name} must be at least 1");
+    Ok(secs)
 }

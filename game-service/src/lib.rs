@@ -8,6 +8,7 @@
 //! - [`game`]: runs transitions against the store (locks, retries, rendering).
 //! - [`store`]: the store trait, its in-memory and Redis backends.
 //! - [`im_client`]: the call to the IM service; [`breaker`]: its circuit breaker.
+//! - [`join_tokens`]: the signed credentials game servers verify, and their keys.
 //! - [`hub`]: fans events out to this replica's event streams.
 //! - [`routes`]: HTTP handlers, one module per resource.
 //! - [`openapi`]: the generated OpenAPI document.
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod game;
 pub mod hub;
 pub mod im_client;
+pub mod join_tokens;
 pub mod openapi;
 pub mod routes;
 pub mod shutdown;

@@ -3,8 +3,9 @@
 use service_kit::ops::{BearerSecurity, HealthReport, StandardResponses};
 use shared_types::{
     game::{
-        AcceptBody, GameEvent, PlayerState, Prompt, PromptCancelled, PromptKind, Reason, Session,
-        SessionKind, SessionState,
+        AcceptBody, EndBody, EndedReason, GameEvent, JoinTokenError, Outcome, PlayerState, Prompt,
+        PromptCancelled, PromptKind, Reason, Session, SessionKind, SessionState, Verification,
+        VerifyBody,
     },
     problem::{Problem, ProblemCode},
 };
@@ -26,12 +27,17 @@ use crate::routes;
         routes::prompts::reject,
         routes::sessions::get_session,
         routes::sessions::leave,
+        routes::sessions::end,
+        routes::sessions::heartbeat,
+        routes::join_tokens::jwks,
+        routes::join_tokens::verify,
         routes::events::stream,
         service_kit::ops::healthz,
         service_kit::ops::readyz,
     ),
     components(schemas(
         PlayerState, Prompt, PromptKind, Session, SessionKind, SessionState, Reason,
+        EndedReason, Outcome, EndBody, VerifyBody, Verification, JoinTokenError,
         AcceptBody, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport,
         routes::events::EventFrame, routes::events::EventName
     )),
@@ -41,6 +47,7 @@ use crate::routes;
         (name = "prompts", description = "Answering invite and join prompts"),
         (name = "sessions", description = "Game sessions"),
         (name = "events", description = "Server-sent events"),
+        (name = "game servers", description = "For the game server hosting a session (scope `service`): join tokens, ending and heartbeats"),
         (name = "operations", description = "Health and readiness"),
     )
 )]

@@ -14,8 +14,9 @@ use crate::{
     game::{Game, SystemClock},
     hub::EventHub,
     im_client::ImClient,
+    join_tokens::JoinTokens,
     shutdown::Shutdown,
-    store::{Store, memory::MemoryStore, redis::RedisStore},
+    store::{Retention, Store, memory::MemoryStore, redis::RedisStore},
 };
 
 /// Jobs one sweep claims; the rest wait for the next sweep.
@@ -33,20 +34,31 @@ pub struct Application {
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let invite_ttl = chrono::Duration::from_std(settings.invite_ttl)
+            .context("INVITE_TTL_SECS out of range")?;
+        let session_idle = chrono::Duration::from_std(settings.session_idle)
+            .context("SESSION_IDLE_SECS out of range")?;
+        let engine = Engine::new(invite_ttl).with_session_idle(session_idle);
+        // The furthest ahead a job is scheduled: an idle check.
+        let horizon = (engine.session_idle + engine.life_resolution())
+            .to_std()
+            .unwrap_or(settings.session_idle)
+            .max(settings.invite_ttl);
+        let retention = Retention::new(settings.record_ttl, horizon);
+        let tokens = Arc::new(join_tokens(&settings)?);
         let store: Arc<dyn Store> = match &settings.redis_url {
             Some(url) => Arc::new(
                 RedisStore::connect_with(url, &settings.redis_key_prefix, settings.redis_cluster)
-                    .await?,
+                    .await?
+                    .with_retention(retention),
             ),
             None => {
                 tracing::warn!(
                     "REDIS_URL is unset: using the embedded in-memory store (one process, state lost on exit)"
                 );
-                Arc::new(MemoryStore::new())
+                Arc::new(MemoryStore::with_retention(retention))
             }
         };
-        let invite_ttl = chrono::Duration::from_std(settings.invite_ttl)
-            .context("INVITE_TTL_SECS out of range")?;
         let im: Arc<dyn crate::im_client::PartnerSource> = Arc::new(ImClient::new(
             &settings.im_url,
             settings.jwt.minter(),
@@ -55,9 +67,10 @@ impl Application {
         )?);
         let game = Arc::new(Game::new(
             store.clone(),
-            Engine::new(invite_ttl),
+            engine,
             im,
             Arc::new(SystemClock),
+            tokens,
         ));
         let hub = EventHub::start(&store);
         let verifier = web::Data::new(settings.jwt.verifier()?);
@@ -121,6 +134,28 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The join-token keys: a key file, or (in-memory store only) a key made now.
+fn join_tokens(settings: &Settings) -> anyhow::Result<JoinTokens> {
+    if settings.join_token_keys.signing_pem.is_none() {
+        if settings.redis_url.is_some() {
+            anyhow::bail!(
+                "JOIN_TOKEN_KEY_FILE is required with Redis: every replica must sign join tokens \
+                 with the same Ed25519 key. Make one with `openssl genpkey -algorithm ed25519 \
+                 -out join-token.pem` (or `cargo xtask join-token-key > join-token.pem`), store \
+                 it as a secret and set JOIN_TOKEN_KEY_FILE to its path"
+            );
+        }
+        tracing::warn!(
+            "JOIN_TOKEN_KEY_FILE is unset: join tokens are signed with an ephemeral key (this process only)"
+        );
+    }
+    JoinTokens::new(
+        &settings.join_token_keys,
+        &settings.jwt.issuer,
+        settings.join_token_ttl,
+    )
 }
 
 /// Claims due expiry jobs from the store (each goes to exactly one replica) and runs them.

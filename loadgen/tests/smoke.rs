@@ -123,6 +123,10 @@ impl World {
                 ("REDIS_URL", redis.url()),
                 ("REDIS_KEY_PREFIX", unique_prefix("game")),
                 ("IM_URL", im.url.clone()),
+                (
+                    "JOIN_TOKEN_KEY_FILE",
+                    e2e::join_token_key()?.display().to_string(),
+                ),
             ],
         )?;
         game.wait_healthy().await.context("game-service")?;

@@ -71,3 +71,25 @@ impl FromRequest for Player {
         }))
     }
 }
+
+/// A caller whose token has scope `service` (a game server, another service
+/// of the platform); a `player` token there is a 403.
+#[derive(Debug, Clone)]
+pub struct Service(pub shared_types::UserId);
+
+impl FromRequest for Service {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|caller| {
+            if caller.is_service() {
+                Ok(Service(caller.user_id))
+            } else {
+                Err(ApiError::forbidden(
+                    "this endpoint is for game servers and services: use a token with scope `service`",
+                ))
+            }
+        }))
+    }
+}

@@ -64,20 +64,69 @@ pub enum SessionState {
 
 /// A game session.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "kind": "multiplayer", "state": "active", "host": "alice", "players": ["alice", "bob"], "pending": [], "created_at": "2026-11-23T10:00:00Z", "join_token": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "reason": null}))]
+#[schema(example = json!({"id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "kind": "multiplayer", "mode": "default", "state": "active", "host": "alice", "players": ["alice", "bob"], "pending": [], "created_at": "2026-11-23T10:00:00Z", "join_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6Ik5hU2pUbGFHb0lUcE1mWHJDdzh3R1V4SmtnOVNCa0RCZTZsS1QwbDBZWTQifQ.eyJpc3MiOiJnYW1lLXBsYXRmb3JtIiwiYXVkIjoiZ2FtZS1zZXJ2ZXIiLCJzdWIiOiJib2IiLCJzaWQiOiIwYjliNWNlMS01NWEzLTRiOGMtYTFmNS02ZDFjM2IyYTllMTAiLCJraW5kIjoibXVsdGlwbGF5ZXIiLCJtb2RlIjoiZGVmYXVsdCIsImlhdCI6MTc5NTQyNDAwMCwiZXhwIjoxNzk1NDI0OTAwfQ.c2lnbmF0dXJl", "reason": null, "ended_reason": null}))]
 pub struct Session {
     pub id: Uuid,
     pub kind: SessionKind,
+    /// The kind of match; `default` for every session today.
+    #[schema(example = "default")]
+    pub mode: String,
     pub state: SessionState,
     pub host: UserId,
     pub players: Vec<UserId>,
     /// Invitees who have not answered yet.
     pub pending: Vec<UserId>,
     pub created_at: DateTime<Utc>,
-    /// The requesting player's own credential for the game server hosting the session.
+    /// The requesting player's own credential for the game server: a compact
+    /// JWS (EdDSA) verifiable with `GET /v1/join-tokens/jwks.json`. Empty for
+    /// a viewer who is not one of its players, and once the session ended. A
+    /// later read may return a newer token; every unexpired one verifies.
     pub join_token: String,
     /// Why a session is solo (or turned solo); null for multiplayer sessions.
     pub reason: Option<Reason>,
+    /// Why the session ended; null while it has not.
+    pub ended_reason: Option<EndedReason>,
+}
+
+/// Why a session ended. Stable values: clients switch on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(example = json!("finished"))]
+pub enum EndedReason {
+    /// Every player left.
+    Left,
+    /// The game server ended it: the match is over.
+    Finished,
+    /// The game server ended it early.
+    Aborted,
+    /// Nobody showed life for `SESSION_IDLE_SECS`.
+    Abandoned,
+}
+
+/// How a game server ends a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(example = json!("finished"))]
+pub enum Outcome {
+    Finished,
+    Aborted,
+}
+
+impl From<Outcome> for EndedReason {
+    fn from(outcome: Outcome) -> Self {
+        match outcome {
+            Outcome::Finished => Self::Finished,
+            Outcome::Aborted => Self::Aborted,
+        }
+    }
+}
+
+/// Body of `POST /v1/sessions/{id}/end`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "finished"}))]
+pub struct EndBody {
+    pub outcome: Outcome,
 }
 
 /// Why a session is solo or a prompt was cancelled. Stable values: clients switch on them.
@@ -143,6 +192,66 @@ impl GameEvent {
             Self::Session(_) => "session",
         }
     }
+}
+
+/// The audience of every join token: game servers, not these services.
+pub const JOIN_TOKEN_AUDIENCE: &str = "game-server";
+
+/// The claims of a join token, for game servers that verify it themselves.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JoinTokenClaims {
+    /// `JWT_ISSUER` of the game service.
+    pub iss: String,
+    /// Always [`JOIN_TOKEN_AUDIENCE`].
+    pub aud: String,
+    /// The player.
+    pub sub: UserId,
+    /// The session.
+    pub sid: Uuid,
+    pub kind: SessionKind,
+    pub mode: String,
+    pub iat: u64,
+    pub exp: u64,
+}
+
+/// Body of `POST /v1/join-tokens/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSJ9.e30.c2lnbmF0dXJl"}))]
+pub struct VerifyBody {
+    /// A `join_token` as a player presented it.
+    #[schema(max_length = 4096)]
+    pub token: String,
+}
+
+/// Why a join token does not verify. Stable values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[schema(example = json!("expired"))]
+pub enum JoinTokenError {
+    /// Not a compact JWS with the expected header and claims.
+    Malformed,
+    /// Its `kid` names no key this service signs or verifies with.
+    UnknownKey,
+    BadSignature,
+    Expired,
+    WrongAudience,
+    WrongIssuer,
+}
+
+/// The answer of `POST /v1/join-tokens/verify`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"valid": true, "player_id": "bob", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "member": true, "expires_at": "2026-11-23T10:15:00Z", "error": null}))]
+pub struct Verification {
+    /// The signature, issuer, audience and expiry check out.
+    pub valid: bool,
+    pub player_id: Option<UserId>,
+    pub session_id: Option<Uuid>,
+    /// The player is still one of the session's players and it has not ended.
+    pub member: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Why the token is not valid; null when it is.
+    pub error: Option<JoinTokenError>,
 }
 
 #[cfg(test)]

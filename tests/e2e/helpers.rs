@@ -268,6 +268,10 @@ async fn start_services(
         env("JWT_SECRET", SECRET),
         env("IM_URL", api.im.clone()),
         env("INVITE_TTL_SECS", options.invite_ttl_secs.to_string()),
+        env(
+            "JOIN_TOKEN_KEY_FILE",
+            e2e::join_token_key()?.display().to_string(),
+        ),
     ];
     game_env.extend(options.game_env.iter().cloned());
 

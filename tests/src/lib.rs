@@ -81,6 +81,41 @@ pub fn unique_prefix(name: &str) -> String {
     )
 }
 
+/// A new Ed25519 private key file (PKCS#8 PEM) for `JOIN_TOKEN_KEY_FILE`, made with
+/// `openssl genpkey -algorithm ed25519`: the command the README gives operators.
+pub fn new_join_token_key() -> anyhow::Result<PathBuf> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!("e2e-join-token-keys-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).context("creating the key dir")?;
+    let path = dir.join(format!(
+        "key-{}.pem",
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let status = Command::new("openssl")
+        .args(["genpkey", "-algorithm", "ed25519", "-out"])
+        .arg(&path)
+        .stdout(Stdio::null())
+        .status()
+        .context("running openssl genpkey (scripts/test.sh installs openssl when missing)")?;
+    if !status.success() {
+        bail!("openssl genpkey -algorithm ed25519 failed: {status}");
+    }
+    Ok(path)
+}
+
+/// The key file every game service this process starts signs join tokens with (made once:
+/// replicas of one deployment share their key).
+pub fn join_token_key() -> anyhow::Result<PathBuf> {
+    static KEY: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut key = KEY.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(path) = key.as_ref() {
+        return Ok(path.clone());
+    }
+    let path = new_join_token_key()?;
+    *key = Some(path.clone());
+    Ok(path)
+}
+
 /// A `redis-server` owned by the test: started on a free port, killed on drop.
 pub struct RedisServer {
     child: Option<Child>,

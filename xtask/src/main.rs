@@ -11,6 +11,10 @@ commands:
   token <user_id> [--service] [--ttl SECS]
       print an HS256 JWT signed with $JWT_SECRET (default: the scripts/dev.sh secret),
       issuer/audience $JWT_ISSUER/$JWT_AUDIENCE (default game-platform)
+  join-token-key
+      print a new Ed25519 private key (PKCS#8 PEM) for JOIN_TOKEN_KEY_FILE, as
+      `openssl genpkey -algorithm ed25519` would; its public half is in the
+      game service's /v1/join-tokens/jwks.json
   openapi [--check]
       write openapi/im-service.json and openapi/game-service.json from the code;
       with --check, write nothing and fail when a checked-in file differs";
@@ -35,6 +39,11 @@ fn run(args: &[String]) -> anyhow::Result<ExitCode> {
         "token" => {
             let request = token::TokenRequest::parse(rest)?;
             println!("{}", token::mint(&request)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        "join-token-key" => {
+            anyhow::ensure!(rest.is_empty(), "usage: cargo xtask join-token-key");
+            print!("{}", game_service::join_tokens::generate_pem()?);
             Ok(ExitCode::SUCCESS)
         }
         "openapi" => openapi_command(rest),

@@ -4,9 +4,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared_types::{
     UserId,
-    game::{Prompt, PromptKind, Reason, Session, SessionKind, SessionState},
+    game::{EndedReason, Prompt, PromptKind, Reason, Session, SessionKind, SessionState},
 };
 use uuid::Uuid;
+
+/// The mode of every session until modes are configurable.
+pub const DEFAULT_MODE: &str = "default";
 
 /// Answered or cancelled prompts kept per player so that late answers get the
 /// right reply (same answer: harmless; contrary: 409). Older entries are dropped.
@@ -83,16 +86,53 @@ pub struct SessionRecord {
     pub expired: Vec<UserId>,
     pub created_at: DateTime<Utc>,
     pub reason: Option<Reason>,
-    /// One credential per player for the game server.
-    pub join_tokens: Vec<(UserId, String)>,
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    #[serde(default)]
+    pub ended_reason: Option<EndedReason>,
+    /// The last recorded sign of life (a player's request or open stream, a
+    /// game server's heartbeat); `None` means `created_at`. Recorded at most
+    /// once per life resolution, so it lags real life by up to that much.
+    #[serde(default)]
+    pub life_at: Option<DateTime<Utc>>,
+}
+
+fn default_mode() -> String {
+    DEFAULT_MODE.to_owned()
 }
 
 impl SessionRecord {
+    /// A new solo session for `host`, active at once.
+    pub fn solo(host: &UserId, reason: Reason, now: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::new_v4(),
+            kind: SessionKind::Solo,
+            state: SessionState::Active,
+            host: host.clone(),
+            players: vec![host.clone()],
+            pending: Vec::new(),
+            invitees: Vec::new(),
+            expired: Vec::new(),
+            created_at: now,
+            reason: Some(reason),
+            mode: default_mode(),
+            ended_reason: None,
+            life_at: None,
+        }
+    }
+
     pub fn reference(&self) -> SessionRef {
         SessionRef {
             id: self.id,
             host: self.host.clone(),
         }
+    }
+
+    /// Its players and pending invitees: the records a live session keeps alive.
+    pub fn members(&self) -> impl Iterator<Item = &UserId> {
+        self.players
+            .iter()
+            .chain(self.pending.iter().map(|q| &q.player))
     }
 
     pub fn is_pending(&self, player: &UserId) -> bool {
@@ -104,24 +144,30 @@ impl SessionRecord {
         &self.host == player || self.players.contains(player) || self.invitees.contains(player)
     }
 
-    /// The wire form as `viewer` sees it (their own join token only).
-    pub fn view(&self, viewer: &UserId) -> Session {
-        let join_token = self
-            .join_tokens
-            .iter()
-            .find(|(player, _)| player == viewer)
-            .map(|(_, token)| token.clone())
-            .unwrap_or_default();
+    /// Not ended, and `player` is one of its players: the session `player` is in.
+    pub fn is_live_for(&self, player: &UserId) -> bool {
+        self.state != SessionState::Ended && self.players.contains(player)
+    }
+
+    pub fn last_life(&self) -> DateTime<Utc> {
+        self.life_at.unwrap_or(self.created_at)
+    }
+
+    /// The wire form, without a join token (the game runner signs one per
+    /// viewer: [`crate::join_tokens::JoinTokens::attach`]).
+    pub fn view(&self) -> Session {
         Session {
             id: self.id,
             kind: self.kind,
+            mode: self.mode.clone(),
             state: self.state,
             host: self.host.clone(),
             players: self.players.clone(),
             pending: self.pending.iter().map(|p| p.player.clone()).collect(),
             created_at: self.created_at,
-            join_token,
+            join_token: String::new(),
             reason: self.reason,
+            ended_reason: self.ended_reason,
         }
     }
 }
@@ -160,6 +206,16 @@ impl PlayerRecord {
     pub fn drop_invitation(&mut self, lobby: Uuid) {
         self.invitations.retain(|inv| inv.lobby.id != lobby);
     }
+
+    /// Every session this record points at: its session, its join prompt's
+    /// lobby, the lobbies that invited it. The store keeps each of them at
+    /// least as long as the record.
+    pub fn points_at(&self) -> impl Iterator<Item = &SessionRef> {
+        self.session
+            .iter()
+            .chain(self.prompt.iter().filter_map(|pr| pr.lobby.as_ref()))
+            .chain(self.invitations.iter().map(|inv| &inv.lobby))
+    }
 }
 
 /// Work the store hands back when its time comes: exactly one replica claims each job.
@@ -170,6 +226,10 @@ pub enum ExpiryJob {
     Invite { player: UserId, prompt_id: Uuid },
     /// An invitation to a lobby nobody answered (covers the invitee's join prompt).
     Invitation { lobby: SessionRef, invitee: UserId },
+    /// Is this session still alive? Due when it would be abandoned if
+    /// nothing showed life since `life_at` (millis; part of the job's
+    /// identity, so the check it schedules next is another job).
+    Idle { session: SessionRef, life_at: i64 },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -44,6 +44,8 @@ pub enum EventName {
 /// stream open, and its failed write is how a vanished client is noticed (so
 /// the socket is freed within this time).
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// However short `SESSION_IDLE_SECS`, a stream notes life at most this often.
+const MIN_LIFE_TICK: Duration = Duration::from_millis(250);
 
 /// The player's event stream (`text/event-stream`).
 ///
@@ -98,6 +100,18 @@ pub async fn stream(
     .map_err(crate::game::GameError::from)?;
     let (out, rx) = mpsc::channel::<sse::Event>(16);
     let mut shutdown = shutdown.get_ref().clone();
+    // An open stream is a sign of life of the player's session, noted as
+    // often as the game records life (the first tick is at once: opening it
+    // is a request too).
+    let game = game.into_inner();
+    let mut alive = tokio::time::interval(
+        game.engine()
+            .life_resolution()
+            .to_std()
+            .unwrap_or(Duration::from_secs(60))
+            .max(MIN_LIFE_TICK),
+    );
+    alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     actix_web::rt::spawn(async move {
         let mut stream = Cursor {
             last_sent: last_id.as_deref().and_then(parse_event_id),
@@ -115,6 +129,12 @@ pub async fn stream(
                 () = stream.out.closed() => return,
                 () = shutdown.begun() => return, // ends the response: the client reconnects elsewhere
                 next = live.events.recv() => next,
+                _ = alive.tick() => {
+                    if let Err(err) = game.note_life_of(&player).await {
+                        tracing::debug!(%err, "noting an open stream's life");
+                    }
+                    continue;
+                }
             };
             let sent = match next {
                 None => return, // cut by the hub: the client reconnects and replays

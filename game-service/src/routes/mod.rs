@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource, and the mapping of game errors to problems.
 
 pub mod events;
+pub mod join_tokens;
 pub mod players;
 pub mod prompts;
 pub mod sessions;
@@ -18,6 +19,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(prompts::reject)
         .service(sessions::get_session)
         .service(sessions::leave)
+        .service(sessions::end)
+        .service(sessions::heartbeat)
+        .service(join_tokens::jwks)
+        .service(join_tokens::verify)
         .service(events::stream);
 }
 

@@ -1,9 +1,13 @@
-//! `GET /v1/sessions/{id}` and `POST /v1/sessions/{id}/leave`.
+//! Sessions: players read and leave them (`GET /v1/sessions/{id}`, `POST
+//! …/leave`); game servers end them and say they are alive (`…/end`, `…/heartbeat`).
 
 use actix_web::{get, post, web};
-use service_kit::{ApiError, auth::Player};
+use service_kit::{
+    ApiError,
+    auth::{Player, Service},
+};
 use shared_types::{
-    game::{PlayerState, Session},
+    game::{EndBody, PlayerState, Session},
     problem::Problem,
 };
 use uuid::Uuid;
@@ -66,4 +70,69 @@ pub async fn leave(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<PlayerState>, ApiError> {
     Ok(web::Json(game.leave(&player.0, id.into_inner()).await?))
+}
+
+/// End a session (game servers).
+///
+/// The session becomes `ended` with `ended_reason` set to the outcome; every
+/// player is free again (they may connect for a new session) and gets a
+/// `session` event; pending invitations are withdrawn (`withdrawn`). Ending
+/// an ended session is harmless and changes nothing: the answer is the
+/// session as it ended the first time. The answer carries no join token.
+#[utoipa::path(
+    tag = "game servers",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session's id", example = "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10")),
+    request_body(content = EndBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The ended session", body = Session),
+        (status = 400, description = "Malformed body or unknown `outcome`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `player` token: this endpoint is for game servers", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sessions/{id}/end")]
+pub async fn end(
+    _server: Service,
+    game: web::Data<Game>,
+    id: web::Path<Uuid>,
+    body: web::Json<EndBody>,
+) -> Result<web::Json<Session>, ApiError> {
+    game.end(id.into_inner(), body.outcome.into())
+        .await?
+        .map(web::Json)
+        .ok_or_else(|| ApiError::not_found("no such session"))
+}
+
+/// Say the match is alive (game servers).
+///
+/// A session that shows no life for `SESSION_IDLE_SECS` ends by itself as
+/// `abandoned`; a heartbeat is life, as is any request or open event stream
+/// of one of its players. The answer is the session as it stands (an ended
+/// one stays ended), without a join token.
+#[utoipa::path(
+    tag = "game servers",
+    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "The session's id", example = "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10")),
+    responses(
+        (status = 200, description = "The session as it stands", body = Session),
+        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A `player` token: this endpoint is for game servers", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sessions/{id}/heartbeat")]
+pub async fn heartbeat(
+    _server: Service,
+    game: web::Data<Game>,
+    id: web::Path<Uuid>,
+) -> Result<web::Json<Session>, ApiError> {
+    game.heartbeat(id.into_inner())
+        .await?
+        .map(web::Json)
+        .ok_or_else(|| ApiError::not_found("no such session"))
 }

@@ -1,4 +1,5 @@
-//! The embedded store: one process, nothing to install, same semantics as Redis.
+//! The embedded store: one process, nothing to install, same semantics as
+//! Redis, lifetimes included ([`Retention`], in real time).
 
 use std::{
     collections::{BTreeMap, HashMap, VecDeque},
@@ -8,12 +9,12 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared_types::UserId;
+use shared_types::{UserId, game::SessionState};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EVENTS_KEPT, Locked, Relayed, Scope, Store, StoreError, StoreResult, StoredEvent,
+    EVENTS_KEPT, Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent,
     event_message, job_key, parse_event_id,
 };
 use crate::domain::{
@@ -21,19 +22,76 @@ use crate::domain::{
     tx::Changes,
 };
 
-#[derive(Default)]
+/// How often a commit also drops what has expired (reads ignore it before that).
+const PURGE_EVERY: Duration = Duration::from_secs(1);
+
+/// A value with its end of life, as a Redis key with a TTL.
+struct Expiring<T> {
+    value: T,
+    until: Instant,
+}
+
+/// A map whose entries expire: reads see only live ones.
+struct Ttl<K, V>(HashMap<K, Expiring<V>>);
+
+impl<K, V> Default for Ttl<K, V> {
+    fn default() -> Self {
+        Self(HashMap::new())
+    }
+}
+
+impl<K: std::hash::Hash + Eq, V> Ttl<K, V> {
+    fn get(&self, key: &K) -> Option<&V> {
+        let now = Instant::now();
+        self.0.get(key).filter(|e| e.until > now).map(|e| &e.value)
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let now = Instant::now();
+        self.0
+            .get_mut(key)
+            .filter(|e| e.until > now)
+            .map(|e| &mut e.value)
+    }
+
+    /// Stores `value` for `ttl`; `keep` never shortens a live entry's lifetime.
+    fn set(&mut self, key: K, value: V, ttl: Duration, keep: bool) {
+        let now = Instant::now();
+        let mut until = now + ttl;
+        if keep && let Some(old) = self.0.get(&key).filter(|e| e.until > now) {
+            until = until.max(old.until);
+        }
+        self.0.insert(key, Expiring { value, until });
+    }
+
+    /// A live entry lives at least `ttl` from now.
+    fn extend(&mut self, key: &K, ttl: Duration) {
+        let now = Instant::now();
+        if let Some(entry) = self.0.get_mut(key).filter(|e| e.until > now) {
+            entry.until = entry.until.max(now + ttl);
+        }
+    }
+
+    fn purge(&mut self, now: Instant) {
+        self.0.retain(|_, e| e.until > now);
+    }
+}
+
 struct State {
     locks: HashMap<UserId, (String, Instant)>,
-    players: HashMap<UserId, PlayerRecord>,
-    sessions: HashMap<Uuid, SessionRecord>,
-    streams: HashMap<UserId, VecDeque<StoredEvent>>,
+    players: Ttl<UserId, PlayerRecord>,
+    sessions: Ttl<Uuid, SessionRecord>,
+    streams: Ttl<UserId, VecDeque<StoredEvent>>,
     /// job key → (due, job); `due` moves forward while a claim is leased.
+    /// Jobs are kept until finished (Redis keeps their sets at least as long).
     jobs: HashMap<String, (DateTime<Utc>, ExpiryJob)>,
+    purged: Instant,
 }
 
 pub struct MemoryStore {
     state: Mutex<State>,
     events: broadcast::Sender<Relayed>,
+    retention: Retention,
 }
 
 impl Default for MemoryStore {
@@ -44,9 +102,21 @@ impl Default for MemoryStore {
 
 impl MemoryStore {
     pub fn new() -> Self {
+        Self::with_retention(Retention::default())
+    }
+
+    pub fn with_retention(retention: Retention) -> Self {
         Self {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                locks: HashMap::new(),
+                players: Ttl::default(),
+                sessions: Ttl::default(),
+                streams: Ttl::default(),
+                jobs: HashMap::new(),
+                purged: Instant::now(),
+            }),
             events: broadcast::channel(super::BROADCAST_CAPACITY).0,
+            retention,
         }
     }
 
@@ -64,8 +134,15 @@ impl State {
             .is_some_and(|(owner, until)| owner == token && *until > Instant::now())
     }
 
-    fn append(&mut self, player: &UserId, mut event: StoredEvent) -> StoredEvent {
-        let stream = self.streams.entry(player.clone()).or_default();
+    fn append(&mut self, player: &UserId, mut event: StoredEvent, ttl: Duration) -> StoredEvent {
+        if self.streams.get(player).is_none() {
+            self.streams
+                .set(player.clone(), VecDeque::new(), ttl, false);
+        }
+        self.streams.extend(player, ttl);
+        let Some(stream) = self.streams.get_mut(player) else {
+            return event;
+        };
         let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
         let last = stream.back().and_then(|e| parse_event_id(&e.id));
         let (ms, seq) = match last {
@@ -147,11 +224,33 @@ impl Store for MemoryStore {
         if !locked.iter().all(|p| state.holds(p, token)) {
             return Err(StoreError::LeaseLost);
         }
+        let retention = self.retention;
+        // As commit.lua: the sets first, then what they keep alive.
+        let mut keep_sessions = Vec::new();
+        let mut keep_players = Vec::new();
         for (player, record) in &changes.players {
-            state.players.insert(player.clone(), record.clone());
+            state
+                .players
+                .set(player.clone(), record.clone(), retention.record_ttl, false);
+            keep_sessions.extend(record.points_at().map(|at| (at.id, retention.record_ttl)));
         }
         for session in &changes.sessions {
-            state.sessions.insert(session.id, session.clone());
+            let ended = session.state == SessionState::Ended;
+            let ttl = if ended {
+                retention.ended_session_ttl
+            } else {
+                retention.record_ttl
+            };
+            state.sessions.set(session.id, session.clone(), ttl, true);
+            if !ended {
+                keep_players.extend(session.members().map(|p| (p.clone(), ttl)));
+            }
+        }
+        for (id, ttl) in keep_sessions {
+            state.sessions.extend(&id, ttl);
+        }
+        for (player, ttl) in keep_players {
+            state.players.extend(&player, ttl);
         }
         for scheduled in &changes.jobs {
             state.jobs.insert(
@@ -160,12 +259,19 @@ impl Store for MemoryStore {
             );
         }
         for (player, event) in &changes.events {
-            let stored = state.append(player, event_message(player, event));
+            let stored = state.append(player, event_message(player, event), retention.events_ttl);
             // Nobody listening is fine: the stream keeps it for replay.
             let _ = self.events.send(Relayed::Event(stored));
         }
         for player in locked {
             state.locks.remove(player);
+        }
+        let now = Instant::now();
+        if now.duration_since(state.purged) >= PURGE_EVERY {
+            state.players.purge(now);
+            state.sessions.purge(now);
+            state.streams.purge(now);
+            state.purged = now;
         }
         Ok(())
     }

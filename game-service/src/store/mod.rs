@@ -36,6 +36,51 @@ pub const BROADCAST_CAPACITY: usize = 65_536;
 /// Events kept per player for `Last-Event-ID` replay.
 pub const EVENTS_KEPT: usize = 256;
 
+/// How long the store keeps what it holds, in real time (Redis TTLs; the
+/// memory store expires the same things after the same times).
+///
+/// Lifetimes are coupled so that nobody is stuck: whatever a player record
+/// points at lives at least as long as the record, a live session's players'
+/// records at least as long as the session, and writing a session never
+/// shortens its lifetime. Both stores apply this in the commit's atomic step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Player records and live sessions, after their last change (`RECORD_TTL_SECS`).
+    pub record_ttl: Duration,
+    /// Ended sessions stay readable this long.
+    pub ended_session_ttl: Duration,
+    /// A player's events stay replayable this long after their last one.
+    pub events_ttl: Duration,
+    /// Job sets outlive the furthest job they can hold.
+    pub jobs_ttl: Duration,
+}
+
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            record_ttl: DAY,
+            ended_session_ttl: HOUR,
+            events_ttl: HOUR,
+            jobs_ttl: DAY,
+        }
+    }
+}
+
+impl Retention {
+    /// Records and live sessions kept `record_ttl`; job sets kept at least
+    /// twice `horizon`, the furthest a job is ever scheduled ahead.
+    pub fn new(record_ttl: Duration, horizon: Duration) -> Self {
+        Self {
+            record_ttl,
+            jobs_ttl: DAY.max(horizon.saturating_mul(2)),
+            ..Self::default()
+        }
+    }
+}
+
 /// An event as stored in a player's stream. Ids are `<millis>-<seq>`, increasing per player.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StoredEvent {
@@ -88,14 +133,7 @@ pub fn predict(
     sessions: &[SessionRef],
 ) -> (Vec<UserId>, Vec<SessionRef>) {
     let mut wanted_sessions: BTreeSet<SessionRef> = sessions.iter().cloned().collect();
-    wanted_sessions.extend(
-        record
-            .session
-            .iter()
-            .chain(record.prompt.iter().filter_map(|pr| pr.lobby.as_ref()))
-            .chain(record.invitations.iter().map(|inv| &inv.lobby))
-            .cloned(),
-    );
+    wanted_sessions.extend(record.points_at().cloned());
     let mut wanted_players: BTreeSet<UserId> = players.iter().cloned().collect();
     wanted_players.insert(actor.clone());
     wanted_players.extend(wanted_sessions.iter().map(|at| at.host.clone()));
@@ -197,6 +235,9 @@ pub fn job_key(job: &ExpiryJob) -> String {
         ExpiryJob::Invite { player, prompt_id } => format!("invite:{player}:{prompt_id}"),
         ExpiryJob::Invitation { lobby, invitee } => {
             format!("invitation:{}:{}:{invitee}", lobby.host, lobby.id)
+        }
+        ExpiryJob::Idle { session, life_at } => {
+            format!("idle:{}:{}:{life_at}", session.host, session.id)
         }
     }
 }

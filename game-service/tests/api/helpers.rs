@@ -79,6 +79,10 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         expiry_poll: Duration::from_millis(200),
         im_breaker_threshold: 5,
         im_breaker_cooldown: Duration::from_secs(2),
+        join_token_keys: game_service::join_tokens::KeySource::default(),
+        join_token_ttl: Duration::from_secs(900),
+        session_idle: Duration::from_secs(1800),
+        record_ttl: Duration::from_secs(86_400),
     };
     let game = game_service::startup::Application::build(settings).await?;
     let address = format!("http://127.0.0.1:{}", game.port());

@@ -13,6 +13,7 @@ use game_service::{
     domain::engine::{Engine, Partners},
     game::{Clock, Game, GameError},
     im_client::PartnerSource,
+    join_tokens::{JoinTokens, KeySource},
     store::{Store, memory::MemoryStore, redis::RedisStore},
 };
 use shared_types::{
@@ -106,6 +107,11 @@ impl Harness {
             Engine::new(Duration::seconds(INVITE_TTL_SECS)),
             partners.clone(),
             clock.clone(),
+            Arc::new(JoinTokens::new(
+                &KeySource::default(),
+                shared_types::auth::DEFAULT_ISSUER,
+                std::time::Duration::from_secs(900),
+            )?),
         ));
         Ok(Self {
             game,

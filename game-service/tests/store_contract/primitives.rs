@@ -15,7 +15,7 @@ use game_service::{
 };
 use shared_types::{
     UserId,
-    game::{PromptKind, Reason, SessionKind, SessionState},
+    game::{PromptKind, Reason},
 };
 use uuid::Uuid;
 
@@ -72,19 +72,7 @@ async fn locking_several_players_is_all_or_none(h: Harness) -> anyhow::Result<()
 }
 
 fn solo_session(host: &UserId) -> SessionRecord {
-    SessionRecord {
-        id: Uuid::new_v4(),
-        kind: SessionKind::Solo,
-        state: SessionState::Active,
-        host: host.clone(),
-        players: vec![host.clone()],
-        pending: Vec::new(),
-        invitees: Vec::new(),
-        expired: Vec::new(),
-        created_at: chrono::Utc::now(),
-        reason: Some(Reason::NoPartner),
-        join_tokens: Vec::new(),
-    }
+    SessionRecord::solo(host, Reason::NoPartner, chrono::Utc::now())
 }
 
 /// The store widens a lock set by what the actor's record points at (in one

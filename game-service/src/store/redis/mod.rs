@@ -46,7 +46,7 @@ use self::{
     keys::{JOB_SHARDS, Keys},
     plan::{Group, INTENT_TTL, TwoPhasePlan, groups, millis},
 };
-use super::{Locked, Relayed, Scope, Store, StoreError, StoreResult, StoredEvent};
+use super::{Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
@@ -75,6 +75,7 @@ struct Scripts {
 pub struct RedisStore {
     conn: RedisConn,
     keys: Keys,
+    retention: Retention,
     scripts: Arc<Scripts>,
     /// Commit slot by slot (always on a cluster; tests turn it on for standalone).
     two_phase: bool,
@@ -206,6 +207,7 @@ impl RedisStore {
             two_phase: conn.is_cluster(),
             conn,
             keys,
+            retention: Retention::default(),
             scripts: Arc::new(Scripts {
                 lock_all: Script::new(include_str!("lua/lock_all.lua")),
                 lock: Script::new(include_str!("lua/lock.lua")),
@@ -251,6 +253,12 @@ impl RedisStore {
         Err(StoreError::Unavailable(anyhow::anyhow!(
             "simulated crash at {point:?}"
         )))
+    }
+
+    /// How long keys live (default: [`Retention::default`]).
+    pub fn with_retention(mut self, retention: Retention) -> Self {
+        self.retention = retention;
+        self
     }
 
     /// Commits slot by slot even on standalone Redis, as on a cluster (tests).
@@ -663,13 +671,13 @@ impl Store for RedisStore {
 
     async fn commit(&self, locked: &[UserId], token: &str, changes: &Changes) -> StoreResult<()> {
         if self.two_phase {
-            let split = groups(&self.keys, locked, changes, Some(token))?;
+            let split = groups(&self.keys, &self.retention, locked, changes, Some(token))?;
             if split.len() > 1 {
                 return self.commit_two_phase(locked, token, split).await;
             }
         }
         // One slot (or standalone Redis): a single atomic call.
-        for group in groups(&self.keys, locked, changes, None)? {
+        for group in groups(&self.keys, &self.retention, locked, changes, None)? {
             self.apply(&group, token).await?;
         }
         Ok(())

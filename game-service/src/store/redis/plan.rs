@@ -13,20 +13,12 @@ use shared_types::{UserId, game::SessionState};
 use super::keys::{Key, Keys};
 use crate::{
     domain::tx::Changes,
-    store::{EVENTS_KEPT, StoreError},
+    store::{EVENTS_KEPT, Retention, StoreError},
 };
 
-/// Idle players and live sessions are forgotten after a day without change.
-pub const RECORD_TTL: Duration = Duration::from_secs(24 * 3600);
-/// Ended sessions stay readable for an hour.
-pub const ENDED_SESSION_TTL: Duration = Duration::from_secs(3600);
-/// Events stay replayable for an hour after the player's last event.
-pub const EVENTS_TTL: Duration = Duration::from_secs(3600);
-/// Job sets outlive any job they hold (invitations last minutes).
-pub const JOBS_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Intents and applied markers must outlive any wait before recovery finds
-/// them: a player may come back hours later. Their records live as long.
-pub const INTENT_TTL: Duration = RECORD_TTL;
+/// them: a player may come back hours later.
+pub const INTENT_TTL: Duration = Duration::from_secs(24 * 3600);
 
 pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -46,8 +38,10 @@ pub struct Group {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Plan {
     pub fences: Vec<usize>,
-    /// (key, value, ttl ms)
-    pub sets: Vec<(usize, String, u64)>,
+    /// (key, value, ttl ms, never shorten the key's current lifetime)
+    pub sets: Vec<(usize, String, u64, bool)>,
+    /// (key, ttl ms): an existing key lives at least this long from now
+    pub extend: Vec<(usize, u64)>,
     /// (key, player, event JSON)
     pub events: Vec<(usize, String, String)>,
     /// (key, due ms, job JSON)
@@ -75,7 +69,8 @@ pub struct TwoPhasePlan {
 struct Builder {
     keys: Vec<String>,
     fences: Vec<usize>,
-    sets: Vec<(usize, String, u64)>,
+    sets: Vec<(usize, String, u64, bool)>,
+    extend: Vec<(usize, u64)>,
     events: Vec<(usize, String, String)>,
     jobs: Vec<(usize, i64, String)>,
     unlock: Vec<usize>,
@@ -100,8 +95,14 @@ fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
 
 /// Groups the writes of a transition. `two_phase` is the transaction id when
 /// the groups are to be applied one slot at a time; `None` yields one group.
+///
+/// Lifetimes are coupled here, in the same atomic step as the writes: what a
+/// written player record points at lives at least as long as the record, the
+/// records of a live session's players at least as long as the session, and
+/// writing a session never shortens its lifetime (see [`Retention`]).
 pub fn groups(
     keys: &Keys,
+    retention: &Retention,
     locked: &[UserId],
     changes: &Changes,
     two_phase: Option<&str>,
@@ -132,28 +133,48 @@ pub fn groups(
             ];
         }
     }
+    let record_ttl = millis(retention.record_ttl);
+    macro_rules! extend {
+        ($key:expr, $ttl:expr) => {{
+            let key = $key;
+            let b = builder!(&key);
+            let i = b.index(&key);
+            b.extend.push((i, $ttl));
+        }};
+    }
     for (player, record) in &changes.players {
         let key = keys.player(player);
         let value = encode(record, "a player record")?;
         let b = builder!(&key);
         let i = b.index(&key);
-        b.sets.push((i, value, millis(RECORD_TTL)));
+        b.sets.push((i, value, record_ttl, false));
+        for at in record.points_at() {
+            extend!(keys.session(&at.host, at.id), record_ttl);
+            extend!(keys.session_host(at.id), record_ttl);
+        }
     }
     for session in &changes.sessions {
-        let ttl = millis(if session.state == SessionState::Ended {
-            ENDED_SESSION_TTL
+        let ended = session.state == SessionState::Ended;
+        let ttl = millis(if ended {
+            retention.ended_session_ttl
         } else {
-            RECORD_TTL
+            retention.record_ttl
         });
         let value = encode(session, "a session")?;
         let key = keys.session(&session.host, session.id);
         let b = builder!(&key);
         let i = b.index(&key);
-        b.sets.push((i, value, ttl));
+        b.sets.push((i, value, ttl, true));
         let key = keys.session_host(session.id);
         let b = builder!(&key);
         let i = b.index(&key);
-        b.sets.push((i, session.host.as_str().to_owned(), ttl));
+        b.sets
+            .push((i, session.host.as_str().to_owned(), ttl, true));
+        if !ended {
+            for member in session.members() {
+                extend!(keys.player(member), ttl);
+            }
+        }
     }
     for (player, event) in &changes.events {
         let key = keys.events(player);
@@ -179,6 +200,7 @@ pub fn groups(
                 plan: Plan {
                     fences: b.fences,
                     sets: b.sets,
+                    extend: b.extend,
                     events: b.events,
                     jobs: b.jobs,
                     unlock: b.unlock,
@@ -187,8 +209,8 @@ pub fn groups(
                     tx: two_phase.unwrap_or_default().to_owned(),
                     channel: keys.channel(),
                     maxlen: EVENTS_KEPT,
-                    events_ttl: millis(EVENTS_TTL),
-                    jobs_ttl: millis(JOBS_TTL),
+                    events_ttl: millis(retention.events_ttl),
+                    jobs_ttl: millis(retention.jobs_ttl),
                     marker_ttl: millis(INTENT_TTL),
                 },
                 keys: b.keys,

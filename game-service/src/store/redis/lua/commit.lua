@@ -3,7 +3,9 @@
 -- schedule expiry jobs, clear the transaction's intent and release the locks.
 -- ARGV[1] fence token; ARGV[2] plan (JSON) whose numbers index KEYS:
 --   fences  {k}                 lock keys that must still hold the token
---   sets    {{k, value, ttl_ms}} records to store
+--   sets    {{k, value, ttl_ms, keep}} records to store (keep: never shorten
+--                                the key's current lifetime)
+--   extend  {{k, ttl_ms}}        existing keys that must live at least ttl_ms
 --   events  {{k, player, json}}  stream appends (published on `channel`)
 --   jobs    {{k, due_ms, job}}   expiry jobs (sorted sets)
 --   unlock  {k}                 lock keys to release
@@ -22,7 +24,22 @@ for _, k in ipairs(plan.fences) do
   fenced[k] = true
 end
 for _, s in ipairs(plan.sets) do
-  redis.call('SET', KEYS[s[1]], s[2], 'PX', s[3])
+  local ttl = s[3]
+  if s[4] then
+    local left = redis.call('PTTL', KEYS[s[1]])
+    if left > ttl then
+      ttl = left
+    end
+  end
+  redis.call('SET', KEYS[s[1]], s[2], 'PX', ttl)
+end
+-- After the sets, so that a key written here is extended too (PEXPIRE GT
+-- would do, but needs Redis 7).
+for _, e in ipairs(plan.extend) do
+  local left = redis.call('PTTL', KEYS[e[1]])
+  if left >= 0 and left < e[2] then
+    redis.call('PEXPIRE', KEYS[e[1]], e[2])
+  end
 end
 for _, e in ipairs(plan.events) do
   local id = redis.call('XADD', KEYS[e[1]], 'MAXLEN', '~', plan.maxlen, '*', 'e', e[3])

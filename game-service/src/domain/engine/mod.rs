@@ -3,9 +3,16 @@
 //! Invariants kept here: a player holds at most one of {open prompt, live
 //! session}; a decision is final; the first lobby created for a pair wins and
 //! replaces the other player's invite prompt with a join prompt.
+//!
+//! # Layout
+//! - this module: arriving, answering prompts, lobbies and solo sessions;
+//! - [`expiry`]: prompts and invitations running out, jobs from the store;
+//! - [`lifecycle`]: leaving, ending, signs of life and abandonment.
+
+mod expiry;
+mod lifecycle;
 
 use chrono::{DateTime, Duration, Utc};
-use rand::Rng;
 use shared_types::{
     UserId,
     game::{GameEvent, PromptCancelled, PromptKind, Reason, SessionKind, SessionState},
@@ -14,8 +21,8 @@ use uuid::Uuid;
 
 use super::{
     records::{
-        Answer, ExpiryJob, Invitation, Pending, PlayerRecord, PromptRecord, ScheduledJob,
-        SessionRecord, SessionRef,
+        Answer, DEFAULT_MODE, ExpiryJob, Invitation, Pending, PlayerRecord, PromptRecord,
+        ScheduledJob, SessionRecord, SessionRef,
     },
     tx::{Tx, TxError},
 };
@@ -56,32 +63,73 @@ enum Decision {
     Reject,
 }
 
+/// The default `SESSION_IDLE_SECS`: half an hour without life ends a session.
+pub const DEFAULT_SESSION_IDLE_SECS: i64 = 1800;
+
 pub struct Engine {
     pub invite_ttl: Duration,
+    /// A session with no sign of life for this long ends as abandoned.
+    pub session_idle: Duration,
 }
 
 type Step = Result<Outcome, TxError>;
 
 impl Engine {
     pub fn new(invite_ttl: Duration) -> Self {
-        Self { invite_ttl }
+        Self {
+            invite_ttl,
+            session_idle: Duration::seconds(DEFAULT_SESSION_IDLE_SECS),
+        }
     }
 
-    /// Connect, first half: return what is open, or turn a stored invitation into a join prompt.
+    pub fn with_session_idle(mut self, idle: Duration) -> Self {
+        self.session_idle = idle;
+        self
+    }
+
+    /// How coarsely life is recorded: at most one write per session per this
+    /// long (an eighth of the idle time), so reads and streams stay cheap.
+    pub fn life_resolution(&self) -> Duration {
+        self.session_idle / 8
+    }
+
+    /// Connect, first half: return what is open, or turn a stored invitation
+    /// into a join prompt. A record that points at something gone (a session
+    /// that ended or no longer has the player, a join prompt whose lobby is
+    /// over) is repaired here, so that connecting always leads somewhere.
     pub fn resume(&self, tx: &mut Tx, p: &UserId) -> Step {
-        let rec = tx.player(p)?;
-        if let Some(prompt) = &rec.prompt {
+        let mut rec = tx.player(p)?;
+        if let Some(prompt) = rec.prompt.clone() {
             if prompt.expires_at <= tx.now {
                 self.expire_prompt(tx, p, prompt.clone())?;
                 let cleared = tx.player(p)?.prompt.is_none_or(|now| now.id != prompt.id);
                 if cleared {
                     return self.resume(tx, p);
                 }
+                return Ok(Outcome::Done);
             }
-            return Ok(Outcome::Done);
+            let Some(lobby) = &prompt.lobby else {
+                return Ok(Outcome::Done);
+            };
+            let open = tx
+                .session(lobby)?
+                .is_some_and(|s| s.is_pending(p) && s.state != SessionState::Ended);
+            if open {
+                return Ok(Outcome::Done);
+            }
+            rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
+            tx.push_event(p, cancelled(prompt.id, Reason::Withdrawn));
+            rec.drop_invitation(lobby.id);
+            rec.prompt = None;
+            tx.put_player(p, rec);
+            return self.resume(tx, p);
         }
-        if rec.session.is_some() {
-            return Ok(Outcome::Done);
+        if let Some(at) = rec.session.clone() {
+            if tx.session(&at)?.is_some_and(|s| s.is_live_for(p)) {
+                return Ok(Outcome::Done);
+            }
+            rec.session = None;
+            tx.put_player(p, rec.clone());
         }
         let mut open: Vec<Invitation> = rec
             .invitations
@@ -91,7 +139,6 @@ impl Engine {
             .collect();
         open.sort_by_key(|inv| std::cmp::Reverse(inv.expires_at));
         tx.require(open.iter().map(|inv| &inv.lobby.host))?;
-        let mut rec = rec;
         for inv in open {
             let lobby = tx.session(&inv.lobby)?;
             let joinable = lobby.as_ref().is_some_and(|s| {
@@ -191,55 +238,6 @@ impl Engine {
         Ok(Outcome::Done)
     }
 
-    /// Leave the player's live session; a session nobody is in ends and withdraws its invitations.
-    pub fn leave(&self, tx: &mut Tx, p: &UserId, session_id: Uuid) -> Step {
-        let mut rec = tx.player(p)?;
-        let Some(current) = rec.session.clone().filter(|s| s.id == session_id) else {
-            return Ok(Outcome::Refused(Refusal::NotFound("not in this session")));
-        };
-        let Some(mut session) = tx.session(&current)? else {
-            rec.session = None;
-            tx.put_player(p, rec);
-            return Ok(Outcome::Done);
-        };
-        let pending: Vec<UserId> = session.pending.iter().map(|q| q.player.clone()).collect();
-        session.players.retain(|q| q != p);
-        if session.players.is_empty() {
-            tx.require(&pending)?;
-            for invitee in &pending {
-                self.withdraw_invitation(tx, invitee, &current)?;
-            }
-            session.pending.clear();
-            session.state = SessionState::Ended;
-        }
-        rec.session = None;
-        tx.put_player(p, rec);
-        tx.push_event(p, GameEvent::Session(session.view(p)));
-        self.announce(tx, &session);
-        tx.put_session(session);
-        Ok(Outcome::Done)
-    }
-
-    /// Act on an expiry the store handed out; a job that no longer applies does nothing.
-    pub fn expire(&self, tx: &mut Tx, job: &ExpiryJob) -> Step {
-        match job {
-            ExpiryJob::Invite { player, prompt_id } => {
-                let rec = tx.player(player)?;
-                match rec.prompt {
-                    Some(prompt) if prompt.id == *prompt_id && prompt.expires_at <= tx.now => {
-                        self.expire_prompt(tx, player, prompt)?;
-                    }
-                    _ => {}
-                }
-            }
-            ExpiryJob::Invitation { lobby, invitee } => {
-                tx.require([&lobby.host, invitee])?;
-                self.expire_invitation(tx, lobby, invitee)?;
-            }
-        }
-        Ok(Outcome::Done)
-    }
-
     /// Finds the open prompt an answer applies to, following a superseded invite
     /// prompt to the join prompt that replaced it. `Err` carries the final reply
     /// when there is nothing left to do.
@@ -333,15 +331,18 @@ impl Engine {
             expired: Vec::new(),
             created_at: tx.now,
             reason: None,
-            join_tokens: vec![(host.clone(), join_token())],
+            mode: DEFAULT_MODE.to_owned(),
+            ended_reason: None,
+            life_at: None,
         };
+        self.watch_idle(tx, &lobby);
         let at = lobby.reference();
         let mut rec = tx.player(host)?;
         rec.prompt = None;
         rec.remember(prompt.id, Answer::Accepted, None);
         rec.session = Some(at.clone());
         tx.put_player(host, rec);
-        tx.push_event(host, GameEvent::Session(lobby.view(host)));
+        tx.push_event(host, GameEvent::Session(lobby.view()));
         tx.put_session(lobby);
 
         for invitee in &chosen {
@@ -405,7 +406,6 @@ impl Engine {
         lobby.pending.retain(|q| &q.player != p);
         lobby.players.push(p.clone());
         lobby.state = SessionState::Active;
-        lobby.join_tokens.push((p.clone(), join_token()));
         rec.remember(prompt.id, Answer::Accepted, None);
         rec.session = Some(at);
         tx.put_player(p, rec);
@@ -414,145 +414,18 @@ impl Engine {
         Ok(Outcome::Done)
     }
 
-    /// An invitee is out of a lobby (rejected or expired). A lobby left with
-    /// nobody pending and nobody joined turns into the host's solo session.
-    fn drop_invitee(&self, tx: &mut Tx, mut lobby: SessionRecord, invitee: &UserId, expired: bool) {
-        if !lobby.is_pending(invitee) {
-            return;
-        }
-        lobby.pending.retain(|q| &q.player != invitee);
-        if expired {
-            lobby.expired.push(invitee.clone());
-        }
-        if lobby.state == SessionState::Waiting && lobby.pending.is_empty() {
-            lobby.kind = SessionKind::Solo;
-            lobby.state = SessionState::Active;
-            lobby.reason = Some(if lobby.expired.is_empty() {
-                Reason::Declined
-            } else {
-                Reason::Expired
-            });
-        }
-        self.announce(tx, &lobby);
-        tx.put_session(lobby);
-    }
-
-    /// Expires every prompt of a locked player whose deadline has passed,
-    /// before a transition reads them: an expiry takes effect at its deadline,
-    /// not when a sweep or some request happens to notice it, whatever the
-    /// transition (the game runner calls this first in every one).
-    pub fn settle(&self, tx: &mut Tx) -> Result<(), TxError> {
-        let due: Vec<(UserId, PromptRecord)> = tx
-            .locked()
-            .filter_map(|p| {
-                let prompt = tx.current(p)?.prompt.clone()?;
-                (prompt.expires_at <= tx.now).then(|| (p.clone(), prompt))
-            })
-            .collect();
-        for (p, prompt) in due {
-            self.expire_prompt(tx, &p, prompt)?;
-        }
-        Ok(())
-    }
-
-    fn expire_prompt(&self, tx: &mut Tx, p: &UserId, prompt: PromptRecord) -> Result<(), TxError> {
-        if let Some(lobby) = &prompt.lobby {
-            return self.expire_invitation(tx, lobby, p);
-        }
-        let mut rec = tx.player(p)?;
-        rec.prompt = None;
-        rec.remember(prompt.id, Answer::Cancelled(Reason::Expired), None);
-        tx.push_event(p, cancelled(prompt.id, Reason::Expired));
-        self.solo(tx, p, &mut rec, Reason::Expired);
-        tx.put_player(p, rec);
-        Ok(())
-    }
-
-    fn expire_invitation(
-        &self,
-        tx: &mut Tx,
-        at: &SessionRef,
-        invitee: &UserId,
-    ) -> Result<(), TxError> {
-        tx.require([&at.host, invitee])?;
-        let now = tx.now;
-        let lobby = tx.session(at)?;
-        let not_due = lobby.as_ref().is_some_and(|s| {
-            s.pending
-                .iter()
-                .any(|q| &q.player == invitee && q.expires_at > now)
-        });
-        if not_due {
-            return Ok(());
-        }
-        if let Some(lobby) = lobby {
-            self.drop_invitee(tx, lobby, invitee, true);
-        }
-        let mut rec = tx.player(invitee)?;
-        rec.drop_invitation(at.id);
-        let stale = |pr: &PromptRecord| pr.lobby.as_ref() == Some(at) && pr.expires_at <= now;
-        if let Some(prompt) = rec.prompt.clone().filter(stale) {
-            rec.prompt = None;
-            rec.remember(prompt.id, Answer::Cancelled(Reason::Expired), None);
-            tx.push_event(invitee, cancelled(prompt.id, Reason::Expired));
-            self.solo(tx, invitee, &mut rec, Reason::Expired);
-        }
-        tx.put_player(invitee, rec);
-        Ok(())
-    }
-
-    /// The host left an empty lobby: the invitee's invitation and join prompt go away.
-    fn withdraw_invitation(
-        &self,
-        tx: &mut Tx,
-        invitee: &UserId,
-        at: &SessionRef,
-    ) -> Result<(), TxError> {
-        let mut rec = tx.player(invitee)?;
-        rec.drop_invitation(at.id);
-        if let Some(prompt) = rec
-            .prompt
-            .clone()
-            .filter(|pr| pr.lobby.as_ref() == Some(at))
-        {
-            rec.prompt = None;
-            if prompt.expires_at <= tx.now {
-                // Its deadline passed before the host left: it expired, as a rejection would.
-                rec.remember(prompt.id, Answer::Cancelled(Reason::Expired), None);
-                tx.push_event(invitee, cancelled(prompt.id, Reason::Expired));
-                self.solo(tx, invitee, &mut rec, Reason::Expired);
-            } else {
-                rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
-                tx.push_event(invitee, cancelled(prompt.id, Reason::Withdrawn));
-            }
-        }
-        tx.put_player(invitee, rec);
-        Ok(())
-    }
-
-    fn solo(&self, tx: &mut Tx, p: &UserId, rec: &mut PlayerRecord, reason: Reason) {
-        let session = SessionRecord {
-            id: Uuid::new_v4(),
-            kind: SessionKind::Solo,
-            state: SessionState::Active,
-            host: p.clone(),
-            players: vec![p.clone()],
-            pending: Vec::new(),
-            invitees: Vec::new(),
-            expired: Vec::new(),
-            created_at: tx.now,
-            reason: Some(reason),
-            join_tokens: vec![(p.clone(), join_token())],
-        };
+    pub(super) fn solo(&self, tx: &mut Tx, p: &UserId, rec: &mut PlayerRecord, reason: Reason) {
+        let session = SessionRecord::solo(p, reason, tx.now);
+        self.watch_idle(tx, &session);
         rec.session = Some(session.reference());
-        tx.push_event(p, GameEvent::Session(session.view(p)));
+        tx.push_event(p, GameEvent::Session(session.view()));
         tx.put_session(session);
     }
 
     /// Every player in the session hears about its change.
-    fn announce(&self, tx: &mut Tx, session: &SessionRecord) {
+    pub(super) fn announce(&self, tx: &mut Tx, session: &SessionRecord) {
         for player in &session.players {
-            tx.push_event(player, GameEvent::Session(session.view(player)));
+            tx.push_event(player, GameEvent::Session(session.view()));
         }
     }
 }
@@ -567,18 +440,12 @@ fn join_prompt(at: &SessionRef, expires_at: DateTime<Utc>) -> PromptRecord {
     }
 }
 
-fn cancelled(prompt_id: Uuid, reason: Reason) -> GameEvent {
+pub(super) fn cancelled(prompt_id: Uuid, reason: Reason) -> GameEvent {
     GameEvent::PromptCancelled(PromptCancelled {
         prompt_id,
         reason,
         replaced_by: None,
     })
-}
-
-/// An opaque 256-bit credential the game server checks when the player arrives.
-fn join_token() -> String {
-    let bytes: [u8; 32] = rand::rng().random();
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
