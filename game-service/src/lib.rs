@@ -9,6 +9,7 @@
 //! - [`store`]: the store trait, its in-memory and Redis backends.
 //! - [`im_client`]: the call to the IM service; [`breaker`]: its circuit breaker.
 //! - [`join_tokens`]: the signed credentials game servers verify, and their keys.
+//! - [`metrics`]: the game's own Prometheus series.
 //! - [`hub`]: fans events out to this replica's event streams.
 //! - [`routes`]: HTTP handlers, one module per resource.
 //! - [`openapi`]: the generated OpenAPI document.
@@ -20,6 +21,7 @@ pub mod game;
 pub mod hub;
 pub mod im_client;
 pub mod join_tokens;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 pub mod shutdown;

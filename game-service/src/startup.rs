@@ -75,7 +75,7 @@ impl Application {
         let hub = EventHub::start(&store);
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let readiness = web::Data::new(Readiness(vec![Arc::new(StoreCheck(store.clone()))]));
-        let metrics = service_kit::ops::metrics("game")?;
+        let metrics = service_kit::ops::metrics_with("game", crate::metrics::collectors())?;
         let openapi = crate::openapi::openapi();
         let game_data = web::Data::from(game.clone());
         let hub_data = web::Data::new(hub);

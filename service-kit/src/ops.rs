@@ -130,10 +130,23 @@ pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi
 
 /// Prometheus middleware that also serves `/metrics`.
 pub fn metrics(namespace: &str) -> anyhow::Result<PrometheusMetrics> {
+    metrics_with(namespace, Vec::new())
+}
+
+/// [`metrics`] plus a service's own collectors.
+pub fn metrics_with(
+    namespace: &str,
+    collectors: Vec<Box<dyn prometheus::core::Collector>>,
+) -> anyhow::Result<PrometheusMetrics> {
     let registry = prometheus::Registry::new();
     registry
         .register(Box::new(crate::redis_conn::ROUND_TRIPS.clone()))
         .map_err(|e| anyhow::anyhow!("registering the Redis round-trip counter: {e}"))?;
+    for collector in collectors {
+        registry
+            .register(collector)
+            .map_err(|e| anyhow::anyhow!("registering a metric: {e}"))?;
+    }
     PrometheusMetricsBuilder::new(namespace)
         .registry(registry)
         .endpoint("/metrics")

@@ -7,8 +7,10 @@
 //! - [`stub_im`]: a fake IM service that counts requests and fails, hangs or answers late.
 //! - [`invariants`]: the store's invariants, read from Redis once a scenario has settled.
 //! - [`churn`]: background players driving flows while a fault strikes.
+//! - [`game_server`]: a game server's calls (end, heartbeat, join-token checks).
 
 pub mod churn;
+mod game_server;
 pub mod invariants;
 mod process;
 mod sse;
@@ -33,6 +35,7 @@ use shared_types::{
 };
 use uuid::Uuid;
 
+pub use self::game_server::GameServer;
 use self::process::{ServiceProcess, binary};
 pub use self::sse::{EventStream, SseEvent, StreamEnd};
 pub use self::store::{StoredKey, snapshot};
@@ -315,6 +318,35 @@ impl TestWorld {
         self.minter
             .mint(&user_id, Scope::Service, 3600)
             .context("minting a service token")
+    }
+
+    /// A game server with a `service` token, talking to the first replica.
+    pub fn game_server(&self) -> anyhow::Result<GameServer> {
+        Ok(GameServer {
+            api: self.api.clone(),
+            token: self.service_token()?,
+        })
+    }
+
+    /// `GET /metrics` of the first replica (or `replica`): the value of every series whose
+    /// line starts with `series` (name and labels), summed.
+    pub async fn metric(&self, replica: Option<&Replica>, series: &str) -> anyhow::Result<f64> {
+        let base = replica.map_or(self.api.game.as_str(), |r| r.base_url.as_str());
+        let text = self
+            .api
+            .client
+            .get(format!("{base}/metrics"))
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await
+            .context("GET /metrics")?
+            .text()
+            .await?;
+        Ok(text
+            .lines()
+            .filter(|line| line.starts_with(series))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum())
     }
 
     /// Everyone `available`, and the first opens one conversation with all the others.

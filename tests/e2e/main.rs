@@ -34,6 +34,7 @@
 //! - [`security`]: tokens, other players' prompts and sessions, malformed requests.
 //! - [`operations`]: health, readiness, metrics, OpenAPI and docs on both services.
 //! - [`im`]: the IM service's partners answer on its own.
+//! - [`lifecycle`]: join tokens, game servers ending sessions and heartbeats, abandonment.
 
 mod cluster;
 mod decisions;
@@ -44,6 +45,7 @@ mod faults;
 mod helpers;
 mod im;
 mod invitations;
+mod lifecycle;
 mod matchmaking;
 mod operations;
 mod races;

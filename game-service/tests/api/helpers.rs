@@ -67,13 +67,26 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         service_kit::telemetry::init();
     }
     let im_address = spawn_im(im_settings(jwt_settings(SECRET))).await?;
-    let settings = Settings {
+    let game = game_service::startup::Application::build(game_settings(&im_address)).await?;
+    let address = format!("http://127.0.0.1:{}", game.port());
+    tokio::spawn(game.run_until_stopped());
+    Ok(TestApp {
+        address,
+        im_address,
+        client: client()?,
+        minter: Minter::hs256(SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE),
+    })
+}
+
+/// Game settings for an in-process game service on a free port with the in-memory store.
+pub fn game_settings(im_address: &str) -> Settings {
+    Settings {
         bind_addr: "127.0.0.1:0".into(),
         redis_url: None,
         redis_cluster: false,
         redis_key_prefix: "game".into(),
         jwt: jwt_settings(SECRET),
-        im_url: im_address.clone(),
+        im_url: im_address.to_owned(),
         im_timeout: Duration::from_secs(2),
         invite_ttl: Duration::from_secs(60),
         expiry_poll: Duration::from_millis(200),
@@ -83,16 +96,7 @@ pub async fn spawn_app() -> anyhow::Result<TestApp> {
         join_token_ttl: Duration::from_secs(900),
         session_idle: Duration::from_secs(1800),
         record_ttl: Duration::from_secs(86_400),
-    };
-    let game = game_service::startup::Application::build(settings).await?;
-    let address = format!("http://127.0.0.1:{}", game.port());
-    tokio::spawn(game.run_until_stopped());
-    Ok(TestApp {
-        address,
-        im_address,
-        client: client()?,
-        minter: Minter::hs256(SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE),
-    })
+    }
 }
 
 /// An HTTP client that does not follow redirects.

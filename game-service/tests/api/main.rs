@@ -2,6 +2,7 @@
 
 mod authorization;
 mod docs;
+mod game_servers;
 mod helpers;
 mod keys;
 mod limits;

@@ -10,15 +10,15 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use e2e::RedisServer;
 use game_service::{
-    domain::engine::{Engine, Partners},
+    domain::engine::{DEFAULT_SESSION_IDLE_SECS, Engine, Partners},
     game::{Clock, Game, GameError},
     im_client::PartnerSource,
     join_tokens::{JoinTokens, KeySource},
-    store::{Store, memory::MemoryStore, redis::RedisStore},
+    store::{Retention, Store, memory::MemoryStore, redis::RedisStore},
 };
 use shared_types::{
     UserId,
-    game::{PlayerState, Prompt, Session},
+    game::{EndedReason, GameEvent, PlayerState, Prompt, Session},
 };
 use uuid::Uuid;
 
@@ -78,14 +78,36 @@ pub struct Harness {
     pub redis_store: Option<Arc<RedisStore>>,
 }
 
+/// What a harness may change from the defaults.
+#[derive(Clone, Copy)]
+pub struct Options {
+    pub retention: Retention,
+    pub session_idle_secs: i64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            retention: Retention::default(),
+            session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
+        }
+    }
+}
+
 impl Harness {
     pub async fn start(backend: Backend) -> anyhow::Result<Self> {
+        Self::start_with(backend, Options::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, options: Options) -> anyhow::Result<Self> {
+        let retention = options.retention;
         let (store, redis, redis_store): (Arc<dyn Store>, _, _) = match backend {
-            Backend::Memory => (Arc::new(MemoryStore::new()), None, None),
+            Backend::Memory => (Arc::new(MemoryStore::with_retention(retention)), None, None),
             Backend::Redis | Backend::RedisTwoPhase => {
                 let server = RedisServer::start()?;
-                let mut store =
-                    RedisStore::connect(&server.url(), &e2e::unique_prefix("game")).await?;
+                let mut store = RedisStore::connect(&server.url(), &e2e::unique_prefix("game"))
+                    .await?
+                    .with_retention(retention);
                 if let Backend::RedisTwoPhase = backend {
                     store = store.with_two_phase_commit();
                 }
@@ -94,8 +116,9 @@ impl Harness {
             }
             Backend::RedisCluster => {
                 let cluster = e2e::RedisCluster::shared()?;
-                let store =
-                    RedisStore::connect(&cluster.url(), &e2e::unique_prefix("game")).await?;
+                let store = RedisStore::connect(&cluster.url(), &e2e::unique_prefix("game"))
+                    .await?
+                    .with_retention(retention);
                 let store = Arc::new(store);
                 (store.clone(), None, Some(store))
             }
@@ -104,7 +127,8 @@ impl Harness {
         let clock = Arc::new(ManualClock(Mutex::new(Utc::now())));
         let game = Arc::new(Game::new(
             store.clone(),
-            Engine::new(Duration::seconds(INVITE_TTL_SECS)),
+            Engine::new(Duration::seconds(INVITE_TTL_SECS))
+                .with_session_idle(Duration::seconds(options.session_idle_secs)),
             partners.clone(),
             clock.clone(),
             Arc::new(JoinTokens::new(
@@ -194,6 +218,22 @@ impl Harness {
 
     pub async fn session_seen_by(&self, p: &str, id: Uuid) -> anyhow::Result<Option<Session>> {
         Ok(self.game.visible_session(&uid(p), id).await?)
+    }
+
+    /// What a game server's `POST /v1/sessions/{id}/end` does.
+    pub async fn end(&self, id: Uuid, reason: EndedReason) -> anyhow::Result<Option<Session>> {
+        Ok(self.game.end(id, reason).await?)
+    }
+
+    /// What a game server's `POST /v1/sessions/{id}/heartbeat` does.
+    pub async fn heartbeat(&self, id: Uuid) -> anyhow::Result<Option<Session>> {
+        Ok(self.game.heartbeat(id).await?)
+    }
+
+    /// Every event kept for `p`, oldest first.
+    pub async fn events(&self, p: &str) -> anyhow::Result<Vec<GameEvent>> {
+        let stored = self.store.events_after(&uid(p), None, 1000).await?;
+        Ok(stored.into_iter().map(|e| e.event).collect())
     }
 }
 

@@ -7,37 +7,46 @@
 
 mod flows;
 mod helpers;
+mod lifecycle;
 mod primitives;
 mod recovery;
+mod retention;
 
-/// Declares `<test>::memory` and `<test>::redis` for each `async fn <test>(Harness)`.
+/// Declares `<test>::memory`, `::redis`, `::redis_two_phase` and
+/// `::redis_cluster` for each `async fn <test>(Harness)`; `with OPTIONS;`
+/// first starts each harness with those [`helpers::Options`].
 #[macro_export]
 macro_rules! on_both_stores {
-    ($($name:ident),* $(,)?) => {
+    (with $options:expr; $($name:ident),* $(,)?) => {
         $(
             mod $name {
                 use $crate::helpers::{Backend, Harness};
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn memory() -> anyhow::Result<()> {
-                    super::$name(Harness::start(Backend::Memory).await?).await
+                    super::$name(Harness::start_with(Backend::Memory, $options).await?).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn redis() -> anyhow::Result<()> {
-                    super::$name(Harness::start(Backend::Redis).await?).await
+                    super::$name(Harness::start_with(Backend::Redis, $options).await?).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn redis_two_phase() -> anyhow::Result<()> {
-                    super::$name(Harness::start(Backend::RedisTwoPhase).await?).await
+                    super::$name(Harness::start_with(Backend::RedisTwoPhase, $options).await?)
+                        .await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn redis_cluster() -> anyhow::Result<()> {
-                    super::$name(Harness::start(Backend::RedisCluster).await?).await
+                    super::$name(Harness::start_with(Backend::RedisCluster, $options).await?)
+                        .await
                 }
             }
         )*
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_stores!(with $crate::helpers::Options::default(); $($name),*);
     };
 }
