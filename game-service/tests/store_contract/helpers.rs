@@ -255,3 +255,12 @@ impl StateExt for PlayerState {
             .ok_or_else(|| anyhow!("{} has no session: {self:?}", self.player_id))
     }
 }
+
+/// Connecting led somewhere: an open prompt, or a session that has not ended.
+pub fn leads_somewhere(state: &PlayerState) -> bool {
+    state.prompt.is_some()
+        || state
+            .session
+            .as_ref()
+            .is_some_and(|s| s.state != shared_types::game::SessionState::Ended)
+}

@@ -18,7 +18,7 @@ use shared_types::game::{
 use uuid::Uuid;
 
 use crate::{
-    helpers::{Harness, Options, StateExt, uid},
+    helpers::{Harness, Options, StateExt, leads_somewhere, uid},
     on_both_stores,
 };
 
@@ -58,6 +58,14 @@ async fn active_pair(h: &Harness) -> anyhow::Result<Session> {
     let session = h.accept("bob", join).await?.session()?.clone();
     ensure!(session.state == SessionState::Active, "{session:?}");
     Ok(session)
+}
+
+/// How many events alice and bob have heard so far.
+async fn heard_so_far(h: &Harness) -> anyhow::Result<[(&'static str, usize); 2]> {
+    Ok([
+        ("alice", h.events("alice").await?.len()),
+        ("bob", h.events("bob").await?.len()),
+    ])
 }
 
 /// The session as stored, read without counting as anybody's life.
@@ -103,10 +111,7 @@ async fn a_game_server_ending_a_session_frees_every_player_and_tells_each_once(
     h: Harness,
 ) -> anyhow::Result<()> {
     let session = active_pair(&h).await?;
-    let seen = [
-        ("alice", h.events("alice").await?.len()),
-        ("bob", h.events("bob").await?.len()),
-    ];
+    let seen = heard_so_far(&h).await?;
     let ended = h
         .end(session.id, EndedReason::Finished)
         .await?
@@ -220,10 +225,7 @@ async fn an_idle_session_is_abandoned_once_and_each_player_hears_it_once(
     h: Harness,
 ) -> anyhow::Result<()> {
     let session = active_pair(&h).await?;
-    let seen = [
-        ("alice", h.events("alice").await?.len()),
-        ("bob", h.events("bob").await?.len()),
-    ];
+    let seen = heard_so_far(&h).await?;
     // Life lags by up to one resolution: a session lives idle + resolution.
     h.advance(IDLE + RESOLUTION - 1);
     h.sweep().await?;
@@ -311,14 +313,6 @@ async fn plant(
     };
     h.store.commit(&[], "plant", &changes).await?;
     Ok(())
-}
-
-fn leads_somewhere(state: &PlayerState) -> bool {
-    state.prompt.is_some()
-        || state
-            .session
-            .as_ref()
-            .is_some_and(|s| s.state != SessionState::Ended)
 }
 
 async fn connect_repairs_a_record_that_points_at_a_session_that_is_gone_or_over(

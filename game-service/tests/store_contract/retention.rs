@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use game_service::store::Retention;
-use shared_types::game::{PlayerState, SessionState};
 
 use crate::{
-    helpers::{Harness, Options, StateExt},
+    helpers::{Harness, Options, StateExt, leads_somewhere},
     on_both_stores,
 };
 
@@ -51,14 +50,6 @@ fn between(old: Instant, new: Instant) -> anyhow::Result<Instant> {
         new.saturating_duration_since(old)
     );
     Ok(old + (new - old) / 2)
-}
-
-fn leads_somewhere(state: &PlayerState) -> bool {
-    state.prompt.is_some()
-        || state
-            .session
-            .as_ref()
-            .is_some_and(|s| s.state != SessionState::Ended)
 }
 
 /// The stuck player: alice walks away from a solo session; just before it
