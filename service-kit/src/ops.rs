@@ -219,16 +219,27 @@ impl utoipa::Modify for StandardResponses {
                 &mut item.patch,
             ];
             for operation in operations.into_iter().flatten() {
-                operation.security =
-                    Some(vec![utoipa::openapi::security::SecurityRequirement::new(
+                use utoipa::openapi::security::SecurityRequirement;
+                // `security(())` on a route: public (a key set, say), no token, no 401.
+                let public = operation.security.as_ref().is_some_and(|requirements| {
+                    requirements
+                        .iter()
+                        .all(|r| *r == SecurityRequirement::default())
+                });
+                let mut standard = Vec::new();
+                if public {
+                    operation.security = Some(Vec::new());
+                } else {
+                    operation.security = Some(vec![SecurityRequirement::new(
                         "bearer",
                         Vec::<String>::new(),
                     )]);
-                let mut standard = vec![
-                    (
+                    standard.push((
                         "401",
                         problem("Missing, expired or invalid bearer token", false),
-                    ),
+                    ));
+                }
+                standard.extend([
                     (
                         "429",
                         problem(
@@ -247,7 +258,7 @@ impl utoipa::Modify for StandardResponses {
                             true,
                         ),
                     ),
-                ];
+                ]);
                 if operation.request_body.is_some() {
                     standard.extend([
                         (

@@ -10,6 +10,9 @@ use shared_types::{
 
 use crate::game::Game;
 
+/// Longest token accepted for checking (the schema's `maxLength`); a join token is ~400.
+const MAX_TOKEN_CHARS: usize = 4096;
+
 /// How long a game server may cache the key set. Rotation keeps an old key
 /// listed for longer than this plus the tokens' lifetime.
 const JWKS_MAX_AGE_SECS: u32 = 300;
@@ -43,7 +46,8 @@ pub async fn jwks(game: web::Data<Game>) -> HttpResponse {
 
 /// Check a join token online (game servers).
 ///
-/// Answers 200 whether or not the token is valid: `valid` says whether its
+/// Answers 200 whether or not the token is valid (a body that breaks the
+/// schema, such as a `token` over 4096 characters, is a 400): `valid` says whether its
 /// signature, issuer, audience and expiry check out (`error` says why not),
 /// and `member` whether its player is still one of the session's players and
 /// the session has not ended.
@@ -53,7 +57,7 @@ pub async fn jwks(game: web::Data<Game>) -> HttpResponse {
     request_body(content = VerifyBody, content_type = "application/json"),
     responses(
         (status = 200, description = "What the token proves", body = Verification),
-        (status = 400, description = "Malformed body", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, or a `token` over 4096 characters", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid bearer token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `player` token: this endpoint is for game servers", body = Problem, content_type = "application/problem+json"),
@@ -66,5 +70,10 @@ pub async fn verify(
     game: web::Data<Game>,
     body: web::Json<VerifyBody>,
 ) -> Result<web::Json<Verification>, ApiError> {
+    if body.token.chars().count() > MAX_TOKEN_CHARS {
+        return Err(ApiError::invalid(format!(
+            "`token` is longer than {MAX_TOKEN_CHARS} characters"
+        )));
+    }
     Ok(web::Json(game.verify_join_token(&body.token).await?))
 }

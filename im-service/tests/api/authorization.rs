@@ -208,7 +208,7 @@ fn conversation_ids(list: &Value) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn every_endpoint_answers_each_caller_as_the_spec_says_and_refusals_change_nothing()
+async fn every_endpoint_answers_each_caller_as_the_contract_says_and_refusals_change_nothing()
 -> anyhow::Result<()> {
     let app = spawn_app().await?;
     for (i, endpoint) in ENDPOINTS.iter().enumerate() {
