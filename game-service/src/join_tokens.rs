@@ -3,27 +3,44 @@
 //!
 //! Tokens are signed when a session is rendered or pushed, never stored: a
 //! later read may carry a newer token, and every unexpired one verifies.
+//!
+//! Signing is on the hot path (a pairing signs five tokens), so it uses the
+//! parsed key directly: `jsonwebtoken::encode` parses the PKCS#8 key and
+//! derives its public half on every call, which doubled the cost of each
+//! signature. jsonwebtoken still verifies, builds the JWK set and thumbprints.
 
 use std::{
     collections::HashMap,
+    sync::Mutex,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use anyhow::{Context, bail};
+use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
 use ed25519_dalek::{
-    SigningKey, VerifyingKey,
+    Signer, SigningKey, VerifyingKey,
     pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey},
 };
 use jsonwebtoken::{
-    Algorithm, DecodingKey, EncodingKey, Header, Validation,
+    Algorithm, DecodingKey, Header, Validation,
     errors::ErrorKind,
     jwk::{Jwk, JwkSet, KeyAlgorithm, PublicKeyUse, ThumbprintHash},
 };
 use shared_types::{
     UserId,
     auth::LEEWAY_SECS,
-    game::{JOIN_TOKEN_AUDIENCE, JoinTokenClaims, JoinTokenError, Session, SessionState},
+    game::{
+        JOIN_TOKEN_AUDIENCE, JoinTokenClaims, JoinTokenError, Session, SessionKind, SessionState,
+    },
 };
+use uuid::Uuid;
+
+/// Tokens kept for reuse; the cache is emptied when it reaches this size
+/// (a few MiB), which costs at most one signature per player afterwards.
+const CACHE_ENTRIES: usize = 16_384;
+
+/// A signed token, for a player, a session and its kind, and when it was signed.
+type Recent = HashMap<(UserId, Uuid, SessionKind), (String, u64)>;
 
 /// Where the keys come from (`JOIN_TOKEN_KEY_FILE`, `JOIN_TOKEN_VERIFY_KEY_FILES`).
 #[derive(Clone, Default)]
@@ -37,11 +54,16 @@ pub struct KeySource {
 pub struct JoinTokens {
     issuer: String,
     ttl: Duration,
-    signing: EncodingKey,
-    header: Header,
+    signing: SigningKey,
+    /// The JWS header, `{"typ":"JWT","alg":"EdDSA","kid":…}`, base64url-encoded once.
+    encoded_header: String,
     verifying: HashMap<String, DecodingKey>,
     jwks: JwkSet,
     validation: Validation,
+    /// A pairing renders and pushes the same session to the same player
+    /// several times within milliseconds: a token with at least half its
+    /// life left is handed out again instead of signing another.
+    recent: Mutex<Recent>,
 }
 
 /// A new Ed25519 private key as PKCS#8 PEM (what `openssl genpkey -algorithm ed25519` writes).
@@ -87,7 +109,9 @@ impl JoinTokens {
             Some(pem) => pem.clone(),
             None => generate_pem()?.into_bytes(),
         };
-        let signing = EncodingKey::from_ed_pem(&signing_pem)
+        let signing = std::str::from_utf8(&signing_pem)
+            .ok()
+            .and_then(|pem| SigningKey::from_pkcs8_pem(pem).ok())
             .context("JOIN_TOKEN_KEY_FILE is not an Ed25519 private key in PKCS#8 PEM")?;
         let mut jwks = JwkSet::default();
         let mut verifying = HashMap::new();
@@ -114,6 +138,8 @@ impl JoinTokens {
         };
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(kid);
+        let encoded_header =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).context("encoding the JWS header")?);
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[issuer]);
         validation.set_audience(&[JOIN_TOKEN_AUDIENCE]);
@@ -123,10 +149,11 @@ impl JoinTokens {
             issuer: issuer.to_owned(),
             ttl,
             signing,
-            header,
+            encoded_header,
             verifying,
             jwks,
             validation,
+            recent: Mutex::new(HashMap::new()),
         })
     }
 
@@ -135,7 +162,28 @@ impl JoinTokens {
         &self.jwks
     }
 
-    /// `player`'s token for `session`.
+    /// `player`'s token for `session`: a recent one while it has at least
+    /// half its life left, else a new one.
+    pub fn token(&self, player: &UserId, session: &Session) -> anyhow::Result<String> {
+        let key = (player.clone(), session.id, session.kind);
+        let now = now_secs();
+        let fresh = |iat: u64| now.saturating_sub(iat) < self.ttl.as_secs() / 2;
+        if let Ok(recent) = self.recent.lock()
+            && let Some((token, _)) = recent.get(&key).filter(|(_, iat)| fresh(*iat))
+        {
+            return Ok(token.clone());
+        }
+        let token = self.sign(player, session)?;
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() >= CACHE_ENTRIES {
+                recent.clear();
+            }
+            recent.insert(key, (token.clone(), now));
+        }
+        Ok(token)
+    }
+
+    /// A new token for `player` and `session`.
     pub fn sign(&self, player: &UserId, session: &Session) -> anyhow::Result<String> {
         let iat = now_secs();
         let claims = JoinTokenClaims {
@@ -148,7 +196,17 @@ impl JoinTokens {
             iat,
             exp: iat + self.ttl.as_secs(),
         };
-        jsonwebtoken::encode(&self.header, &claims, &self.signing).context("signing a join token")
+        // Compact JWS (RFC 7515): header.payload.signature, each base64url.
+        let payload = serde_json::to_vec(&claims).context("encoding join-token claims")?;
+        let mut token =
+            String::with_capacity(self.encoded_header.len() + payload.len() * 4 / 3 + 90);
+        token.push_str(&self.encoded_header);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
+        let signature = self.signing.sign(token.as_bytes());
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature.to_bytes(), &mut token);
+        Ok(token)
     }
 
     /// Gives `viewer` their own token when they are one of the session's
@@ -158,7 +216,7 @@ impl JoinTokens {
         if session.state == SessionState::Ended || !session.players.contains(viewer) {
             return;
         }
-        match self.sign(viewer, session) {
+        match self.token(viewer, session) {
             Ok(token) => session.join_token = token,
             Err(err) => tracing::error!(error = format!("{err:#}"), "no join token"),
         }
@@ -191,8 +249,6 @@ impl JoinTokens {
 #[expect(clippy::expect_used, reason = "tests")]
 mod tests {
     use chrono::Utc;
-    use shared_types::game::SessionKind;
-    use uuid::Uuid;
 
     use super::*;
 
@@ -244,6 +300,19 @@ mod tests {
         );
         assert_eq!(tokens.verify(&tampered), Err(JoinTokenError::BadSignature));
         assert_eq!(tokens.verify("nope"), Err(JoinTokenError::Malformed));
+    }
+
+    #[test]
+    fn a_fresh_token_is_handed_out_again_and_a_new_kind_gets_a_new_one() {
+        let tokens = tokens(&KeySource::default());
+        let bob = UserId::parse("bob").expect("valid");
+        let mut s = session(&["alice", "bob"]);
+        let first = tokens.token(&bob, &s).expect("signed");
+        assert_eq!(tokens.token(&bob, &s).expect("signed"), first);
+        s.kind = SessionKind::Solo;
+        let solo = tokens.token(&bob, &s).expect("signed");
+        assert_ne!(solo, first, "the claims changed");
+        assert_eq!(tokens.verify(&solo).map(|c| c.kind), Ok(SessionKind::Solo));
     }
 
     #[test]

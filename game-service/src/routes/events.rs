@@ -101,16 +101,16 @@ pub async fn stream(
     let (out, rx) = mpsc::channel::<sse::Event>(16);
     let mut shutdown = shutdown.get_ref().clone();
     // An open stream is a sign of life of the player's session, noted as
-    // often as the game records life (the first tick is at once: opening it
-    // is a request too).
+    // often as the game records life, from one period after it opened (the
+    // idle deadline allows for that, so opening a stream reads nothing more).
     let game = game.into_inner();
-    let mut alive = tokio::time::interval(
-        game.engine()
-            .life_resolution()
-            .to_std()
-            .unwrap_or(Duration::from_secs(60))
-            .max(MIN_LIFE_TICK),
-    );
+    let every = game
+        .engine()
+        .life_resolution()
+        .to_std()
+        .unwrap_or(Duration::from_secs(60))
+        .max(MIN_LIFE_TICK);
+    let mut alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     actix_web::rt::spawn(async move {
         let mut stream = Cursor {

@@ -226,8 +226,8 @@ async fn an_idle_session_is_abandoned_once_and_each_player_hears_it_once(
 ) -> anyhow::Result<()> {
     let session = active_pair(&h).await?;
     let seen = heard_so_far(&h).await?;
-    // Life lags by up to one resolution: a session lives idle + resolution.
-    h.advance(IDLE + RESOLUTION - 1);
+    // A session lives idle + two resolutions after its last recorded life.
+    h.advance(IDLE + 2 * RESOLUTION - 1);
     h.sweep().await?;
     ensure!(
         stored(&h, &session).await?.state == SessionState::Active,
@@ -267,7 +267,7 @@ where
         record.state == SessionState::Active,
         "kept alive: {record:?}"
     );
-    h.advance(IDLE + RESOLUTION + 1);
+    h.advance(IDLE + 2 * RESOLUTION + 1);
     h.sweep().await?;
     let record = stored(h, session).await?;
     ensure!(

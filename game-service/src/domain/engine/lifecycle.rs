@@ -89,11 +89,14 @@ impl Engine {
             .map(drop)
     }
 
-    /// When an idle session is abandoned: its recorded life lags real life by
-    /// up to one resolution, so the deadline adds one, and a session never
-    /// ends sooner than the idle time after its last sign of life.
+    /// When an idle session is abandoned: the idle time after its recorded
+    /// life, plus two resolutions, because recorded life lags real life by up
+    /// to one and an open stream first notes life one resolution after it
+    /// opened (so that opening a stream costs no read). A session never ends
+    /// sooner than the idle time after its last sign of life, nor later than
+    /// 5/4 of it.
     pub fn idle_deadline(&self, session: &SessionRecord) -> chrono::DateTime<chrono::Utc> {
-        session.last_life() + self.session_idle + self.life_resolution()
+        session.last_life() + self.session_idle + self.life_resolution() * 2
     }
 
     /// Schedules the idle check of a live session at its deadline.

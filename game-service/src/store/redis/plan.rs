@@ -86,6 +86,19 @@ impl Builder {
         self.keys.push(key.name.clone());
         self.keys.len()
     }
+
+    /// Keeps one extension per key, the longest, and none for a key this
+    /// group sets for at least as long anyway.
+    fn prune_extensions(&mut self) {
+        let mut longest: BTreeMap<usize, u64> = BTreeMap::new();
+        for &(key, ttl) in &self.extend {
+            let entry = longest.entry(key).or_default();
+            *entry = (*entry).max(ttl);
+        }
+        let sets = &self.sets;
+        longest.retain(|key, ttl| !sets.iter().any(|s| s.0 == *key && s.2 >= *ttl));
+        self.extend = longest.into_iter().collect();
+    }
 }
 
 fn encode<T: Serialize>(value: &T, what: &str) -> Result<String, StoreError> {
@@ -193,6 +206,7 @@ pub fn groups(
     Ok(by_slot
         .into_iter()
         .map(|(tag, mut b)| {
+            b.prune_extensions();
             if let Some(tx) = two_phase {
                 b.marker = b.index(&keys.applied(&tag, tx));
             }
