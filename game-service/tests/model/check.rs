@@ -1,22 +1,41 @@
-//! Plays one case on a fresh `Harness` and on the model side by side, comparing replies, every player's state, every session, and invariants.
+//! Plays one case on a fresh `Harness` and on the model side by side, comparing replies, every player's state, every session, every player's events, and invariants.
+//!
+//! The checker observes without showing life: it reads records, sessions and
+//! events from the store, so that only the case's own commands keep sessions
+//! alive (a `GET /v1/me` per player per step would).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use anyhow::{Context, anyhow, bail, ensure};
 use chrono::{DateTime, Utc};
-use game_service::{domain::engine::Refusal, game::GameError};
+use game_service::{
+    domain::{
+        engine::Refusal,
+        records::{PlayerRecord, SessionRecord, SessionRef},
+    },
+    game::GameError,
+};
 use proptest::sample::Index;
 use shared_types::{
     UserId,
-    game::{PlayerState, Prompt, PromptKind, Session, SessionKind, SessionState},
+    game::{
+        GameEvent, PlayerState, Prompt, PromptKind, Reason, Session, SessionKind, SessionState,
+    },
 };
 use uuid::Uuid;
 
 use crate::{
     commands::{Command, PromptTarget, Scenario, SessionTarget, Who, name, subset},
-    helpers::{Backend, Harness, uid},
-    model::{Model, Player, PlayerView, PromptView, Reply, SessionView},
+    helpers::{Backend, Harness, Options, uid},
+    model::{Event, Model, Player, PlayerView, PromptView, Reply, SessionId, SessionView},
 };
+
+/// An idle check and an expiry due at the same instant: which runs first is up
+/// to the store (and which due prompts the check's transition expires first, up
+/// to the players it locks), so the case ends there, successfully.
+#[derive(Debug, thiserror::Error)]
+#[error("an idle check and an expiry are due at the same instant ({0}s)")]
+struct Tie(i64);
 
 /// The model id given to a system id that does not match the model's.
 const UNBOUND: usize = usize::MAX;
@@ -59,7 +78,7 @@ impl Ids {
 }
 
 /// What the system answered, as a model [`Reply`].
-fn reply_of(result: &Result<PlayerState, GameError>) -> anyhow::Result<Reply> {
+fn reply_of<T>(result: &Result<T, GameError>) -> anyhow::Result<Reply> {
     Ok(match result {
         Ok(_) => Reply::Ok,
         Err(GameError::Refused(Refusal::NotFound(_))) => Reply::NotFound,
@@ -70,11 +89,24 @@ fn reply_of(result: &Result<PlayerState, GameError>) -> anyhow::Result<Reply> {
     })
 }
 
+/// What a command answered.
+enum Answer {
+    /// A player's request: their state.
+    State(Result<PlayerState, GameError>),
+    /// A session read by a player (`viewer`) or a game server's call (`viewer` is `None`);
+    /// `None` is the 404. `session` is the model's id of the session named.
+    Session {
+        result: Result<Option<Session>, GameError>,
+        viewer: Option<Player>,
+        session: Option<SessionId>,
+    },
+}
+
 /// A command the system answered, with the model's answer.
 struct Done {
     label: String,
     player: Player,
-    result: Result<PlayerState, GameError>,
+    answer: Answer,
     expected: Reply,
     /// The prompt id an accept named.
     answered: Option<Uuid>,
@@ -90,9 +122,40 @@ impl Done {
         Self {
             label,
             player,
-            result,
+            answer: Answer::State(result),
             expected,
             answered: None,
+        }
+    }
+
+    fn session(
+        label: String,
+        player: Player,
+        result: Result<Option<Session>, GameError>,
+        viewer: Option<Player>,
+        session: Option<SessionId>,
+        expected: Reply,
+    ) -> Self {
+        Self {
+            label,
+            player,
+            answer: Answer::Session {
+                result,
+                viewer,
+                session,
+            },
+            expected,
+            answered: None,
+        }
+    }
+
+    fn reply(&self) -> anyhow::Result<Reply> {
+        match &self.answer {
+            Answer::State(result) => reply_of(result),
+            Answer::Session { result, .. } => Ok(match reply_of(result)? {
+                Reply::Ok if matches!(result, Ok(None)) => Reply::NotFound,
+                reply => reply,
+            }),
         }
     }
 }
@@ -111,6 +174,8 @@ struct Run<'h> {
     all_sessions: Vec<Uuid>,
     /// Every player's state after the previous step.
     last: Vec<PlayerState>,
+    /// Per player, the id of the last event compared.
+    last_event: Vec<Option<String>>,
     /// (invitee, their invite prompt) -> (the join prompt that replaced it, the host's lobby).
     redirects: HashMap<(Player, Uuid), (Uuid, Uuid)>,
     trace: Vec<String>,
@@ -118,14 +183,21 @@ struct Run<'h> {
 
 /// Plays `scenario` on a fresh harness over `backend`; `Err` describes the first disagreement.
 pub async fn run(backend: Backend, scenario: &Scenario) -> Result<(), String> {
-    let h = Harness::start(backend)
+    let options = Options {
+        session_idle_secs: scenario.idle,
+        ..Options::default()
+    };
+    let h = Harness::start_with(backend, options)
         .await
         .map_err(|e| format!("starting the harness: {e:#}"))?;
     let mut run = Run::new(&h, scenario);
     let mut outcome = Ok(());
     for (i, command) in scenario.commands.iter().enumerate() {
         if let Err(err) = run.step(command).await {
-            outcome = Err(format!("step {i}: {err:#}"));
+            // After a tie, what ran so far was compared; the rest of the case is left out.
+            if !err.is::<Tie>() {
+                outcome = Err(format!("step {i}: {err:#}"));
+            }
             break;
         }
     }
@@ -150,7 +222,7 @@ impl<'h> Run<'h> {
         let n = scenario.players;
         Self {
             h,
-            model: Model::new(scenario.talks.clone()),
+            model: Model::new(scenario.talks.clone(), scenario.idle),
             players: n,
             t0: h.game.now(),
             prompts: Ids::default(),
@@ -167,45 +239,75 @@ impl<'h> Run<'h> {
                     degraded: false,
                 })
                 .collect(),
+            last_event: vec![None; n],
             redirects: HashMap::new(),
             trace: Vec::new(),
         }
     }
 
     async fn step(&mut self, command: &Command) -> anyhow::Result<()> {
+        if let Command::Advance(secs) = command {
+            return self.advance(*secs).await;
+        }
         let Some(done) = self.execute(command).await? else {
             self.last = self.observe().await?;
-            return Ok(());
+            return self.compare_events(false).await;
         };
-        let got = reply_of(&done.result)?;
+        let got = done.reply()?;
         let label = &done.label;
+        let after = match &done.answer {
+            Answer::State(_) => summary(&self.model.view(done.player)),
+            Answer::Session {
+                session: Some(s), ..
+            } => session_summary(&self.model.session_view(*s)),
+            Answer::Session { session: None, .. } => "no such session".to_owned(),
+        };
         self.trace.push(format!(
-            "{label}: {got:?} / {:?}; model after: {}",
-            done.expected,
-            summary(&self.model.view(done.player))
+            "{label}: {got:?} / {:?}; model after: {after}",
+            done.expected
         ));
         ensure!(
             got == done.expected,
             "{label}: the system replied {got:?}, the model {:?}",
             done.expected
         );
-        if let Ok(state) = &done.result {
-            let want = self.model.view(done.player);
-            let view = self.translate(state, &want)?;
-            ensure!(
-                view == want,
-                "{label}: the reply's state differs\n system: {view:?}\n model:  {want:?}\n raw: {state:?}"
-            );
+        match &done.answer {
+            Answer::State(Ok(state)) => {
+                let want = self.model.view(done.player);
+                let view = self.translate(state, &want)?;
+                ensure!(
+                    view == want,
+                    "{label}: the reply's state differs\n system: {view:?}\n model:  {want:?}\n raw: {state:?}"
+                );
+                if let Some(session) = &state.session {
+                    check_join_token(session, Some(done.player), label)?;
+                }
+            }
+            Answer::Session {
+                result: Ok(Some(session)),
+                viewer,
+                session: s,
+            } => {
+                let s = s.context("the model knows no such session")?;
+                let want = self.model.session_view(s);
+                let view = self.session_view(session, Some(s))?;
+                ensure!(
+                    view == want,
+                    "{label}: the session answered differs\n system: {view:?}\n model:  {want:?}\n raw: {session:?}"
+                );
+                check_join_token(session, *viewer, label)?;
+            }
+            Answer::State(Err(_)) | Answer::Session { .. } => {}
         }
         let states = self.observe().await?;
-        if let Some(prompt) = done.answered {
-            self.mutual_accepts(done.player, prompt, &done.result, &states)?;
+        if let (Some(prompt), Answer::State(result)) = (done.answered, &done.answer) {
+            self.mutual_accepts(done.player, prompt, result, &states)?;
         }
         self.last = states;
-        Ok(())
+        self.compare_events(false).await
     }
 
-    /// Runs `command` on the system and the model; `None` for commands without a reply.
+    /// Runs `command` (not an advance) on the system and the model; `None` for commands without a reply.
     async fn execute(&mut self, command: &Command) -> anyhow::Result<Option<Done>> {
         let game = self.h.game.clone();
         let done = match command {
@@ -224,7 +326,8 @@ impl<'h> Run<'h> {
             }
             Command::Me(p) => {
                 let result = game.me(&uid(&name(*p))).await;
-                Done::new(format!("me p{p}"), *p, result, Reply::Ok)
+                let expected = self.model.me(*p);
+                Done::new(format!("me p{p}"), *p, result, expected)
             }
             Command::Accept {
                 player,
@@ -263,14 +366,37 @@ impl<'h> Run<'h> {
                 let expected = self.model.leave(p, self.sessions.model(id));
                 Done::new(format!("leave p{p} {what}"), p, result, expected)
             }
-            Command::Advance(secs) => {
-                self.h.advance(*secs);
-                let swept = self.h.sweep().await?;
-                self.model.advance(*secs);
-                self.trace
-                    .push(format!("advance {secs}s, swept {swept} jobs"));
-                return Ok(None);
+            Command::Read { player, target } => {
+                let p = self.who(player);
+                let (id, what) = self.session_target(p, target);
+                let result = game.visible_session(&uid(&name(p)), id).await;
+                let s = self.sessions.model(id);
+                let expected = self.model.read(p, s);
+                Done::session(format!("read p{p} {what}"), p, result, Some(p), s, expected)
             }
+            Command::End {
+                player,
+                target,
+                outcome,
+            } => {
+                let p = self.who(player);
+                let (id, what) = self.session_target(p, target);
+                let result = game.end(id, *outcome).await;
+                let s = self.sessions.model(id);
+                let expected = self.model.end(s, *outcome);
+                let label = format!("end {what} {outcome:?} (p{p}'s)");
+                Done::session(label, p, result, None, s, expected)
+            }
+            Command::Heartbeat { player, target } => {
+                let p = self.who(player);
+                let (id, what) = self.session_target(p, target);
+                let result = game.heartbeat(id).await;
+                let s = self.sessions.model(id);
+                let expected = self.model.heartbeat(s);
+                let label = format!("heartbeat {what} (p{p}'s)");
+                Done::session(label, p, result, None, s, expected)
+            }
+            Command::Advance(_) => bail!("advances are run by `Run::advance`"),
             Command::ImDown(down) => {
                 self.h.im_down(*down);
                 self.model.set_im_down(*down);
@@ -281,11 +407,53 @@ impl<'h> Run<'h> {
         Ok(Some(done))
     }
 
+    /// Moves the clock `secs` on, sweeping on the way so that no sweep runs an
+    /// idle check together with an expiry (see [`Tie`]): a store hands out the
+    /// jobs due in any order (Redis by shard), and a transition first expires
+    /// the due prompts of every player it locks, so an idle check that ran with
+    /// expiries due would end its session before or after them depending on
+    /// which players it happened to lock. Every other sweep, big jumps
+    /// included, is left in one piece. Each sweep is compared with the model;
+    /// as it runs jobs due together in an order the contract does not fix,
+    /// what each player heard is compared up to that order.
+    async fn advance(&mut self, secs: i64) -> anyhow::Result<()> {
+        let target = self.model.now() + secs;
+        loop {
+            let expiry = self.model.next_expiry().filter(|&t| t <= target);
+            let idle = self.model.next_idle_check().filter(|&t| t <= target);
+            let stop = match (expiry, idle) {
+                (Some(e), Some(i)) if e == i => {
+                    self.trace.push(format!(
+                        "advance: an idle check and an expiry are both due at {e}s: the case stops here"
+                    ));
+                    return Err(Tie(e).into());
+                }
+                // Sweep just before the later one: only the earlier kind is due.
+                (Some(e), Some(i)) => e.max(i) - 1,
+                _ => target,
+            };
+            let step = stop - self.model.now();
+            self.h.advance(step);
+            self.model.tick(step);
+            let swept = self.h.sweep().await?;
+            self.model.sweep();
+            self.trace.push(format!(
+                "advance {step}s to {stop}s, swept {swept} jobs{}",
+                if stop == target { "" } else { " (of the step)" }
+            ));
+            self.last = self.observe().await?;
+            self.compare_events(true).await?;
+            if stop == target {
+                return Ok(());
+            }
+        }
+    }
+
     /// Compares every player's state and every session with the model, and checks invariants.
     async fn observe(&mut self) -> anyhow::Result<Vec<PlayerState>> {
         let mut states = Vec::new();
         for p in 0..self.players {
-            let state = self.h.game.me(&uid(&name(p))).await?;
+            let state = self.stored_state(p).await?;
             let want = self.model.view(p);
             let view = self.translate(&state, &want)?;
             ensure!(
@@ -326,11 +494,10 @@ impl<'h> Run<'h> {
             let want = self.model.session_view(s);
             let id = self.sessions.to_uuid[&s];
             let session = self
-                .h
-                .game
-                .visible_session(&uid(&name(want.host)), id)
+                .stored_session(id)
                 .await?
-                .with_context(|| format!("session #{s} is not visible to its host"))?;
+                .with_context(|| format!("session #{s} is gone"))?
+                .view();
             let view = self.session_view(&session, Some(s))?;
             ensure!(
                 view == want,
@@ -342,10 +509,15 @@ impl<'h> Run<'h> {
                 view.pending.iter().all(|q| !players.contains(q)),
                 "session #{s} has a player still pending: {session:?}"
             );
+            ensure!(
+                (view.state == SessionState::Ended) == view.ended.is_some(),
+                "session #{s}: state and ended_reason disagree: {session:?}"
+            );
             if view.state == SessionState::Ended {
+                // Its players stay listed (who was in it when it ended); nobody is pending.
                 ensure!(
-                    players.is_empty() && view.pending.is_empty(),
-                    "ended session #{s} still has people in it: {session:?}"
+                    view.pending.is_empty(),
+                    "ended session #{s} still has invitees pending: {session:?}"
                 );
                 continue;
             }
@@ -435,6 +607,135 @@ impl<'h> Run<'h> {
         Ok(())
     }
 
+    /// `p`'s state as `GET /v1/me` renders it, read from the store without
+    /// showing life (no join tokens). Also checks that the record points only
+    /// at what is live: its session lists it and has not ended, its join
+    /// prompt's lobby and its invitations still expect it.
+    async fn stored_state(&self, p: Player) -> anyhow::Result<PlayerState> {
+        let user = uid(&name(p));
+        let record: PlayerRecord = self.h.store.player(&user).await?.unwrap_or_default();
+        let session = match &record.session {
+            None => None,
+            Some(at) => {
+                let session = self.h.store.session(at).await?;
+                ensure!(
+                    session.as_ref().is_some_and(|s| s.is_live_for(&user)),
+                    "p{p}'s record points at a session that is gone, ended or does not list them: {session:?}"
+                );
+                session
+            }
+        };
+        let lobbies = record
+            .prompt
+            .iter()
+            .filter_map(|pr| pr.lobby.as_ref())
+            .chain(record.invitations.iter().map(|inv| &inv.lobby));
+        for at in lobbies {
+            let lobby = self.h.store.session(at).await?;
+            ensure!(
+                lobby
+                    .as_ref()
+                    .is_some_and(|l| l.state != SessionState::Ended && l.is_pending(&user)),
+                "p{p}'s record points at a lobby that no longer expects them: {lobby:?}\n record: {record:?}"
+            );
+        }
+        Ok(PlayerState {
+            player_id: user,
+            prompt: record.prompt.as_ref().map(|pr| pr.view()),
+            degraded: session
+                .as_ref()
+                .is_some_and(|s| s.reason == Some(Reason::ImUnavailable)),
+            session: session.map(|s| s.view()),
+        })
+    }
+
+    /// A session read from the store, without showing life.
+    async fn stored_session(&self, id: Uuid) -> anyhow::Result<Option<SessionRecord>> {
+        let Some(host) = self.h.store.session_host(id).await? else {
+            return Ok(None);
+        };
+        Ok(self.h.store.session(&SessionRef { id, host }).await?)
+    }
+
+    /// Each player's events since the previous step, against the model's.
+    /// `swept`: jobs due together may run in any order, so each player's prompt
+    /// events are compared in order, and per session the number of `session`
+    /// events and the last one.
+    async fn compare_events(&mut self, swept: bool) -> anyhow::Result<()> {
+        for p in 0..self.players {
+            let user = uid(&name(p));
+            let stored = self
+                .h
+                .store
+                .events_after(&user, self.last_event[p].as_deref(), 1000)
+                .await?;
+            if let Some(last) = stored.last() {
+                self.last_event[p] = Some(last.id.clone());
+            }
+            let want = self.model.take_events(p);
+            let mut got = Vec::new();
+            for (i, stored) in stored.iter().enumerate() {
+                got.push(self.event_view(p, &stored.event, want.get(i))?);
+            }
+            let same = if swept {
+                Heard::of(&got) == Heard::of(&want)
+            } else {
+                got == want
+            };
+            ensure!(
+                same,
+                "p{p}'s events differ{}\n system: {got:?}\n model:  {want:?}",
+                if swept {
+                    " (up to the order of a sweep)"
+                } else {
+                    ""
+                }
+            );
+        }
+        Ok(())
+    }
+
+    /// A stored event in model ids; a `session` event carries its recipient's join token.
+    fn event_view(
+        &mut self,
+        p: Player,
+        event: &GameEvent,
+        hint: Option<&Event>,
+    ) -> anyhow::Result<Event> {
+        Ok(match event {
+            GameEvent::Prompt(prompt) => {
+                let hint = match hint {
+                    Some(Event::Prompt(h)) => Some(h),
+                    _ => None,
+                };
+                Event::Prompt(self.prompt_view(prompt, hint)?)
+            }
+            GameEvent::PromptCancelled(cancelled) => {
+                let (hint, next) = match hint {
+                    Some(Event::Cancelled {
+                        prompt,
+                        replaced_by,
+                        ..
+                    }) => (Some(*prompt), *replaced_by),
+                    _ => (None, None),
+                };
+                Event::Cancelled {
+                    prompt: self.prompts.bind(cancelled.prompt_id, hint),
+                    reason: cancelled.reason,
+                    replaced_by: cancelled.replaced_by.map(|id| self.prompts.bind(id, next)),
+                }
+            }
+            GameEvent::Session(session) => {
+                check_join_token(session, Some(p), &format!("a session event to p{p}"))?;
+                let hint = match hint {
+                    Some(Event::Session(h)) => Some(h.id),
+                    _ => None,
+                };
+                Event::Session(self.session_view(session, hint)?)
+            }
+        })
+    }
+
     /// Which sessions each player may read, against the model.
     async fn check_visibility(&self) -> anyhow::Result<()> {
         for p in 0..self.players {
@@ -515,6 +816,9 @@ impl<'h> Run<'h> {
     }
 
     fn session_target(&self, p: Player, target: &SessionTarget) -> (Uuid, String) {
+        if let SessionTarget::Unknown = target {
+            return (NEVER_ISSUED, "a never-issued session".to_owned());
+        }
         let current = self.last[p]
             .session
             .as_ref()
@@ -525,6 +829,7 @@ impl<'h> Run<'h> {
             SessionTarget::Current => current,
             SessionTarget::Seen(i) => pick(&self.seen_sessions[p], i).or(current),
             SessionTarget::Anyones(i) => pick(&self.all_sessions, i),
+            SessionTarget::Unknown => None,
         };
         match id {
             Some(id) => (id, format!("session #{}", self.sessions.bind_label(id))),
@@ -598,6 +903,10 @@ impl<'h> Run<'h> {
         session: &Session,
         hint: Option<usize>,
     ) -> anyhow::Result<SessionView> {
+        ensure!(
+            session.mode == "default",
+            "a session's mode is not \"default\": {session:?}"
+        );
         Ok(SessionView {
             id: self.sessions.bind(session.id, hint),
             kind: session.kind,
@@ -606,7 +915,54 @@ impl<'h> Run<'h> {
             players: self.players_of(&session.players)?,
             pending: self.players_of(&session.pending)?,
             reason: session.reason,
+            ended: session.ended_reason,
         })
+    }
+}
+
+/// `join_token` is minted per read, so only whether it is there is compared: a
+/// viewer who is one of the session's players gets one while it has not ended;
+/// anyone else (`None`: a game server) gets the empty string.
+fn check_join_token(session: &Session, viewer: Option<Player>, what: &str) -> anyhow::Result<()> {
+    let member = viewer.is_some_and(|p| {
+        session.state != SessionState::Ended && session.players.contains(&uid(&name(p)))
+    });
+    ensure!(
+        session.join_token.is_empty() != member,
+        "{what}: join_token {:?} for viewer {viewer:?} of {session:?}",
+        session.join_token
+    );
+    Ok(())
+}
+
+/// What a player heard, up to the order of jobs due together: their prompt
+/// events in order, and per session how many `session` events and the last.
+#[derive(Debug, PartialEq, Eq)]
+struct Heard {
+    prompts: Vec<Event>,
+    sessions: BTreeMap<SessionId, (usize, SessionView)>,
+}
+
+impl Heard {
+    fn of(events: &[Event]) -> Self {
+        let mut heard = Self {
+            prompts: Vec::new(),
+            sessions: BTreeMap::new(),
+        };
+        for event in events {
+            match event {
+                Event::Session(view) => {
+                    let entry = heard
+                        .sessions
+                        .entry(view.id)
+                        .or_insert_with(|| (0, view.clone()));
+                    entry.0 += 1;
+                    entry.1 = view.clone();
+                }
+                other => heard.prompts.push(other.clone()),
+            }
+        }
+        heard
     }
 }
 
@@ -616,18 +972,20 @@ fn summary(view: &PlayerView) -> String {
         PromptKind::Invite => format!("invite prompt #{} naming {:?}", pr.id, pr.candidates),
         PromptKind::Join => format!("join prompt #{} for session #{:?}", pr.id, pr.session),
     });
-    let session = view.session.as_ref().map(|s| {
-        format!(
-            "session #{} {:?} {:?} host p{} players {:?} pending {:?} reason {:?}",
-            s.id, s.kind, s.state, s.host, s.players, s.pending, s.reason
-        )
-    });
+    let session = view.session.as_ref().map(session_summary);
     match (prompt, session) {
         (None, None) => "nothing open".to_owned(),
         (Some(prompt), None) => prompt,
         (None, Some(session)) => session,
         (Some(prompt), Some(session)) => format!("{prompt} and {session}"),
     }
+}
+
+fn session_summary(s: &SessionView) -> String {
+    format!(
+        "session #{} {:?} {:?} host p{} players {:?} pending {:?} reason {:?} ended {:?}",
+        s.id, s.kind, s.state, s.host, s.players, s.pending, s.reason, s.ended
+    )
 }
 
 fn pick(ids: &[Uuid], index: &Index) -> Option<Uuid> {

@@ -1,8 +1,9 @@
-//! What a case is made of: players, who talks to whom, and a sequence of commands, with their generators.
+//! What a case is made of: players, who talks to whom, the session idle time, and a sequence of commands, with their generators.
 
 use std::{collections::BTreeSet, fmt};
 
 use proptest::{prelude::*, sample::Index};
+use shared_types::game::EndedReason;
 
 use crate::model::Player;
 
@@ -21,7 +22,7 @@ pub enum PromptTarget {
     Unknown,
 }
 
-/// Which session id a leave names.
+/// Which session id a leave, a read, an end or a heartbeat names.
 #[derive(Clone, Debug)]
 pub enum SessionTarget {
     /// The player's live session (else the last one they saw).
@@ -30,6 +31,8 @@ pub enum SessionTarget {
     Seen(Index),
     /// Any session anyone has been shown.
     Anyones(Index),
+    /// An id nobody was ever shown.
+    Unknown,
 }
 
 /// Who runs a command; resolved when it runs, from everyone's state after the previous step.
@@ -60,7 +63,23 @@ pub enum Command {
         player: Who,
         target: SessionTarget,
     },
-    /// The clock moves on, then every due expiry job runs.
+    /// `GET /v1/sessions/{id}` by the player.
+    Read {
+        player: Who,
+        target: SessionTarget,
+    },
+    /// A game server ends a session; `player` only says whose session `target` is resolved against.
+    End {
+        player: Who,
+        target: SessionTarget,
+        outcome: EndedReason,
+    },
+    /// A game server's heartbeat; `player` as for `End`.
+    Heartbeat {
+        player: Who,
+        target: SessionTarget,
+    },
+    /// The clock moves on and every job due on the way (expiries, idle checks) runs.
     Advance(i64),
     ImDown(bool),
 }
@@ -68,6 +87,8 @@ pub enum Command {
 #[derive(Clone)]
 pub struct Scenario {
     pub players: usize,
+    /// `SESSION_IDLE_SECS` for the case, a multiple of 8 (its resolution, an eighth, is whole seconds).
+    pub idle: i64,
     /// Symmetric and fixed for the case.
     pub talks: Vec<BTreeSet<Player>>,
     pub commands: Vec<Command>,
@@ -75,7 +96,14 @@ pub struct Scenario {
 
 impl fmt::Debug for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{} players; talks: {:?}", self.players, self.talks)?;
+        writeln!(
+            f,
+            "{} players; idle {}s (resolution {}s); talks: {:?}",
+            self.players,
+            self.idle,
+            self.idle / 8,
+            self.talks
+        )?;
         for (i, command) in self.commands.iter().enumerate() {
             writeln!(f, "  {i:2}: {command:?}")?;
         }
@@ -107,6 +135,7 @@ fn session_target() -> impl Strategy<Value = SessionTarget> {
         6 => Just(SessionTarget::Current),
         2 => any::<Index>().prop_map(SessionTarget::Seen),
         1 => any::<Index>().prop_map(SessionTarget::Anyones),
+        1 => Just(SessionTarget::Unknown),
     ]
 }
 
@@ -124,7 +153,22 @@ fn seated(players: usize) -> impl Strategy<Value = Who> {
     ]
 }
 
-fn command(players: usize) -> impl Strategy<Value = Command> {
+/// Clock steps around the idle deadline: a resolution, the deadline
+/// (idle + two resolutions after the last recorded life) and either side of it.
+fn idle_steps(idle: i64) -> impl Strategy<Value = i64> {
+    let resolution = idle / 8;
+    let deadline = idle + 2 * resolution;
+    prop_oneof![
+        2 => Just(resolution),
+        1 => Just(resolution - 1),
+        2 => Just(deadline),
+        1 => Just(deadline - 1),
+        3 => (deadline - 2 * resolution)..=(deadline + resolution),
+        2 => 1..=resolution,
+    ]
+}
+
+fn command(players: usize, idle: i64) -> impl Strategy<Value = Command> {
     let player = 0..players;
     let all = (1u8 << players) - 1;
     // `Me` first: commands that do not matter shrink to it.
@@ -141,25 +185,39 @@ fn command(players: usize) -> impl Strategy<Value = Command> {
             .prop_map(|(player, target)| Command::Reject { player, target }),
         2 => (seated(players), session_target())
             .prop_map(|(player, target)| Command::Leave { player, target }),
+        2 => (seated(players), session_target())
+            .prop_map(|(player, target)| Command::Read { player, target }),
+        1 => (
+            seated(players),
+            session_target(),
+            prop_oneof![Just(EndedReason::Finished), Just(EndedReason::Aborted)]
+        )
+            .prop_map(|(player, target, outcome)| Command::End { player, target, outcome }),
+        2 => (seated(players), session_target())
+            .prop_map(|(player, target)| Command::Heartbeat { player, target }),
         // INVITE_TTL_SECS is 60: mostly short steps, sometimes right at or past the TTL.
         2 => prop_oneof![6 => 1i64..30, 1 => Just(59i64), 1 => Just(60i64), 2 => 30i64..90]
             .prop_map(Command::Advance),
+        3 => idle_steps(idle).prop_map(Command::Advance),
         1 => proptest::bool::weighted(0.3).prop_map(Command::ImDown),
     ]
 }
 
-/// 3-5 players, a random symmetric talk graph, then 10-40 commands.
+/// 3-5 players, an idle time of 16-160 s (abandonment before, around and after
+/// the 60 s invitations run out), a random symmetric talk graph, then 10-40 commands.
 pub fn scenario() -> impl Strategy<Value = Scenario> {
-    (3usize..=5)
-        .prop_flat_map(|players| {
+    (3usize..=5, 2i64..=20)
+        .prop_flat_map(|(players, eighth)| {
             let pairs = players * (players - 1) / 2;
+            let idle = 8 * eighth;
             (
                 Just(players),
+                Just(idle),
                 proptest::collection::vec(proptest::bool::weighted(0.7), pairs),
-                proptest::collection::vec(command(players), 10..=40),
+                proptest::collection::vec(command(players, idle), 10..=40),
             )
         })
-        .prop_map(|(players, edges, commands)| {
+        .prop_map(|(players, idle, edges, commands)| {
             let mut talks = vec![BTreeSet::new(); players];
             let pairs = (0..players).flat_map(|a| (a + 1..players).map(move |b| (a, b)));
             for ((a, b), talking) in pairs.zip(edges) {
@@ -170,6 +228,7 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
             }
             Scenario {
                 players,
+                idle,
                 talks,
                 commands,
             }

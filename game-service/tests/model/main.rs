@@ -1,4 +1,4 @@
-//! Model-based test: random command sequences for 3-5 players (expiry included) played on the store and on a reference model of the contract's state machine, which must agree step by step.
+//! Model-based test: random command sequences for 3-5 players (expiry, game servers' ends and heartbeats, and abandonment included) played on the store and on a reference model of the contract's state machine, which must agree step by step.
 //!
 //! `PROPTEST_CASES` overrides the case counts below. A failure prints the
 //! shrunk sequence and a trace of both sides' replies.
@@ -52,11 +52,11 @@ fn agrees_with_the_model(backend: Backend, cases: u32) -> anyhow::Result<()> {
 }
 
 #[test]
-fn the_memory_store_behaves_like_the_model_of_the_spec() -> anyhow::Result<()> {
+fn the_memory_store_behaves_like_the_model_of_the_contract() -> anyhow::Result<()> {
     agrees_with_the_model(Backend::Memory, MEMORY_CASES)
 }
 
 #[test]
-fn the_redis_store_behaves_like_the_model_of_the_spec() -> anyhow::Result<()> {
+fn the_redis_store_behaves_like_the_model_of_the_contract() -> anyhow::Result<()> {
     agrees_with_the_model(Backend::Redis, REDIS_CASES)
 }
