@@ -27,37 +27,44 @@
 //!
 //! So a transition is applied entirely or not at all, even when a replica dies
 //! between two slots.
+//!
+//! # Layout
+//! - `locks`: taking and releasing locks, at once (standalone) or player by player (cluster).
+//! - `two_phase`: the cluster's commit (prepare, apply) and its recovery or abort.
+//! - `relay`: events published by any replica, forwarded to local subscribers.
+//! - `replies`: Redis replies and errors read as store values.
+//! - `keys` and `plan`: key names, and the writes a commit sends to each slot.
 
 mod keys;
+mod locks;
 mod plan;
+mod relay;
+mod replies;
+mod two_phase;
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
-use redis::{AsyncCommands, Client, RedisError, Script, Value};
+use redis::{AsyncCommands, Script};
 use service_kit::{config::redis_cluster_nodes, redis_conn::RedisConn};
 use shared_types::UserId;
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
+pub use self::two_phase::CrashPoint;
 use self::{
     keys::{JOB_SHARDS, Keys},
-    plan::{Group, INTENT_TTL, TwoPhasePlan, groups, millis},
+    plan::{Group, groups, millis},
+    relay::relay_events,
+    replies::{corrupt, decode, from_redis},
 };
-use super::{Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent};
+use super::{Locked, Relayed, Retention, Scope, Store, StoreResult, StoredEvent};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
 };
 
-/// A player's record and the sessions it hosts, as read under its lock.
-type HostedRecords = (PlayerRecord, Vec<(Uuid, Option<SessionRecord>)>);
-
-/// How long recovery waits for the locks of an interrupted transaction.
-const RECOVERY_WAIT: Duration = Duration::from_secs(3);
-const RECOVERY_LEASE: Duration = Duration::from_secs(5);
 /// How long connecting waits for the event relay's subscription.
 const RELAY_READY_WAIT: Duration = Duration::from_secs(2);
 
@@ -84,94 +91,10 @@ pub struct RedisStore {
     crash: std::sync::Mutex<Option<CrashPoint>>,
 }
 
-/// Where a simulated replica death interrupts the next two-phase commit (tests).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CrashPoint {
-    /// After preparing this many players' slots.
-    AfterPrepared(usize),
-    /// After applying this many groups.
-    AfterApplied(usize),
-}
-
 impl Drop for RedisStore {
     fn drop(&mut self) {
         self.relay.abort();
     }
-}
-
-fn from_redis(err: RedisError) -> StoreError {
-    if err.to_string().contains("LEASE_LOST") {
-        StoreError::LeaseLost
-    } else {
-        StoreError::Unavailable(err.into())
-    }
-}
-
-fn corrupt(err: serde_json::Error, what: &str) -> StoreError {
-    StoreError::Corrupt(anyhow::Error::new(err).context(format!("decoding {what}")))
-}
-
-fn text(value: Option<&Value>) -> Option<String> {
-    match value {
-        Some(Value::BulkString(bytes)) if !bytes.is_empty() => {
-            Some(String::from_utf8_lossy(bytes).into_owned())
-        }
-        Some(Value::SimpleString(s)) if !s.is_empty() => Some(s.clone()),
-        _ => None,
-    }
-}
-
-/// What `lock.lua` saw.
-enum LockReply {
-    Busy,
-    Taken {
-        record: Option<String>,
-        intent: Option<String>,
-        sessions: Vec<Option<String>>,
-    },
-}
-
-/// Reads `lock_all.lua`'s reply: `{0}`, or
-/// `{1, #players, id, record..., #sessions, id, session...}`.
-fn parse_locked(reply: &[Value]) -> StoreResult<Option<Locked>> {
-    let malformed = || StoreError::Corrupt(anyhow::anyhow!("malformed lock_all.lua reply"));
-    let count = |value: Option<&Value>| match value {
-        Some(Value::Int(n)) => usize::try_from(*n).map_err(|_| malformed()),
-        _ => Err(malformed()),
-    };
-    if count(reply.first())? != 1 {
-        return Ok(None);
-    }
-    let mut locked = Locked::default();
-    let players = count(reply.get(1))?;
-    let mut at = 2;
-    for _ in 0..players {
-        let id = text(reply.get(at)).ok_or_else(malformed)?;
-        let player = UserId::parse(&id).map_err(|_| malformed())?;
-        let record = decode(text(reply.get(at + 1)), "a player record")?;
-        locked.players.insert(player, record.unwrap_or_default());
-        at += 2;
-    }
-    let sessions = count(reply.get(at))?;
-    at += 1;
-    for _ in 0..sessions {
-        let id = text(reply.get(at)).ok_or_else(malformed)?;
-        let id = Uuid::parse_str(&id).map_err(|_| malformed())?;
-        locked
-            .sessions
-            .insert(id, decode(text(reply.get(at + 1)), "a session")?);
-        at += 2;
-    }
-    Ok(Some(locked))
-}
-
-/// Decodes a stored JSON value; `None` stays `None`.
-fn decode<T: serde::de::DeserializeOwned>(
-    raw: Option<String>,
-    what: &str,
-) -> StoreResult<Option<T>> {
-    raw.map(|json| serde_json::from_str(&json).map_err(|e| corrupt(e, what)))
-        .transpose()
 }
 
 impl RedisStore {
@@ -224,37 +147,6 @@ impl RedisStore {
         })
     }
 
-    /// Makes the next two-phase commit stop at `point` as if the replica died:
-    /// its locks are released (as their lease would run out) and it fails.
-    #[doc(hidden)]
-    pub fn crash_next_commit_at(&self, point: CrashPoint) {
-        if let Ok(mut crash) = self.crash.lock() {
-            *crash = Some(point);
-        }
-    }
-
-    async fn crash_here(
-        &self,
-        point: CrashPoint,
-        locked: &[UserId],
-        token: &str,
-    ) -> StoreResult<()> {
-        let armed = self
-            .crash
-            .lock()
-            .ok()
-            .and_then(|mut c| c.take_if(|p| *p == point));
-        if armed.is_none() {
-            return Ok(());
-        }
-        for player in locked {
-            self.unlock_one(player, token).await?;
-        }
-        Err(StoreError::Unavailable(anyhow::anyhow!(
-            "simulated crash at {point:?}"
-        )))
-    }
-
     /// How long keys live (default: [`Retention::default`]).
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
@@ -271,149 +163,6 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    /// Takes one player's lock and reads, under it, the record, the slot's
-    /// intent and `hosted` (sessions of this host).
-    async fn lock_one(
-        &self,
-        player: &UserId,
-        hosted: &[&SessionRef],
-        token: &str,
-        lease: Duration,
-    ) -> StoreResult<LockReply> {
-        let mut invocation = self.scripts.lock.prepare_invoke();
-        invocation
-            .key(&self.keys.lock(player).name)
-            .key(&self.keys.player(player).name)
-            .key(&self.keys.intent(player).name);
-        for at in hosted {
-            invocation.key(&self.keys.session(&at.host, at.id).name);
-        }
-        let reply: Vec<Value> = invocation
-            .arg(token)
-            .arg(millis(lease))
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(from_redis)?;
-        if !matches!(reply.first(), Some(Value::Int(1))) {
-            return Ok(LockReply::Busy);
-        }
-        Ok(LockReply::Taken {
-            record: text(reply.get(1)),
-            intent: text(reply.get(2)),
-            sessions: (3..3 + hosted.len()).map(|i| text(reply.get(i))).collect(),
-        })
-    }
-
-    /// Standalone: the prediction, every lock and every read in one
-    /// `lock_all.lua` call.
-    async fn lock_at_once(
-        &self,
-        players: &[UserId],
-        sessions: &[SessionRef],
-        predict: Option<(&UserId, Scope)>,
-        token: &str,
-        lease: Duration,
-    ) -> StoreResult<Option<Locked>> {
-        let mut invocation = self.scripts.lock_all.prepare_invoke();
-        let (actor, scope) = match predict {
-            Some((actor, Scope::Record)) => (actor.as_str(), "record"),
-            Some((actor, Scope::WithCandidates)) => (actor.as_str(), "candidates"),
-            None => ("", "record"),
-        };
-        invocation
-            .arg(token)
-            .arg(millis(lease))
-            .arg(self.keys.prefix())
-            .arg(actor)
-            .arg(scope)
-            .arg(players.len());
-        for player in players {
-            invocation.arg(player.as_str());
-        }
-        for at in sessions {
-            invocation.arg(at.id.to_string()).arg(at.host.as_str());
-        }
-        let reply: Vec<Value> = invocation
-            .invoke_async(&mut self.conn())
-            .await
-            .map_err(from_redis)?;
-        parse_locked(&reply)
-    }
-
-    /// Cluster (or two-phase tests): one player at a time in the given
-    /// (sorted) order, each with the sessions it hosts; all or none.
-    async fn lock_each(
-        &self,
-        players: &[UserId],
-        sessions: &[&SessionRef],
-        token: &str,
-        lease: Duration,
-    ) -> StoreResult<Option<Locked>> {
-        let mut locked = Locked::default();
-        for (i, player) in players.iter().enumerate() {
-            let hosted: Vec<&SessionRef> = sessions
-                .iter()
-                .copied()
-                .filter(|at| &at.host == player)
-                .collect();
-            let taken = self.lock_player(player, &hosted, token, lease).await;
-            match taken {
-                Ok(Some((record, loaded))) => {
-                    locked.players.insert(player.clone(), record);
-                    locked.sessions.extend(loaded);
-                }
-                Ok(None) | Err(_) => {
-                    if let Err(err) = self.unlock(&players[..i], token).await {
-                        tracing::debug!(%err, "releasing partial locks; they expire anyway");
-                    }
-                    return taken.map(|_| None);
-                }
-            }
-        }
-        Ok(Some(locked))
-    }
-
-    /// One player's lock (an intent of a dead transaction is resolved first,
-    /// then everything re-read), its record and the sessions it hosts.
-    async fn lock_player(
-        &self,
-        player: &UserId,
-        hosted: &[&SessionRef],
-        token: &str,
-        lease: Duration,
-    ) -> StoreResult<Option<HostedRecords>> {
-        for _ in 0..3 {
-            match self.lock_one(player, hosted, token, lease).await? {
-                LockReply::Busy => return Ok(None),
-                LockReply::Taken {
-                    intent: Some(tx), ..
-                } if tx != token => self.recover(player, &tx, token).await?,
-                LockReply::Taken {
-                    record, sessions, ..
-                } => {
-                    let record = decode(record, "a player record")?.unwrap_or_default();
-                    let mut loaded = Vec::with_capacity(hosted.len());
-                    for (at, raw) in hosted.iter().zip(sessions) {
-                        loaded.push((at.id, decode(raw, "a session")?));
-                    }
-                    return Ok(Some((record, loaded)));
-                }
-            }
-        }
-        Err(StoreError::Contended)
-    }
-
-    async fn unlock_one(&self, player: &UserId, token: &str) -> StoreResult<()> {
-        self.scripts
-            .unlock
-            .key(&self.keys.lock(player).name)
-            .arg(token)
-            .invoke_async::<i64>(&mut self.conn())
-            .await
-            .map_err(from_redis)?;
-        Ok(())
-    }
-
     async fn apply(&self, group: &Group, token: &str) -> StoreResult<()> {
         let mut invocation = self.scripts.commit.prepare_invoke();
         for key in &group.keys {
@@ -426,194 +175,6 @@ impl RedisStore {
             .await
             .map_err(from_redis)?;
         Ok(())
-    }
-
-    async fn abort(&self, players: &[UserId], tx: &str) -> StoreResult<()> {
-        for player in players {
-            self.scripts
-                .abort
-                .key(&self.keys.intent(player).name)
-                .key(&self.keys.intent_plan(player).name)
-                .arg(tx)
-                .invoke_async::<i64>(&mut self.conn())
-                .await
-                .map_err(from_redis)?;
-        }
-        Ok(())
-    }
-
-    async fn commit_two_phase(
-        &self,
-        locked: &[UserId],
-        token: &str,
-        groups: Vec<Group>,
-    ) -> StoreResult<()> {
-        let plan = TwoPhasePlan {
-            tx: token.to_owned(),
-            players: locked.to_vec(),
-            groups,
-        };
-        let encoded = serde_json::to_string(&plan).map_err(|e| corrupt(e, "a plan"))?;
-        for (i, player) in locked.iter().enumerate() {
-            self.crash_here(CrashPoint::AfterPrepared(i), locked, token)
-                .await?;
-            let prepared = self
-                .scripts
-                .prepare
-                .key(&self.keys.lock(player).name)
-                .key(&self.keys.intent(player).name)
-                .key(&self.keys.intent_plan(player).name)
-                .arg(token)
-                .arg(token)
-                .arg(&encoded)
-                .arg(millis(INTENT_TTL))
-                .invoke_async::<i64>(&mut self.conn())
-                .await
-                .map_err(from_redis);
-            if let Err(err) = prepared {
-                // Not decided yet: undo the intents written so far (recovery would too).
-                if let Err(abort) = self.abort(&locked[..i], token).await {
-                    tracing::warn!(%abort, "aborting a two-phase commit; recovery will");
-                }
-                return Err(err);
-            }
-        }
-        // Decided: every group is applied now or, if we die, by recovery.
-        for (i, group) in plan.groups.iter().enumerate() {
-            self.crash_here(CrashPoint::AfterApplied(i), locked, token)
-                .await?;
-            match self.apply(group, token).await {
-                Ok(()) => {}
-                Err(StoreError::LeaseLost) => {
-                    tracing::warn!(
-                        "lease lost after prepare; the next lock holder finishes the commit"
-                    );
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(())
-    }
-
-    /// Finishes or aborts the transaction `tx` whose intent sits in `player`'s
-    /// slot. `token` already holds `player`'s lock; locks taken here for the
-    /// transaction's other players are released again (re-entrant ones are not).
-    async fn recover(&self, player: &UserId, tx: &str, token: &str) -> StoreResult<()> {
-        let raw: Option<String> = self
-            .conn()
-            .get(&self.keys.intent_plan(player).name)
-            .await
-            .map_err(from_redis)?;
-        let Some(raw) = raw else {
-            return self.abort(std::slice::from_ref(player), tx).await;
-        };
-        let plan: TwoPhasePlan = serde_json::from_str(&raw).map_err(|e| corrupt(e, "a plan"))?;
-        tracing::info!(tx, players = ?plan.players, "recovering an interrupted commit");
-        let mut sorted = plan.players.clone();
-        sorted.sort();
-        let mut taken_here = Vec::new();
-        let outcome = self
-            .recover_locked(&plan, &sorted, token, &mut taken_here)
-            .await;
-        for other in &taken_here {
-            if let Err(err) = self.unlock_one(other, token).await {
-                tracing::debug!(%err, "releasing a recovery lock; it expires anyway");
-            }
-        }
-        outcome
-    }
-
-    async fn recover_locked(
-        &self,
-        plan: &TwoPhasePlan,
-        sorted: &[UserId],
-        token: &str,
-        taken_here: &mut Vec<UserId>,
-    ) -> StoreResult<()> {
-        let started = std::time::Instant::now();
-        for other in sorted {
-            loop {
-                let already_ours: Option<String> = self
-                    .conn()
-                    .get(&self.keys.lock(other).name)
-                    .await
-                    .map_err(from_redis)?;
-                if already_ours.as_deref() == Some(token) {
-                    break;
-                }
-                if let LockReply::Taken { .. } =
-                    self.lock_one(other, &[], token, RECOVERY_LEASE).await?
-                {
-                    taken_here.push(other.clone());
-                    break;
-                }
-                if started.elapsed() > RECOVERY_WAIT {
-                    return Err(StoreError::Contended);
-                }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-        }
-        let mut prepared_everywhere = true;
-        for other in sorted {
-            let tag = format!("p.{other}");
-            let prepared: i64 = self
-                .scripts
-                .check
-                .key(&self.keys.intent(other).name)
-                .key(&self.keys.applied(&tag, &plan.tx).name)
-                .arg(&plan.tx)
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(from_redis)?;
-            prepared_everywhere &= prepared == 1;
-        }
-        if !prepared_everywhere {
-            tracing::info!(
-                tx = plan.tx,
-                "interrupted commit was not fully prepared: aborted"
-            );
-            return self.abort(sorted, &plan.tx).await;
-        }
-        for group in &plan.groups {
-            // Our token holds every lock now; the original unlock list is not ours to run.
-            let mut group = group.clone();
-            group.plan.unlock.clear();
-            self.apply(&group, token).await?;
-        }
-        tracing::info!(tx = plan.tx, "interrupted commit rolled forward");
-        Ok(())
-    }
-}
-
-/// Forwards every event published by any replica to local subscribers;
-/// resubscribes by itself (trying each node in turn) after Redis comes back.
-async fn relay_events(nodes: Vec<String>, channel: String, out: broadcast::Sender<Relayed>) {
-    for url in nodes.iter().cycle() {
-        match Client::open(url.as_str()) {
-            Ok(client) => match client.get_async_pubsub().await {
-                Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
-                    Ok(()) => {
-                        // Whatever was published while we were not subscribed is in the streams.
-                        let _ = out.send(Relayed::Resync);
-                        let mut messages = pubsub.on_message();
-                        while let Some(message) = messages.next().await {
-                            match serde_json::from_slice::<StoredEvent>(message.get_payload_bytes())
-                            {
-                                Ok(event) => {
-                                    let _ = out.send(Relayed::Event(event));
-                                }
-                                Err(err) => tracing::warn!(%err, "undecodable event on {channel}"),
-                            }
-                        }
-                        tracing::warn!("event subscription to Redis lost; reconnecting");
-                    }
-                    Err(err) => tracing::warn!(%err, "subscribing to {channel}"),
-                },
-                Err(err) => tracing::debug!(%err, "event relay cannot reach Redis yet"),
-            },
-            Err(err) => tracing::error!(%err, url, "invalid Redis URL for the event relay"),
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 

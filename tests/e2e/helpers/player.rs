@@ -1,0 +1,205 @@
+//! A player: a user with a token, and typed calls to the IM service and the game service.
+
+use anyhow::{Context, ensure};
+use reqwest::{Method, StatusCode, header};
+use shared_types::{
+    game::{PlayerState, Session},
+    im::{Conversation, PartnersResponse},
+};
+use uuid::Uuid;
+
+use super::{Api, EventStream, REQUEST_TIMEOUT, Replica, Reply, Service, reply::content_type};
+
+/// A user with a token, and typed calls to both services.
+#[derive(Clone)]
+pub struct Player {
+    pub id: String,
+    pub(super) token: String,
+    pub(super) api: Api,
+}
+
+impl Player {
+    /// The same player, talking to the game service through `replica`.
+    pub fn via(&self, replica: &Replica) -> Self {
+        let mut player = self.clone();
+        player.api.game = replica.base_url.clone();
+        player
+    }
+
+    // ---- IM service -------------------------------------------------------------
+    pub async fn set_presence(&self, status: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "status": status }).to_string();
+        self.raw(Service::Im, Method::PUT, "/v1/presence", Some(&body))
+            .await?
+            .success()
+            .with_context(|| format!("{} setting presence {status}", self.id))?;
+        Ok(())
+    }
+
+    /// Opens a conversation with `others`; returns its id.
+    pub async fn open_conversation(&self, others: &[&Player]) -> anyhow::Result<Uuid> {
+        let participants: Vec<&str> = others.iter().map(|p| p.id.as_str()).collect();
+        let body = serde_json::json!({ "participants": participants }).to_string();
+        let conversation: Conversation = self
+            .raw(Service::Im, Method::POST, "/v1/conversations", Some(&body))
+            .await?
+            .success()
+            .with_context(|| format!("{} opening a conversation", self.id))?
+            .json()?;
+        Ok(conversation.id)
+    }
+
+    pub async fn post_message(&self, conversation: Uuid, text: &str) -> anyhow::Result<()> {
+        let body = serde_json::json!({ "text": text }).to_string();
+        let path = format!("/v1/conversations/{conversation}/messages");
+        self.raw(Service::Im, Method::POST, &path, Some(&body))
+            .await?
+            .success()
+            .with_context(|| format!("{} posting a message", self.id))?;
+        Ok(())
+    }
+
+    pub async fn close_conversation(&self, conversation: Uuid) -> anyhow::Result<()> {
+        let path = format!("/v1/conversations/{conversation}/close");
+        self.raw(Service::Im, Method::POST, &path, None)
+            .await?
+            .success()
+            .with_context(|| format!("{} closing a conversation", self.id))?;
+        Ok(())
+    }
+
+    /// `GET /v1/users/{self}/partners`, with an optional `status=` filter.
+    pub async fn partners(&self, status: Option<&str>) -> anyhow::Result<PartnersResponse> {
+        let mut path = format!("/v1/users/{}/partners", self.id);
+        if let Some(status) = status {
+            path.push_str(&format!("?status={status}"));
+        }
+        self.raw(Service::Im, Method::GET, &path, None)
+            .await?
+            .ok()
+            .with_context(|| format!("{} asking for their partners", self.id))?
+            .json()
+    }
+
+    // ---- game service -----------------------------------------------------------
+    pub async fn connect(&self) -> anyhow::Result<PlayerState> {
+        self.game_state(Method::POST, "/v1/connect".into(), None, "connecting")
+            .await
+    }
+
+    pub async fn me(&self) -> anyhow::Result<PlayerState> {
+        self.game_state(Method::GET, "/v1/me".into(), None, "reading /v1/me")
+            .await
+    }
+
+    /// Accepts a prompt; `with` picks a subset of an invite's candidates.
+    pub async fn accept(&self, prompt: Uuid, with: Option<&[&str]>) -> anyhow::Result<PlayerState> {
+        let body = with.map(|ids| serde_json::json!({ "with": ids }).to_string());
+        self.game_state(
+            Method::POST,
+            format!("/v1/prompts/{prompt}/accept"),
+            body.as_deref(),
+            "accepting",
+        )
+        .await
+    }
+
+    pub async fn reject(&self, prompt: Uuid) -> anyhow::Result<PlayerState> {
+        self.game_state(
+            Method::POST,
+            format!("/v1/prompts/{prompt}/reject"),
+            None,
+            "rejecting",
+        )
+        .await
+    }
+
+    pub async fn session(&self, id: Uuid) -> anyhow::Result<Session> {
+        self.raw(
+            Service::Game,
+            Method::GET,
+            &format!("/v1/sessions/{id}"),
+            None,
+        )
+        .await?
+        .ok()
+        .with_context(|| format!("{} reading session {id}", self.id))?
+        .json()
+    }
+
+    pub async fn leave(&self, id: Uuid) -> anyhow::Result<PlayerState> {
+        self.game_state(
+            Method::POST,
+            format!("/v1/sessions/{id}/leave"),
+            None,
+            "leaving",
+        )
+        .await
+    }
+
+    /// Opens the player's event stream, replaying what followed `last_event_id`.
+    pub async fn events(&self, last_event_id: Option<&str>) -> anyhow::Result<EventStream> {
+        let mut request = self
+            .api
+            .client
+            .get(format!("{}/v1/events", self.api.game))
+            .bearer_auth(&self.token)
+            .header(header::ACCEPT, "text/event-stream");
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, request.send())
+            .await
+            .context("opening the event stream timed out")?
+            .context("opening the event stream")?;
+        let status = response.status();
+        let content_type = content_type(response.headers());
+        ensure!(
+            status == StatusCode::OK,
+            "{}: GET /v1/events answered {status}",
+            self.id
+        );
+        ensure!(
+            content_type.starts_with("text/event-stream"),
+            "{}: GET /v1/events answered content-type {content_type:?}",
+            self.id
+        );
+        Ok(EventStream::new(self.id.clone(), response))
+    }
+
+    /// A request with this player's token, for status-code checks.
+    pub async fn raw(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        body: Option<&str>,
+    ) -> anyhow::Result<Reply> {
+        let auth = format!("Bearer {}", self.token);
+        self.api
+            .send(service, method, path, Some(&auth), body)
+            .await
+    }
+
+    async fn game_state(
+        &self,
+        method: Method,
+        path: String,
+        body: Option<&str>,
+        doing: &str,
+    ) -> anyhow::Result<PlayerState> {
+        let state: PlayerState = self
+            .raw(Service::Game, method, &path, body)
+            .await?
+            .ok()
+            .with_context(|| format!("{} {doing} ({path})", self.id))?
+            .json()?;
+        ensure!(
+            state.player_id.as_str() == self.id,
+            "{path} answered the state of {} to {}",
+            state.player_id,
+            self.id
+        );
+        Ok(state)
+    }
+}

@@ -1,0 +1,140 @@
+//! A running world's processes under a test's control: game-service replicas, kills, restarts and signals, its Redis, and what the processes logged.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use e2e::{PORT_ATTEMPTS, RedisCluster, RedisServer, free_port};
+
+use super::{
+    TestWorld,
+    process::{self, ServiceProcess},
+    world::test_name,
+};
+
+/// Another game-service process sharing the world's Redis.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    pub(super) base_url: String,
+}
+
+impl TestWorld {
+    /// SIGKILL the IM service: what a crash looks like to the game service.
+    pub fn kill_im(&mut self) {
+        self.im.kill();
+    }
+
+    /// Starts the IM service again on the same port and Redis prefix.
+    pub async fn restart_im(&mut self) -> anyhow::Result<()> {
+        self.im.kill();
+        self.im.respawn()?;
+        self.im.wait_healthy(&self.api.client).await
+    }
+
+    /// Starts another game-service replica on the same Redis and prefix: players reach it
+    /// through [`Player::via`].
+    pub async fn spawn_game_replica(&mut self) -> anyhow::Result<Replica> {
+        let index = self.replicas.len() + 2;
+        let mut attempt = 1;
+        let replica = loop {
+            let mut replica = self
+                .game
+                .sibling(format!("game#{index} {}", test_name()), free_port()?)?;
+            match replica.wait_healthy(&self.api.client).await {
+                Ok(()) => break replica,
+                Err(err) if process::port_taken(&err) && attempt < PORT_ATTEMPTS => {
+                    eprintln!("replica: starting again on another port: {err:#}");
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        };
+        let handle = Replica {
+            base_url: replica.base_url().to_owned(),
+        };
+        self.replicas.push(replica);
+        Ok(handle)
+    }
+
+    /// Restarts the game service (same port, same Redis prefix): a replica restart.
+    pub async fn restart_game(&mut self) -> anyhow::Result<()> {
+        self.game.kill();
+        self.game.respawn()?;
+        self.game.wait_healthy(&self.api.client).await
+    }
+
+    pub fn im_port(&self) -> anyhow::Result<u16> {
+        port_of(&self.api.im)
+    }
+
+    /// The world's own redis-server (not on the shared cluster): a test that kills, pauses or
+    /// restarts it asks for [`StoreChoice::PrivateRedis`] or [`StoreChoice::DurableRedis`].
+    pub fn redis(&mut self) -> anyhow::Result<&mut RedisServer> {
+        self.redis.as_mut().context(
+            "this world runs on the shared cluster, not on a redis-server of its own: a test \
+             that kills, pauses or restarts Redis asks for StoreChoice::PrivateRedis",
+        )
+    }
+
+    /// The world's own cluster ([`StoreChoice::PrivateCluster`]).
+    pub fn cluster(&self) -> anyhow::Result<&RedisCluster> {
+        self.cluster
+            .as_ref()
+            .context("this world does not run on a cluster of its own")
+    }
+
+    /// SIGKILL a replica started with [`Self::spawn_game_replica`].
+    pub fn kill_replica(&mut self, replica: &Replica) -> anyhow::Result<()> {
+        self.replicas
+            .iter_mut()
+            .find(|process| process.base_url() == replica.base_url)
+            .with_context(|| format!("no replica at {}", replica.base_url))?
+            .kill();
+        Ok(())
+    }
+
+    /// Sends a signal (`TERM`, `INT`, …) to the primary game service.
+    pub fn signal_game(&self, name: &str) -> anyhow::Result<()> {
+        self.game.signal(name)
+    }
+
+    /// Waits up to `limit` for the primary game service to exit; `None`: still running.
+    pub async fn wait_game_exit(
+        &mut self,
+        limit: Duration,
+    ) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        self.game.wait_exit(limit).await
+    }
+
+    /// Whether the IM service and every game-service process are still running.
+    pub fn all_running(&mut self) -> bool {
+        let replicas = self.replicas.iter_mut().all(ServiceProcess::is_running);
+        replicas && self.game.is_running() && self.im.is_running()
+    }
+
+    /// Output lines of every service process that reported a panic.
+    pub fn panics(&self) -> usize {
+        let replicas: usize = self.replicas.iter().map(ServiceProcess::panics).sum();
+        replicas + self.game.panics() + self.im.panics()
+    }
+
+    /// The last lines of the primary game service's output, for failure messages.
+    pub fn game_log_tail(&self) -> String {
+        self.game.tail()
+    }
+
+    /// The last lines of every game-service process's output (the primary, then each replica).
+    pub fn game_log_tails(&self) -> String {
+        std::iter::once(&self.game)
+            .chain(&self.replicas)
+            .map(|process| format!("-- {}:\n{}", process.label(), process.tail()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+fn port_of(base: &str) -> anyhow::Result<u16> {
+    base.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("no port in {base}"))
+}
