@@ -35,7 +35,7 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-export JWT_SECRET=bench-secret RATE_LIMIT_PER_SEC=0 RUST_LOG="${RUST_LOG:-warn}"
+export JWT_SECRET=bench-secret-only-for-this-benchmark-run RATE_LIMIT_PER_SEC=0 RUST_LOG="${RUST_LOG:-warn}"
 # The hard limit on the development machine is 20000; take what is allowed.
 ulimit -n "$(ulimit -Hn)"
 

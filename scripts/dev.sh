@@ -9,7 +9,9 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-export JWT_SECRET="${JWT_SECRET:-dev-secret-not-for-production}"
+# The quickstart's published secret (shared_types::auth::DEV_SECRET): the
+# services accept it with the in-memory store only.
+export JWT_SECRET="${JWT_SECRET:-dev-secret-for-the-quickstart-only-never-in-production}"
 export RUST_LOG="${RUST_LOG:-info}"
 unset REDIS_URL
 

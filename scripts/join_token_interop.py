@@ -346,7 +346,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, interrupted)
     signal.signal(signal.SIGINT, interrupted)
 
-    secret = f"interop-{os.urandom(8).hex()}"
+    secret = f"interop-{os.urandom(16).hex()}"
     instances: list[Instance] = []
     results: list[bool] = []
 

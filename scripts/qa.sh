@@ -43,7 +43,7 @@ echo "==> join tokens with an independent verifier (PyJWT)"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 IM_PORT=$(free_port)
 GAME_PORT=$(free_port)
-export JWT_SECRET="qa-secret-$RANDOM$RANDOM" RUST_LOG=warn
+export JWT_SECRET="qa-secret-$(openssl rand -hex 24)" RUST_LOG=warn
 PIDS=()
 GAME_SERVERS_CONFIG=$(mktemp "${TMPDIR:-/tmp}/qa-game-servers.XXXXXX.toml")
 cleanup() {

@@ -1,16 +1,25 @@
 //! A circuit breaker for calls to the IM service: after enough consecutive
-//! failures it stops calling (answers "unavailable" at once) for a cool-down,
-//! then lets one probe through; the probe's success closes it again.
+//! failures, for that many different players, it stops calling (answers
+//! "unavailable" at once) for a cool-down, then lets one probe through; the
+//! probe's success closes it again.
+//!
+//! Failures count per player so that one caller whose calls keep failing
+//! (a slow query of their own, a client hammering connect) cannot open the
+//! breaker and degrade everybody else to solo: only a failing IM service does.
 
 use std::{
+    collections::BTreeSet,
     sync::Mutex,
     time::{Duration, Instant},
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+use shared_types::UserId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum State {
+    /// The players whose calls failed since the last success.
     Closed {
-        failures: u32,
+        failing: BTreeSet<UserId>,
     },
     Open {
         until: Instant,
@@ -30,7 +39,9 @@ impl Breaker {
         Self {
             threshold: threshold.max(1),
             cool_down,
-            state: Mutex::new(State::Closed { failures: 0 }),
+            state: Mutex::new(State::Closed {
+                failing: BTreeSet::new(),
+            }),
         }
     }
 
@@ -51,22 +62,30 @@ impl Breaker {
 
     pub fn success(&self) {
         if let Ok(mut state) = self.state.lock() {
-            *state = State::Closed { failures: 0 };
+            *state = State::Closed {
+                failing: BTreeSet::new(),
+            };
         }
     }
 
-    pub fn failure(&self, now: Instant) {
+    /// `player`'s call failed. The breaker opens once `threshold` different
+    /// players failed in a row (or the probe failed).
+    pub fn failure(&self, now: Instant, player: &UserId) {
         let Ok(mut state) = self.state.lock() else {
             return;
         };
-        *state = match *state {
-            State::Closed { failures } if failures + 1 < self.threshold => State::Closed {
-                failures: failures + 1,
-            },
-            _ => State::Open {
-                until: now + self.cool_down,
-            },
+        let open = State::Open {
+            until: now + self.cool_down,
         };
+        match &mut *state {
+            State::Closed { failing } => {
+                failing.insert(player.clone());
+                if failing.len() >= self.threshold as usize {
+                    *state = open;
+                }
+            }
+            State::Probing | State::Open { .. } => *state = open,
+        }
     }
 
     pub fn is_open(&self) -> bool {
@@ -77,29 +96,50 @@ impl Breaker {
 }
 
 #[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests")]
 mod tests {
     use super::*;
 
     const COOL_DOWN: Duration = Duration::from_secs(2);
 
+    fn player(name: &str) -> UserId {
+        UserId::parse(name).expect("valid")
+    }
+
     #[test]
-    fn opens_after_the_threshold_of_consecutive_failures() {
+    fn opens_after_the_threshold_of_consecutive_failures_of_different_players() {
         let breaker = Breaker::new(3, COOL_DOWN);
         let now = Instant::now();
-        breaker.failure(now);
-        breaker.failure(now);
+        breaker.failure(now, &player("a"));
+        breaker.failure(now, &player("b"));
         assert!(breaker.allow(now), "two failures are below the threshold");
-        breaker.failure(now);
+        breaker.failure(now, &player("c"));
         assert!(!breaker.allow(now), "the third failure opens it");
+    }
+
+    #[test]
+    fn one_players_failures_alone_never_open_it() {
+        let breaker = Breaker::new(3, COOL_DOWN);
+        let now = Instant::now();
+        for _ in 0..100 {
+            breaker.failure(now, &player("slow"));
+        }
+        assert!(breaker.allow(now) && !breaker.is_open());
+        breaker.failure(now, &player("b"));
+        breaker.failure(now, &player("c"));
+        assert!(
+            !breaker.allow(now),
+            "with two more players, three failed in a row"
+        );
     }
 
     #[test]
     fn a_success_resets_the_failure_count() {
         let breaker = Breaker::new(2, COOL_DOWN);
         let now = Instant::now();
-        breaker.failure(now);
+        breaker.failure(now, &player("a"));
         breaker.success();
-        breaker.failure(now);
+        breaker.failure(now, &player("b"));
         assert!(breaker.allow(now));
     }
 
@@ -107,7 +147,7 @@ mod tests {
     fn after_the_cool_down_one_probe_goes_out_and_its_success_closes_it() {
         let breaker = Breaker::new(1, COOL_DOWN);
         let now = Instant::now();
-        breaker.failure(now);
+        breaker.failure(now, &player("a"));
         assert!(!breaker.allow(now + Duration::from_secs(1)));
         let later = now + COOL_DOWN;
         assert!(breaker.allow(later), "the probe");
@@ -120,10 +160,10 @@ mod tests {
     fn a_failed_probe_opens_it_again() {
         let breaker = Breaker::new(1, COOL_DOWN);
         let now = Instant::now();
-        breaker.failure(now);
+        breaker.failure(now, &player("a"));
         let later = now + COOL_DOWN;
         assert!(breaker.allow(later));
-        breaker.failure(later);
+        breaker.failure(later, &player("a"));
         assert!(!breaker.allow(later + Duration::from_secs(1)));
         assert!(breaker.allow(later + COOL_DOWN));
     }

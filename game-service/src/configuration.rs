@@ -33,6 +33,8 @@ pub struct Settings {
     pub session_idle: Duration,
     /// How long player records and live sessions are kept after their last change.
     pub record_ttl: Duration,
+    /// Event streams one player may hold on one replica (the oldest is closed past it).
+    pub max_streams_per_player: usize,
 }
 
 impl Settings {
@@ -42,7 +44,7 @@ impl Settings {
             redis_url: env_opt("REDIS_URL"),
             redis_cluster: service_kit::config::redis_cluster_forced()?,
             redis_key_prefix: env_or("REDIS_KEY_PREFIX", "game".to_owned())?,
-            jwt: JwtSettings::from_env()?,
+            jwt: JwtSettings::from_env(env_opt("REDIS_URL").is_none())?,
             im_url: env_or("IM_URL", "http://127.0.0.1:8081".to_owned())?,
             im_timeout: Duration::from_millis(env_or("IM_TIMEOUT_MS", 500)?),
             invite_ttl: Duration::from_secs(env_or("INVITE_TTL_SECS", 60)?),
@@ -64,6 +66,12 @@ impl Settings {
             join_token_ttl: Duration::from_secs(positive("JOIN_TOKEN_TTL_SECS", 900)?),
             session_idle: Duration::from_secs(positive("SESSION_IDLE_SECS", 1800)?),
             record_ttl: Duration::from_secs(positive("RECORD_TTL_SECS", 86_400)?),
+            max_streams_per_player: positive(
+                "MAX_STREAMS_PER_PLAYER",
+                crate::hub::DEFAULT_MAX_STREAMS_PER_PLAYER as u64,
+            )?
+            .try_into()
+            .unwrap_or(usize::MAX),
         })
     }
 }

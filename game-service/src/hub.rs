@@ -19,6 +19,9 @@ const STREAM_BUFFER: usize = 64;
 /// Each player's open streams on this replica, by subscription id.
 type Subscribers = HashMap<UserId, Vec<(u64, mpsc::Sender<Relayed>)>>;
 
+/// Default `MAX_STREAMS_PER_PLAYER`: a few devices and tabs, not a thousand.
+pub const DEFAULT_MAX_STREAMS_PER_PLAYER: usize = 8;
+
 #[derive(Clone, Default)]
 pub struct EventHub {
     inner: Arc<Inner>,
@@ -28,6 +31,9 @@ pub struct EventHub {
 struct Inner {
     subscribers: Mutex<Subscribers>,
     next_id: AtomicU64,
+    /// Streams one player may hold on this replica; `0` (default) means
+    /// [`DEFAULT_MAX_STREAMS_PER_PLAYER`].
+    max_per_player: usize,
 }
 
 /// A live subscription: its receiver, and on drop it leaves the hub (so a
@@ -54,9 +60,12 @@ impl Drop for Subscription {
 }
 
 impl EventHub {
-    /// Starts relaying the store's events to local subscribers.
-    pub fn start(store: &Arc<dyn Store>) -> Self {
-        let hub = Self::default();
+    /// Starts relaying the store's events to local subscribers; a player
+    /// holds at most `max_per_player` streams here (opening one more closes
+    /// their oldest, whose client reconnects with `Last-Event-ID` if it is
+    /// still there).
+    pub fn start(store: &Arc<dyn Store>, max_per_player: usize) -> Self {
+        let hub = Self::with_max_streams(max_per_player);
         let mut events = store.subscribe();
         let relay = hub.clone();
         tokio::spawn(async move {
@@ -78,15 +87,30 @@ impl EventHub {
         hub
     }
 
-    /// `player`'s events (and resync signals) from now on, until the subscription is dropped.
+    fn with_max_streams(max_per_player: usize) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                max_per_player,
+                ..Inner::default()
+            }),
+        }
+    }
+
+    /// `player`'s events (and resync signals) from now on, until the
+    /// subscription is dropped. Past the per-player bound, the oldest of
+    /// the player's streams is cut (its receiver ends).
     pub fn subscribe(&self, player: &UserId) -> Subscription {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let max = match self.inner.max_per_player {
+            0 => DEFAULT_MAX_STREAMS_PER_PLAYER,
+            n => n,
+        };
         if let Ok(mut subscribers) = self.inner.subscribers.lock() {
-            subscribers
-                .entry(player.clone())
-                .or_default()
-                .push((id, tx));
+            let streams = subscribers.entry(player.clone()).or_default();
+            let excess = (streams.len() + 1).saturating_sub(max);
+            streams.drain(..excess);
+            streams.push((id, tx));
         }
         Subscription {
             events: rx,
@@ -148,6 +172,28 @@ mod tests {
         drop(second);
         assert_eq!(hub.stream_count(), 0);
         assert!(hub.inner.subscribers.lock().expect("lock").is_empty());
+    }
+
+    #[test]
+    fn past_the_bound_a_players_oldest_stream_is_cut() {
+        let hub = EventHub::with_max_streams(2);
+        let alice = UserId::parse("alice").expect("valid id");
+        let mut oldest = hub.subscribe(&alice);
+        let mut older = hub.subscribe(&alice);
+        let _newest = hub.subscribe(&alice);
+        assert_eq!(hub.stream_count(), 2);
+        assert!(
+            matches!(
+                oldest.events.try_recv(),
+                Err(mpsc::error::TryRecvError::Disconnected)
+            ),
+            "the oldest stream ends"
+        );
+        hub.dispatch(Some(&alice), Relayed::Resync);
+        assert_eq!(older.events.try_recv().ok(), Some(Relayed::Resync));
+        let bob = UserId::parse("bob").expect("valid id");
+        let _other = hub.subscribe(&bob);
+        assert_eq!(hub.stream_count(), 3, "the bound is per player");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Asks the IM service who a player is talking to, with a `service` token and a hard timeout.
 
 use std::{
-    sync::Mutex,
+    collections::HashMap,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
@@ -34,6 +35,9 @@ pub struct ImClient {
     timeout: Duration,
     token: Mutex<Option<(String, Instant)>>,
     breaker: Breaker,
+    /// One partners call per player at a time: a player hammering connect
+    /// waits for their own previous call instead of piling calls up.
+    in_flight: Mutex<HashMap<UserId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl ImClient {
@@ -56,10 +60,29 @@ impl ImClient {
             timeout,
             token: Mutex::new(None),
             breaker,
+            in_flight: Mutex::new(HashMap::new()),
         })
     }
 
+    /// The player's turn to call: held while their call is out.
+    fn turn(&self, player: &UserId) -> Arc<tokio::sync::Mutex<()>> {
+        let Ok(mut in_flight) = self.in_flight.lock() else {
+            return Arc::new(tokio::sync::Mutex::new(()));
+        };
+        // Forget players nobody waits for any more (only the map holds them).
+        if in_flight.len() > 1024 {
+            in_flight.retain(|_, turn| Arc::strong_count(turn) > 1);
+        }
+        in_flight.entry(player.clone()).or_default().clone()
+    }
+
     async fn fetch_partners(&self, player: &UserId) -> Partners {
+        let turn = self.turn(player);
+        // Waiting for one's own previous call counts against the same timeout.
+        let Ok(_mine) = tokio::time::timeout(self.timeout, turn.lock()).await else {
+            tracing::debug!(%player, "their previous partners call is still out; going solo");
+            return Partners::Unavailable;
+        };
         let started = Instant::now();
         if !self.breaker.allow(started) {
             tracing::debug!(%player, "IM circuit open; going solo without calling");
@@ -68,7 +91,7 @@ impl ImClient {
         let outcome = tokio::time::timeout(self.timeout, self.fetch(player)).await;
         match &outcome {
             Ok(Ok(_)) => self.breaker.success(),
-            _ => self.breaker.failure(Instant::now()),
+            _ => self.breaker.failure(Instant::now(), player),
         }
         match outcome {
             Ok(Ok(found)) => Partners::Found(found),

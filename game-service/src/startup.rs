@@ -72,7 +72,7 @@ impl Application {
             Arc::new(SystemClock),
             tokens,
         ));
-        let hub = EventHub::start(&store);
+        let hub = EventHub::start(&store, settings.max_streams_per_player);
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let readiness = web::Data::new(Readiness(vec![Arc::new(StoreCheck(store.clone()))]));
         let metrics = service_kit::ops::metrics_with("game", crate::metrics::collectors())?;

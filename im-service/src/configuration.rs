@@ -41,7 +41,7 @@ impl Settings {
             redis_url: env_opt("REDIS_URL"),
             redis_cluster: service_kit::config::redis_cluster_forced()?,
             redis_key_prefix: env_or("REDIS_KEY_PREFIX", "im".to_owned())?,
-            jwt: JwtSettings::from_env()?,
+            jwt: JwtSettings::from_env(env_opt("REDIS_URL").is_none())?,
             active_window: Duration::from_secs(env_or(
                 "IM_ACTIVE_WINDOW_SECS",
                 DEFAULT_ACTIVE_WINDOW_SECS,

@@ -12,7 +12,7 @@ use anyhow::{Context, bail, ensure};
 use e2e::{RedisServer, free_port, unique_prefix};
 use loadgen::Options;
 
-const SECRET: &str = "loadgen-smoke-secret";
+const SECRET: &str = "loadgen-smoke-secret-at-least-32-bytes";
 /// Debug binaries start in well under a second; the margin covers a loaded machine.
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 

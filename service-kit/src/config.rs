@@ -4,7 +4,10 @@ use std::{env, fs, str::FromStr};
 
 use anyhow::{Context, bail};
 use jsonwebtoken::Algorithm;
-use shared_types::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Minter, Verifier};
+use shared_types::auth::{
+    DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_MAX_TTL_SECS, DEV_SECRET, MIN_SECRET_BYTES, Minter,
+    Verifier,
+};
 
 /// `name` parsed from the environment, or `default` when unset or empty.
 pub fn env_or<T>(name: &str, default: T) -> anyhow::Result<T>
@@ -33,51 +36,103 @@ pub struct JwtSettings {
     pub secret: String,
     pub issuer: String,
     pub audience: String,
-    /// `JWT_PUBLIC_KEY_FILE` + `JWT_ALGORITHM` (RS256 or EdDSA): verify with a public key instead.
+    /// `JWT_PUBLIC_KEY_FILE` + `JWT_ALGORITHM` (RS256 or EdDSA): a player
+    /// identity provider's key; it never vouches for scope `service`.
     pub public_key: Option<(Algorithm, Vec<u8>)>,
+    /// `JWT_SERVICE_PUBLIC_KEY_FILE` + `JWT_SERVICE_ALGORITHM`: the platform's
+    /// own key for `service` tokens, besides `JWT_SECRET`.
+    pub service_public_key: Option<(Algorithm, Vec<u8>)>,
+    /// `JWT_MAX_TTL_SECS`: a token whose `exp` lies further ahead is refused.
+    pub max_ttl_secs: u64,
+}
+
+/// `(algorithm, PEM)` from `<file_variable>` and `<algorithm_variable>`, when the file is set.
+fn pem_key(
+    file_variable: &str,
+    algorithm_variable: &str,
+) -> anyhow::Result<Option<(Algorithm, Vec<u8>)>> {
+    let Some(path) = env_opt(file_variable) else {
+        return Ok(None);
+    };
+    let algorithm: Algorithm = env_or(algorithm_variable, Algorithm::RS256)?;
+    let pem = fs::read(&path).with_context(|| format!("reading {file_variable} {path}"))?;
+    Ok(Some((algorithm, pem)))
 }
 
 impl JwtSettings {
-    /// Reads `JWT_SECRET` (required), `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM`, `JWT_PUBLIC_KEY_FILE`.
-    pub fn from_env() -> anyhow::Result<Self> {
+    /// Defaults around `secret` (issuer, audience, no public keys), for tests and tools.
+    pub fn with_secret(secret: &str) -> Self {
+        Self {
+            secret: secret.to_owned(),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            audience: DEFAULT_AUDIENCE.to_owned(),
+            public_key: None,
+            service_public_key: None,
+            max_ttl_secs: DEFAULT_MAX_TTL_SECS,
+        }
+    }
+
+    /// Reads `JWT_SECRET` (required), `JWT_ISSUER`, `JWT_AUDIENCE`,
+    /// `JWT_PUBLIC_KEY_FILE` + `JWT_ALGORITHM`, `JWT_SERVICE_PUBLIC_KEY_FILE` +
+    /// `JWT_SERVICE_ALGORITHM`, `JWT_MAX_TTL_SECS`. `in_memory`: the service
+    /// runs on the in-memory store, the only place the development secret is
+    /// accepted.
+    pub fn from_env(in_memory: bool) -> anyhow::Result<Self> {
         let Some(secret) = env_opt("JWT_SECRET") else {
             bail!("JWT_SECRET is required: the secret that signs and verifies HS256 tokens");
         };
-        let public_key = match env_opt("JWT_PUBLIC_KEY_FILE") {
-            None => None,
-            Some(path) => {
-                let algorithm: Algorithm = env_or("JWT_ALGORITHM", Algorithm::RS256)?;
-                let pem = fs::read(&path)
-                    .with_context(|| format!("reading JWT_PUBLIC_KEY_FILE {path}"))?;
-                Some((algorithm, pem))
-            }
-        };
+        check_secret(&secret, in_memory)?;
+        let max_ttl_secs = env_or("JWT_MAX_TTL_SECS", DEFAULT_MAX_TTL_SECS)?;
+        anyhow::ensure!(max_ttl_secs >= 1, "JWT_MAX_TTL_SECS must be at least 1");
         Ok(Self {
             secret,
             issuer: env_or("JWT_ISSUER", DEFAULT_ISSUER.to_owned())?,
             audience: env_or("JWT_AUDIENCE", DEFAULT_AUDIENCE.to_owned())?,
-            public_key,
+            public_key: pem_key("JWT_PUBLIC_KEY_FILE", "JWT_ALGORITHM")?,
+            service_public_key: pem_key("JWT_SERVICE_PUBLIC_KEY_FILE", "JWT_SERVICE_ALGORITHM")?,
+            max_ttl_secs,
         })
     }
 
     pub fn verifier(&self) -> anyhow::Result<Verifier> {
-        match &self.public_key {
-            None => Ok(Verifier::hs256(
-                self.secret.as_bytes(),
-                &self.issuer,
-                &self.audience,
-            )),
+        let mut verifier = match &self.public_key {
+            None => Verifier::hs256(self.secret.as_bytes(), &self.issuer, &self.audience),
             Some((algorithm, pem)) => {
                 Verifier::public_key_pem(*algorithm, pem, &self.issuer, &self.audience)
-                    .map(|verifier| verifier.with_service_secret(self.secret.as_bytes()))
-                    .context("loading the JWT public key")
+                    .context("loading JWT_PUBLIC_KEY_FILE")?
+                    .with_service_secret(self.secret.as_bytes())
             }
+        };
+        if let Some((algorithm, pem)) = &self.service_public_key {
+            verifier = verifier
+                .with_service_public_key(*algorithm, pem)
+                .context("loading JWT_SERVICE_PUBLIC_KEY_FILE")?;
         }
+        Ok(verifier.with_max_ttl(self.max_ttl_secs))
     }
 
     pub fn minter(&self) -> Minter {
         Minter::hs256(self.secret.as_bytes(), &self.issuer, &self.audience)
     }
+}
+
+/// Refuses a secret anyone could guess: too short for HS256, or the
+/// quickstart's published development secret outside the in-memory store.
+pub fn check_secret(secret: &str, in_memory: bool) -> anyhow::Result<()> {
+    if secret.len() < MIN_SECRET_BYTES {
+        bail!(
+            "JWT_SECRET is {} bytes long; it must be at least {MIN_SECRET_BYTES} (make one with \
+             `openssl rand -base64 48`)",
+            secret.len()
+        );
+    }
+    if secret == DEV_SECRET && !in_memory {
+        bail!(
+            "JWT_SECRET is the quickstart's published development secret, accepted only with the \
+             in-memory store; with REDIS_URL set, use a secret of your own (`openssl rand -base64 48`)"
+        );
+    }
+    Ok(())
 }
 
 /// The seed nodes when `REDIS_URL` names a Redis Cluster, `None` for standalone.
@@ -105,6 +160,16 @@ pub fn redis_cluster_forced() -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_secrets_and_the_development_secret_with_redis_are_refused() {
+        let short = check_secret("0123456789abcdef0123456789abcde", true);
+        assert!(short.is_err_and(|e| e.to_string().contains("at least 32")));
+        assert!(check_secret(&"x".repeat(32), false).is_ok());
+        assert!(check_secret(DEV_SECRET, true).is_ok(), "the quickstart");
+        let published = check_secret(DEV_SECRET, false);
+        assert!(published.is_err_and(|e| e.to_string().contains("in-memory store")));
+    }
 
     #[test]
     fn cluster_urls_are_recognised() {

@@ -92,6 +92,7 @@ impl ResponseError for ApiError {
 
 /// Middleware that renders every error response not already problem+json
 /// (the framework's own: payload too large, malformed headers, …) as one.
+/// A JSON body is the handler's own answer (`/readyz`'s report) and stays.
 pub fn problem_errors<B: 'static>() -> actix_web::middleware::ErrorHandlers<B> {
     actix_web::middleware::ErrorHandlers::new().default_handler(render_as_problem)
 }
@@ -102,6 +103,7 @@ fn code_for(status: StatusCode) -> ProblemCode {
         403 => ProblemCode::Forbidden,
         404 => ProblemCode::NotFound,
         405 => ProblemCode::MethodNotAllowed,
+        408 => ProblemCode::RequestTimeout,
         413 => ProblemCode::PayloadTooLarge,
         414 => ProblemCode::UriTooLong,
         431 => ProblemCode::HeadersTooLarge,
@@ -122,10 +124,10 @@ fn render_as_problem<B>(
         http::header::{CONTENT_TYPE as CT, HeaderValue},
         middleware::ErrorHandlerResponse,
     };
-    let already = res
-        .headers()
-        .get(CT)
-        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    let already = res.headers().get(CT).is_some_and(|v| {
+        v.as_bytes().starts_with(CONTENT_TYPE.as_bytes())
+            || v.as_bytes().starts_with(b"application/json")
+    });
     let status = res.status();
     if already || !(status.is_client_error() || status.is_server_error()) {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));

@@ -25,6 +25,11 @@ pub fn json_config() -> web::JsonConfig {
                     ProblemCode::UnsupportedMediaType,
                     "send the body as application/json",
                 ),
+                JsonPayloadError::Payload(actix_web::error::PayloadError::Io(io))
+                    if io.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    ApiError::new(ProblemCode::RequestTimeout, crate::body_deadline::TOO_SLOW)
+                }
                 _ => ApiError::invalid(err.to_string()),
             };
             api.into()

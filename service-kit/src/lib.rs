@@ -4,6 +4,7 @@
 //! - [`error`]: [`error::ApiError`], the problem+json response every handler returns.
 //! - [`extract`]: JSON/path/query configs that answer in problem+json, and the 404 fallback.
 //! - [`auth`]: the [`auth::Authenticated`] extractor (bearer JWT).
+//! - [`body_deadline`]: a deadline on reading request bodies, HTTP/1.1 and HTTP/2 alike.
 //! - [`config`]: environment-variable parsing shared by both services.
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
@@ -11,6 +12,7 @@
 //! - [`telemetry`]: tracing subscriber set-up.
 
 pub mod auth;
+pub mod body_deadline;
 pub mod config;
 pub mod error;
 pub mod extract;

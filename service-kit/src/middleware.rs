@@ -68,7 +68,7 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Refuses oversized URIs (414) and headers (431) before any work is done.
 pub async fn bounded(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, Error> {
     let uri_bytes = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
@@ -77,6 +77,12 @@ pub async fn bounded(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
+    if !is_http_method(req.method()) {
+        // An invented method: 405 (or 404) here, outside the metrics, so that
+        // method names callers make up never become label values.
+        let response = crate::extract::not_found(req.request().clone()).await;
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     let refusal = if uri_bytes > MAX_URI_BYTES {
         Some(ApiError::new(
             ProblemCode::UriTooLong,
@@ -96,8 +102,28 @@ pub async fn bounded(
         Some(error) => Ok(req
             .into_response(error.error_response())
             .map_into_right_body()),
-        None => Ok(next.call(req).await?.map_into_left_body()),
+        None => {
+            crate::body_deadline::limit(&mut req, *crate::body_deadline::BODY_READ_TIMEOUT);
+            Ok(next.call(req).await?.map_into_left_body())
+        }
     }
+}
+
+/// The methods HTTP itself defines; any other is refused before it is counted.
+fn is_http_method(method: &actix_web::http::Method) -> bool {
+    use actix_web::http::Method;
+    [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ]
+    .contains(method)
 }
 
 /// Probes and scrapes are never limited.

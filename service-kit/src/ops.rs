@@ -44,8 +44,9 @@ pub async fn healthz() -> HttpResponse {
 
 /// Readiness: the store and dependencies answer.
 ///
-/// Each check is listed with `ok` or its error; 503 while any fails (the
-/// Kubernetes readiness probe: no traffic until the store answers).
+/// Each check is listed with `ok` or `unavailable` (its error goes to the
+/// log, never to an anonymous caller); 503 while any fails (the Kubernetes
+/// readiness probe: no traffic until the store answers).
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -59,10 +60,15 @@ pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
     let mut ready = true;
     for check in &readiness.0 {
         let outcome = match check.check().await {
-            Ok(()) => "ok".to_owned(),
+            Ok(()) => "ok",
             Err(err) => {
                 ready = false;
-                format!("{err:#}")
+                tracing::warn!(
+                    check = check.name(),
+                    error = format!("{err:#}"),
+                    "not ready"
+                );
+                "unavailable"
             }
         };
         checks.insert(check.name().to_owned(), outcome.into());
@@ -128,6 +134,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi));
 }
 
+/// The `endpoint` label of every request no route matched.
+pub const UNMATCHED_PATH_LABEL: &str = "unmatched";
+
 /// Prometheus middleware that also serves `/metrics`.
 pub fn metrics(namespace: &str) -> anyhow::Result<PrometheusMetrics> {
     metrics_with(namespace, Vec::new())
@@ -150,6 +159,10 @@ pub fn metrics_with(
     PrometheusMetricsBuilder::new(namespace)
         .registry(registry)
         .endpoint("/metrics")
+        // Whatever paths callers invent, they share one label value (methods
+        // outside HTTP's own are answered before the metrics see them: see
+        // `middleware::bounded`).
+        .mask_unmatched_patterns(UNMATCHED_PATH_LABEL)
         // The docs' catch-all pattern cannot be a metric label; nobody needs its timings.
         .exclude_regex("^/docs")
         .build()

@@ -18,12 +18,20 @@ pub enum ProblemCode {
     AlreadyAnswered,
     PromptClosed,
     ConversationClosed,
+    /// The request body did not arrive in time.
+    RequestTimeout,
     PayloadTooLarge,
     UriTooLong,
     UnsupportedMediaType,
     HeadersTooLarge,
     RateLimited,
     StoreUnavailable,
+    /// The players a request involves are busy with concurrent requests.
+    LockContention,
+    /// The caller has as many open conversations as one user may have.
+    ConversationLimit,
+    /// The caller has blocked as many users as one user may block.
+    BlockLimit,
     Internal,
 }
 
@@ -35,13 +43,18 @@ impl ProblemCode {
             Self::Forbidden => 403,
             Self::NotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::AlreadyAnswered | Self::PromptClosed | Self::ConversationClosed => 409,
+            Self::AlreadyAnswered
+            | Self::PromptClosed
+            | Self::ConversationClosed
+            | Self::ConversationLimit
+            | Self::BlockLimit => 409,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
-            Self::StoreUnavailable => 503,
+            Self::StoreUnavailable | Self::LockContention => 503,
             Self::Internal => 500,
         }
     }
@@ -56,12 +69,16 @@ impl ProblemCode {
             Self::AlreadyAnswered => "already-answered",
             Self::PromptClosed => "prompt-closed",
             Self::ConversationClosed => "conversation-closed",
+            Self::RequestTimeout => "request-timeout",
             Self::PayloadTooLarge => "payload-too-large",
             Self::UriTooLong => "uri-too-long",
             Self::HeadersTooLarge => "headers-too-large",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::RateLimited => "rate-limited",
             Self::StoreUnavailable => "store-unavailable",
+            Self::LockContention => "lock-contention",
+            Self::ConversationLimit => "conversation-limit",
+            Self::BlockLimit => "block-limit",
             Self::Internal => "internal",
         }
     }
@@ -76,12 +93,16 @@ impl ProblemCode {
             Self::AlreadyAnswered => "The prompt was already answered differently",
             Self::PromptClosed => "The prompt is no longer open",
             Self::ConversationClosed => "The conversation is closed",
+            Self::RequestTimeout => "The request body did not arrive in time",
             Self::PayloadTooLarge => "The request body is too large",
             Self::UriTooLong => "The request URI is too long",
             Self::HeadersTooLarge => "The request headers are too large",
             Self::UnsupportedMediaType => "The request body must be application/json",
             Self::RateLimited => "Too many requests",
             Self::StoreUnavailable => "The store is unavailable; retry later",
+            Self::LockContention => "The players involved are busy; retry shortly",
+            Self::ConversationLimit => "Too many open conversations; close one first",
+            Self::BlockLimit => "Too many blocked users; unblock one first",
             Self::Internal => "Internal error",
         }
     }

@@ -364,6 +364,13 @@ async fn with_redis_killed_mid_flow_requests_get_503_nothing_is_half_written_and
                 ready.status == StatusCode::SERVICE_UNAVAILABLE,
                 "/readyz during the outage: {ready:?}"
             );
+            // It names the failing check, without the internal error's text.
+            let report: serde_json::Value = ready.json()?;
+            ensure!(
+                report["checks"]["store"] == "unavailable"
+                    && report["checks"].as_object().is_some_and(|c| c.len() == 1),
+                "/readyz names the failing check and nothing else: {report}"
+            );
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }

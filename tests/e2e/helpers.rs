@@ -40,6 +40,7 @@ pub use self::{
     assertions::{StateExt, essence, eventually, names, sorted},
     game_server::GameServer,
     player::Player,
+    process::run_to_exit,
     reply::Reply,
     sse::{EventStream, SseEvent, StreamEnd},
     store::{StoredKey, snapshot},
@@ -49,7 +50,7 @@ pub use self::{
 };
 
 /// The secret both services verify with; tests mint their own tokens with it.
-pub const SECRET: &str = "e2e-secret-not-for-production";
+pub const SECRET: &str = "e2e-secret-not-for-production-use-anywhere";
 
 /// Long enough that no invitation expires in a scenario that is not about expiry.
 pub const DEFAULT_INVITE_TTL_SECS: u64 = 60;

@@ -18,6 +18,7 @@
 //!
 //! # Layout
 //! - [`helpers`]: `spawn_world()`, players, raw requests, the SSE reader.
+//! - [`abuse`]: what an attacker would try: tokens, metrics, streams, secrets, slow callers.
 //! - [`matchmaking`]: who counts as a partner; solo when nobody does.
 //! - [`invitations`]: invite, join, accept, reject, subsets, trios, leaving.
 //! - [`races`]: both players arriving at once; superseded invite prompts.
@@ -36,6 +37,7 @@
 //! - [`im`]: the IM service's partners answer on its own.
 //! - [`lifecycle`]: join tokens, game servers ending sessions and heartbeats, abandonment.
 
+mod abuse;
 mod cluster;
 mod decisions;
 mod events;

@@ -25,6 +25,7 @@ fn claims(exp: u64, audience: &str) -> anyhow::Result<Claims> {
         sub: UserId::parse("alice")?,
         exp,
         iat: Some(now()),
+        nbf: None,
         iss: DEFAULT_ISSUER.into(),
         aud: audience.into(),
         scope: Scope::Player,

@@ -771,7 +771,7 @@ async fn send(
             .raw(Service::Game, method.clone(), path, body)
             .await?;
         if reply.status == StatusCode::SERVICE_UNAVAILABLE && attempt < BUSY_RETRIES {
-            reply.problem(503, ProblemCode::StoreUnavailable)?;
+            reply.problem(503, ProblemCode::LockContention)?;
             ensure!(
                 reply.headers.contains_key("retry-after"),
                 "a 503 without Retry-After: {reply:?}"

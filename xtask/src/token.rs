@@ -1,13 +1,11 @@
 //! `cargo xtask token`: HS256 tokens signed like the services expect, for curl and the docs page.
 
 use anyhow::{Context, bail};
+pub use shared_types::auth::DEV_SECRET;
 use shared_types::{
     UserId,
     auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Minter, Scope},
 };
-
-/// The secret `scripts/dev.sh` starts the services with, so tokens work out of the box.
-pub const DEV_SECRET: &str = "dev-secret-not-for-production";
 /// One hour: long enough for a manual session, short enough not to leak forever.
 pub const DEFAULT_TTL_SECS: u64 = 3600;
 

@@ -4,7 +4,10 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse::{self, Sse};
-use service_kit::{ApiError, auth::Player};
+use service_kit::{
+    ApiError,
+    auth::{Authenticated, Player},
+};
 use shared_types::problem::Problem;
 use tokio::sync::mpsc;
 
@@ -46,6 +49,10 @@ pub enum EventName {
 const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// However short `SESSION_IDLE_SECS`, a stream notes life at most this often.
 const MIN_LIFE_TICK: Duration = Duration::from_millis(250);
+/// The `retry:` advice at the start of every stream: how soon a client
+/// reconnects (with `Last-Event-ID`) after the stream ends, at its token's
+/// expiry, a replica's shutdown or a cut for lagging.
+const RETRY_ADVICE: Duration = Duration::from_secs(1);
 
 /// The player's event stream (`text/event-stream`).
 ///
@@ -53,7 +60,9 @@ const MIN_LIFE_TICK: Duration = Duration::from_millis(250);
 /// (`prompt`, `prompt_cancelled` or `session`) and JSON `data` (a `Prompt`, a
 /// `PromptCancelled` or a `Session`). Reconnect with the `Last-Event-ID` header
 /// to receive every event after that id first (events are kept for an hour,
-/// the newest 256 per player). Lines starting with `:` are keep-alives.
+/// the newest 256 per player). Lines starting with `:` are keep-alives. The
+/// stream starts with `retry: 1000` and ends when the bearer token that
+/// opened it expires; reconnect with a fresh token and `Last-Event-ID`.
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
@@ -70,19 +79,25 @@ const MIN_LIFE_TICK: Duration = Duration::from_millis(250);
 #[get("/v1/events")]
 pub async fn stream(
     player: Player,
+    caller: Authenticated,
     game: web::Data<Game>,
     hub: web::Data<EventHub>,
     shutdown: web::Data<Shutdown>,
     req: HttpRequest,
 ) -> Result<impl Responder, ApiError> {
     let player = player.0;
+    // The stream ends when the token that opened it expires: it must not
+    // outlive the credential (session events carry join tokens).
+    let token_expires = tokio::time::Instant::now()
+        + Duration::from_secs(caller.0.expires_at.saturating_sub(unix_now()));
     let last_id = match req.headers().get("Last-Event-ID") {
         None => None,
         Some(value) => {
             let raw = value.to_str().unwrap_or_default().trim().to_owned();
-            if parse_event_id(&raw).is_none() {
+            // The largest id has no successor to replay from (Redis refuses it).
+            if parse_event_id(&raw).is_none_or(|id| id == (u64::MAX, u64::MAX)) {
                 return Err(ApiError::invalid(
-                    "Last-Event-ID must look like <millis>-<seq>",
+                    "Last-Event-ID must look like <millis>-<seq>, each a number below 2^64",
                 ));
             }
             Some(raw)
@@ -128,6 +143,7 @@ pub async fn stream(
             let next = tokio::select! {
                 () = stream.out.closed() => return,
                 () = shutdown.begun() => return, // ends the response: the client reconnects elsewhere
+                () = tokio::time::sleep_until(token_expires) => return, // reconnects with a fresh token
                 next = live.events.recv() => next,
                 _ = alive.tick() => {
                     if let Err(err) = game.note_life_of(&player).await {
@@ -158,7 +174,16 @@ pub async fn stream(
             }
         }
     });
-    Ok(Sse::from_infallible_receiver(rx).with_keep_alive(KEEP_ALIVE))
+    Ok(Sse::from_infallible_receiver(rx)
+        .with_keep_alive(KEEP_ALIVE)
+        .with_retry_duration(RETRY_ADVICE))
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
 }
 
 /// One open stream: what it sent last, so nothing goes out twice or out of order.

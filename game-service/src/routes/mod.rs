@@ -35,8 +35,8 @@ impl From<GameError> for ApiError {
                 ApiError {
                     retry_after: Some(1),
                     ..ApiError::new(
-                        ProblemCode::StoreUnavailable,
-                        "the players involved are busy with concurrent requests; retry",
+                        ProblemCode::LockContention,
+                        "the players involved are busy with concurrent requests; nothing was changed; retry",
                     )
                 }
             }
@@ -57,5 +57,30 @@ impl From<GameError> for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_contention_is_a_503_of_its_own_with_retry_after_and_the_store_another() {
+        for busy in [
+            GameError::Busy,
+            GameError::Store(StoreError::LeaseLost),
+            GameError::Store(StoreError::Contended),
+        ] {
+            let error = ApiError::from(busy);
+            assert_eq!(error.code, ProblemCode::LockContention);
+            assert_eq!(error.code.status(), 503);
+            assert_eq!(error.retry_after, Some(1));
+        }
+        let down = ApiError::from(GameError::Store(StoreError::Unavailable(anyhow::anyhow!(
+            "connection refused"
+        ))));
+        assert_eq!(down.code, ProblemCode::StoreUnavailable);
+        assert!(down.retry_after.is_some());
+        assert!(!down.detail.contains("refused"), "no internal error text");
     }
 }

@@ -21,7 +21,7 @@ use crate::game::Game;
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable (`store_unavailable`) or players busy (`lock_contention`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/connect")]

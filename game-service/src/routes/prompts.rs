@@ -32,7 +32,7 @@ use crate::game::Game;
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The player has no such prompt", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already rejected (`already_answered`) or no longer open (`prompt_closed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable (`store_unavailable`) or players busy (`lock_contention`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/prompts/{id}/accept")]
@@ -63,7 +63,7 @@ pub async fn accept(
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The player has no such prompt", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Already accepted (`already_answered`) or no longer open (`prompt_closed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable (`store_unavailable`) or players busy (`lock_contention`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/prompts/{id}/reject")]

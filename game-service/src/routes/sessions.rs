@@ -60,7 +60,7 @@ pub async fn get_session(
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session visible to the caller", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable (`store_unavailable`) or players busy (`lock_contention`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sessions/{id}/leave")]
@@ -91,7 +91,7 @@ pub async fn leave(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `player` token: this endpoint is for game servers", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable (`store_unavailable`) or players busy (`lock_contention`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sessions/{id}/end")]
@@ -122,7 +122,7 @@ pub async fn end(
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `player` token: this endpoint is for game servers", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Store unavailable or players busy; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Store unavailable (`store_unavailable`) or players busy (`lock_contention`); retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sessions/{id}/heartbeat")]

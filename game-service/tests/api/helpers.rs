@@ -32,12 +32,7 @@ pub struct TestApp {
 }
 
 pub fn jwt_settings(secret: &str) -> JwtSettings {
-    JwtSettings {
-        secret: secret.into(),
-        issuer: DEFAULT_ISSUER.into(),
-        audience: DEFAULT_AUDIENCE.into(),
-        public_key: None,
-    }
+    JwtSettings::with_secret(secret)
 }
 
 /// IM settings for an in-process IM service on a free port with the in-memory store.
@@ -96,6 +91,7 @@ pub fn game_settings(im_address: &str) -> Settings {
         join_token_ttl: Duration::from_secs(900),
         session_idle: Duration::from_secs(1800),
         record_ttl: Duration::from_secs(86_400),
+        max_streams_per_player: game_service::hub::DEFAULT_MAX_STREAMS_PER_PLAYER,
     }
 }
 

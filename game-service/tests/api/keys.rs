@@ -14,7 +14,7 @@ use crate::helpers::{
     spawn_im,
 };
 
-const SECRET: &str = "keys-test-secret";
+const SECRET: &str = "keys-test-secret-at-least-32-bytes-long";
 
 /// A key pair made by the `openssl` CLI: the private key PEM and the public key's file.
 struct KeyPair {

@@ -24,7 +24,7 @@ use shared_types::{
 };
 use uuid::Uuid;
 
-pub const SECRET: &str = "test-secret-for-the-im-service";
+pub const SECRET: &str = "test-secret-for-the-im-service-api-suite";
 /// The default `IM_ACTIVE_WINDOW_SECS` the tests run with.
 pub const WINDOW: Duration = Duration::from_secs(1800);
 
@@ -42,12 +42,7 @@ fn settings(redis_url: Option<String>) -> Settings {
         redis_url,
         redis_cluster: false,
         redis_key_prefix: e2e::unique_prefix("api"),
-        jwt: JwtSettings {
-            secret: SECRET.into(),
-            issuer: DEFAULT_ISSUER.into(),
-            audience: DEFAULT_AUDIENCE.into(),
-            public_key: None,
-        },
+        jwt: JwtSettings::with_secret(SECRET),
         active_window: WINDOW,
         retention: Duration::from_secs(3600),
     }
@@ -115,6 +110,7 @@ pub mod bad_tokens {
             sub: user(sub)?,
             exp: now_secs() - 600,
             iat: Some(now_secs() - 1200),
+            nbf: None,
             iss: DEFAULT_ISSUER.into(),
             aud: DEFAULT_AUDIENCE.into(),
             scope: Scope::Player,

@@ -30,10 +30,27 @@ impl Api {
         authorization: Option<&str>,
         body: Option<&str>,
     ) -> anyhow::Result<Reply> {
+        self.send_with(service, method, path, authorization, body, &[])
+            .await
+    }
+
+    /// [`Api::send`] with more request headers.
+    pub(super) async fn send_with(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        body: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
         let mut request = self
             .client
             .request(method.clone(), format!("{}{path}", self.base(service)))
             .timeout(REQUEST_TIMEOUT);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         if let Some(value) = authorization {
             request = request.header(header::AUTHORIZATION, value);
         }

@@ -194,7 +194,9 @@ fn classify(reply: &Reply) -> anyhow::Result<Option<PlayerState>> {
             Ok(None)
         }
         StatusCode::SERVICE_UNAVAILABLE => {
-            reply.problem(503, ProblemCode::StoreUnavailable)?;
+            reply
+                .problem(503, ProblemCode::StoreUnavailable)
+                .or_else(|_| reply.problem(503, ProblemCode::LockContention))?;
             anyhow::ensure!(
                 reply.headers.contains_key("retry-after"),
                 "a 503 without Retry-After: {:?}",

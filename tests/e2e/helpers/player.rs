@@ -19,6 +19,28 @@ pub struct Player {
 }
 
 impl Player {
+    /// The same player with another token (a short-lived one, say).
+    pub fn with_token(&self, token: String) -> Self {
+        Self {
+            token,
+            ..self.clone()
+        }
+    }
+
+    /// A request with this player's token and one more header, for status-code checks.
+    pub async fn raw_with_header(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        header: (&str, &str),
+    ) -> anyhow::Result<Reply> {
+        let auth = format!("Bearer {}", self.token);
+        self.api
+            .send_with(service, method, path, Some(&auth), None, &[header])
+            .await
+    }
+
     /// The same player, talking to the game service through `replica`.
     pub fn via(&self, replica: &Replica) -> Self {
         let mut player = self.clone();

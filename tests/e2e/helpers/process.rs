@@ -85,6 +85,50 @@ fn newer_source(binary: &Path) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
+/// Runs service binary `name` with only `env` (and `PATH`) until it exits, for start-up
+/// refusals: its exit status and everything it printed. A process still running after
+/// `limit` is killed and reported as an error.
+pub fn run_to_exit(
+    name: &str,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> anyhow::Result<(ExitStatus, String)> {
+    let mut child = Command::new(binary(name)?)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {name}"))?;
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("{name} was still running after {limit:?}: it did not refuse to start");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let mut output = String::new();
+    for stream in [
+        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
+        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let mut stream = stream;
+        stream.read_to_string(&mut output)?;
+    }
+    Ok((status, output))
+}
+
 /// A service could not listen on its port: someone took it between [`e2e::free_port`] and the
 /// service's bind. Starting again on another port is the cure.
 #[derive(Debug)]

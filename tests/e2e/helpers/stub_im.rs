@@ -29,11 +29,14 @@ pub enum StubMode {
 }
 
 type Partners = Arc<Mutex<HashMap<String, Vec<String>>>>;
+/// Users whose partners answer comes late whatever the mode's delay (a slow query of theirs).
+type Slow = Arc<Mutex<HashMap<String, Duration>>>;
 
 pub struct StubIm {
     requests: Arc<AtomicUsize>,
     mode: Arc<Mutex<StubMode>>,
     partners: Partners,
+    slow: Slow,
     task: JoinHandle<()>,
 }
 
@@ -46,16 +49,19 @@ impl StubIm {
         let requests = Arc::new(AtomicUsize::new(0));
         let mode = Arc::new(Mutex::new(mode));
         let partners: Partners = Arc::default();
+        let slow: Slow = Arc::default();
         let task = tokio::spawn(serve(
             listener,
             Arc::clone(&requests),
             Arc::clone(&mode),
             Arc::clone(&partners),
+            Arc::clone(&slow),
         ));
         Ok(Self {
             requests,
             mode,
             partners,
+            slow,
             task,
         })
     }
@@ -68,6 +74,13 @@ impl StubIm {
     pub fn set_mode(&self, mode: StubMode) {
         if let Ok(mut current) = self.mode.lock() {
             *current = mode;
+        }
+    }
+
+    /// From now on, in `Answer` mode, `user`'s partners come after at least `delay`.
+    pub fn slow_for(&self, user: &str, delay: Duration) {
+        if let Ok(mut slow) = self.slow.lock() {
+            slow.insert(user.to_owned(), delay);
         }
     }
 
@@ -99,6 +112,7 @@ async fn serve(
     requests: Arc<AtomicUsize>,
     mode: Arc<Mutex<StubMode>>,
     partners: Partners,
+    slow: Slow,
 ) {
     // Dropped with this task: aborting it ends every connection too.
     let mut connections = JoinSet::new();
@@ -108,6 +122,7 @@ async fn serve(
             Arc::clone(&requests),
             Arc::clone(&mode),
             Arc::clone(&partners),
+            Arc::clone(&slow),
         ));
         while connections.try_join_next().is_some() {}
     }
@@ -119,6 +134,7 @@ async fn answer(
     requests: Arc<AtomicUsize>,
     mode: Arc<Mutex<StubMode>>,
     partners: Partners,
+    slow: Slow,
 ) {
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
@@ -151,8 +167,13 @@ async fn answer(
             .to_string(),
         ),
         StubMode::Answer { delay } => {
-            tokio::time::sleep(delay).await;
             let user = requested_user(&head).unwrap_or_default();
+            let theirs = slow
+                .lock()
+                .ok()
+                .and_then(|s| s.get(&user).copied())
+                .unwrap_or_default();
+            tokio::time::sleep(delay.max(theirs)).await;
             let theirs = partners
                 .lock()
                 .map(|p| p.get(&user).cloned().unwrap_or_default())

@@ -25,6 +25,11 @@ impl TestWorld {
     }
 
     /// A token of scope `service`, as the game service uses against the IM service.
+    /// `host:port` of the first game replica, for raw TCP.
+    pub fn game_address(&self) -> String {
+        self.api.game.trim_start_matches("http://").to_owned()
+    }
+
     pub fn service_token(&self) -> anyhow::Result<String> {
         let user_id = UserId::parse("e2e-service").map_err(|e| anyhow!("{e}"))?;
         self.minter
