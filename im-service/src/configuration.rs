@@ -29,6 +29,99 @@ pub const DEFAULT_BIND_ADDR: &str = "0.0.0.0:8081";
 pub const DEFAULT_ACTIVE_WINDOW_SECS: u64 = 1800;
 /// Default `IM_RETENTION_SECS`: a week, long after any conversation stops counting.
 pub const DEFAULT_RETENTION_SECS: u64 = 7 * 24 * 3600;
+/// Default `IM_MAX_OPEN_CONVERSATIONS`: far more threads than anyone follows at once, few
+/// enough that a partners query or a listing stays cheap and a script cannot flood the store.
+pub const DEFAULT_MAX_OPEN_CONVERSATIONS: usize = 100;
+/// Default `IM_MESSAGES_KEPT`: a long scroll-back of one conversation, a bounded list in Redis.
+pub const DEFAULT_MESSAGES_KEPT: usize = 500;
+/// Default `IM_MAX_BLOCKS`: more people than anyone needs to block, a bounded set per user.
+pub const DEFAULT_MAX_BLOCKS: usize = 1000;
+/// Default `IM_PARTNERS_DEFAULT_LIMIT`: one more than an invite prompt names (15), so the game
+/// service can tell "exactly 15" from "more".
+pub const DEFAULT_PARTNERS_DEFAULT_LIMIT: usize = 16;
+/// Default `IM_PARTNERS_MAX_LIMIT`: the most any caller may ask for, bounding one answer.
+pub const DEFAULT_PARTNERS_MAX_LIMIT: usize = 100;
+
+/// What one user may make the service keep or compute; each is an environment variable.
+/// Separate from [`Settings`] so that code building `Settings` by hand keeps compiling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `IM_MAX_OPEN_CONVERSATIONS`: open conversations a user opened or answered; past it,
+    /// opening (or answering) one more is a 409 `conversation_limit` until one is closed.
+    pub max_open_conversations: usize,
+    /// `IM_MESSAGES_KEPT`: messages kept per conversation; the oldest are dropped.
+    pub messages_kept: usize,
+    /// `IM_MAX_BLOCKS`: users one user may block; past it, a 409 `block_limit`.
+    pub max_blocks: usize,
+    /// `IM_PARTNERS_DEFAULT_LIMIT`: partners returned when the query gives no `limit`.
+    pub partners_default_limit: usize,
+    /// `IM_PARTNERS_MAX_LIMIT`: the largest `limit` accepted (more is a 400).
+    pub partners_max_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_open_conversations: DEFAULT_MAX_OPEN_CONVERSATIONS,
+            messages_kept: DEFAULT_MESSAGES_KEPT,
+            max_blocks: DEFAULT_MAX_BLOCKS,
+            partners_default_limit: DEFAULT_PARTNERS_DEFAULT_LIMIT,
+            partners_max_limit: DEFAULT_PARTNERS_MAX_LIMIT,
+        }
+    }
+}
+
+impl Limits {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let limits = Self {
+            max_open_conversations: env_or(
+                "IM_MAX_OPEN_CONVERSATIONS",
+                DEFAULT_MAX_OPEN_CONVERSATIONS,
+            )?,
+            messages_kept: env_or("IM_MESSAGES_KEPT", DEFAULT_MESSAGES_KEPT)?,
+            max_blocks: env_or("IM_MAX_BLOCKS", DEFAULT_MAX_BLOCKS)?,
+            partners_default_limit: env_or(
+                "IM_PARTNERS_DEFAULT_LIMIT",
+                DEFAULT_PARTNERS_DEFAULT_LIMIT,
+            )?,
+            partners_max_limit: env_or("IM_PARTNERS_MAX_LIMIT", DEFAULT_PARTNERS_MAX_LIMIT)?,
+        };
+        limits.validate()?;
+        Ok(limits)
+    }
+
+    /// Every limit at least 1, the default partners limit within the maximum.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (name, value) in [
+            ("IM_MAX_OPEN_CONVERSATIONS", self.max_open_conversations),
+            ("IM_MESSAGES_KEPT", self.messages_kept),
+            ("IM_MAX_BLOCKS", self.max_blocks),
+            ("IM_PARTNERS_DEFAULT_LIMIT", self.partners_default_limit),
+            ("IM_PARTNERS_MAX_LIMIT", self.partners_max_limit),
+        ] {
+            if value == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        if self.partners_default_limit > self.partners_max_limit {
+            anyhow::bail!(
+                "IM_PARTNERS_DEFAULT_LIMIT ({}) exceeds IM_PARTNERS_MAX_LIMIT ({})",
+                self.partners_default_limit,
+                self.partners_max_limit
+            );
+        }
+        Ok(())
+    }
+
+    /// The limits the store enforces in the same atomic step as the change.
+    pub fn store(&self) -> crate::store::StoreLimits {
+        crate::store::StoreLimits {
+            max_open_conversations: self.max_open_conversations,
+            messages_kept: self.messages_kept,
+            max_blocks: self.max_blocks,
+        }
+    }
+}
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {

@@ -2,10 +2,13 @@
 //! talking to right now?" that the game service asks.
 //!
 //! # Layout
-//! - [`configuration`]: [`configuration::Settings`] read from the environment.
+//! - [`configuration`]: [`configuration::Settings`] and [`configuration::Limits`] read from the
+//!   environment.
 //! - [`startup`]: [`startup::Application`], the server bound and ready to run.
-//! - [`routes`]: one module per resource (presence, conversations, partners) and the OpenAPI document.
-//! - [`domain`]: rules without I/O: participant lists, message text, the partner rule, the clock.
+//! - [`routes`]: one module per resource (presence, conversations, partners, blocks) and the
+//!   OpenAPI document.
+//! - [`domain`]: rules without I/O: participant lists, message text, the partner rule (talking
+//!   takes two, blocks), who sees whose presence, the clock.
 //! - [`store`]: the [`store::Store`] trait with its in-memory and Redis backends.
 
 pub mod configuration;

@@ -6,7 +6,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use im_service::{configuration::Settings, startup::Application};
+use im_service::{
+    configuration::{Limits, Settings},
+    startup::Application,
+};
 
 #[actix_web::main]
 async fn main() -> ExitCode {
@@ -23,7 +26,8 @@ async fn main() -> ExitCode {
 
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
-    let app = Application::build(settings).await?;
+    let limits = Limits::from_env()?;
+    let app = Application::build_with_limits(settings, limits).await?;
     app.run_until_stopped().await?;
     Ok(())
 }

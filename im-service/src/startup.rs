@@ -10,7 +10,7 @@ use service_kit::{
 };
 
 use crate::{
-    configuration::Settings,
+    configuration::{Limits, Settings},
     domain::{ActiveWindow, Clock, SystemClock},
     routes::{self, AppState},
     store::{MemoryStore, RedisStore, RedisStoreConfig, Store, StoreReadiness},
@@ -26,9 +26,16 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `BIND_ADDR`, connects the store and prepares the server; the wall clock tells time.
+    /// Binds `BIND_ADDR`, connects the store and prepares the server, with the default
+    /// [`Limits`]; the wall clock tells time.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+        Self::build_with(settings, Limits::default(), Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the limits given (the binary reads them from the
+    /// environment).
+    pub async fn build_with_limits(settings: Settings, limits: Limits) -> anyhow::Result<Self> {
+        Self::build_with(settings, limits, Arc::new(SystemClock)).await
     }
 
     /// As [`Application::build`], with the time source given (tests move time by hand).
@@ -36,15 +43,26 @@ impl Application {
         settings: Settings,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
+        Self::build_with(settings, Limits::default(), clock).await
+    }
+
+    /// Everything given: settings, limits and the time source.
+    pub async fn build_with(
+        settings: Settings,
+        limits: Limits,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let default_window = ActiveWindow::from_secs(settings.active_window.as_secs())
             .context("IM_ACTIVE_WINDOW_SECS")?;
+        limits.validate()?;
         let verifier = web::Data::new(settings.jwt.verifier()?);
-        let store = connect_store(&settings).await?;
+        let store = connect_store(&settings, &limits).await?;
         let readiness = web::Data::new(Readiness(vec![Arc::new(StoreReadiness(store.clone()))]));
         let state = web::Data::new(AppState {
             store,
             clock,
             default_window,
+            limits,
         });
         let metrics = ops::metrics("im")?;
         let openapi = crate::openapi();
@@ -95,19 +113,20 @@ impl Application {
     }
 }
 
-async fn connect_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+async fn connect_store(settings: &Settings, limits: &Limits) -> anyhow::Result<Arc<dyn Store>> {
     let Some(url) = &settings.redis_url else {
         tracing::warn!(
             "REDIS_URL is not set: using the in-memory store; data lives in this process only \
              and replicas would not share it"
         );
-        return Ok(Arc::new(MemoryStore::new()));
+        return Ok(Arc::new(MemoryStore::with_limits(limits.store())));
     };
     let store = RedisStore::connect(&RedisStoreConfig {
         url: url.clone(),
         cluster: settings.redis_cluster,
         key_prefix: settings.redis_key_prefix.clone(),
         retention: settings.retention,
+        limits: limits.store(),
     })?;
     // Not fatal: the service starts unready and connects when Redis answers.
     match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {

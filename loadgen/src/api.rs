@@ -99,12 +99,31 @@ impl Api {
             .map(drop)
     }
 
-    pub async fn open_conversation(&self, host: &Player, guest: &Player) -> Result<(), Failure> {
+    /// Opens a conversation of `host` with `guest`; returns its id.
+    pub async fn open_conversation(&self, host: &Player, guest: &Player) -> Result<Uuid, Failure> {
+        #[derive(serde::Deserialize)]
+        struct Created {
+            id: Uuid,
+        }
         let request = self
             .client
             .post(format!("{}/v1/conversations", self.im))
             .json(&serde_json::json!({"participants": [guest.id]}));
-        self.call::<IgnoredAny>("conversation", host, request, StatusCode::CREATED)
+        self.call::<Created>("conversation", host, request, StatusCode::CREATED)
+            .await
+            .map(|created| created.id)
+    }
+
+    /// `player` posts a message in `conversation` (talking takes two: both sides do).
+    pub async fn post_message(&self, player: &Player, conversation: Uuid) -> Result<(), Failure> {
+        let request = self
+            .client
+            .post(format!(
+                "{}/v1/conversations/{conversation}/messages",
+                self.im
+            ))
+            .json(&serde_json::json!({"text": "let's play"}));
+        self.call::<IgnoredAny>("message", player, request, StatusCode::CREATED)
             .await
             .map(drop)
     }

@@ -62,8 +62,15 @@ async fn flow(
     requests += 2;
     a?;
     b?;
-    requests += 1;
-    api.open_conversation(&host, &guest).await?;
+    requests += 3;
+    let conversation = api.open_conversation(&host, &guest).await?;
+    // Talking takes two: a conversation makes partners once both have posted in it.
+    let (a, b) = tokio::join!(
+        api.post_message(&host, conversation),
+        api.post_message(&guest, conversation)
+    );
+    a?;
+    b?;
     let (host_events, guest_events) = tokio::join!(api.events(&host), api.events(&guest));
     requests += 2;
     let (mut host_events, mut guest_events) = (host_events?, guest_events?);

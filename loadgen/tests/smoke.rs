@@ -164,7 +164,7 @@ async fn pairings_complete_without_errors_and_the_bound_is_measured() -> anyhow:
     );
     ensure!(report.completed >= 3, "too few pairings:\n{summary}");
     ensure!(
-        (report.http_requests_per_pairing - 11.0).abs() < f64::EPSILON,
+        (report.http_requests_per_pairing - 13.0).abs() < f64::EPSILON,
         "{summary}"
     );
     ensure!(

@@ -27,15 +27,26 @@ pub struct NewConversation {
 #[schema(example = json!({"id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "participants": ["alice", "bob"], "created_at": "2026-11-23T09:58:00Z", "last_activity_at": "2026-11-23T09:59:30Z", "closed": false}))]
 pub struct Conversation {
     pub id: Uuid,
+    /// Its creator first.
     pub participants: Vec<UserId>,
     pub created_at: DateTime<Utc>,
-    /// Creation or newest message.
-    pub last_activity_at: DateTime<Utc>,
+    /// When its newest message was posted; `null` until someone posts: opening a conversation
+    /// is not activity.
+    pub last_activity_at: Option<DateTime<Utc>>,
     /// A closed conversation no longer counts as talking.
     pub closed: bool,
 }
 
-/// The caller's conversations, newest activity first.
+impl Conversation {
+    /// What "newest activity first" sorts by: the newest message, or the creation while
+    /// nobody has posted.
+    pub fn activity_key(&self) -> DateTime<Utc> {
+        self.last_activity_at.unwrap_or(self.created_at)
+    }
+}
+
+/// The caller's conversations, newest activity first (newest message, or creation while
+/// nobody has posted).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"conversations": [{"id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "participants": ["alice", "bob"], "created_at": "2026-11-23T09:58:00Z", "last_activity_at": "2026-11-23T09:59:30Z", "closed": false}]}))]
 pub struct ConversationList {
@@ -75,16 +86,34 @@ pub struct MessagePage {
 pub struct Partner {
     pub user_id: UserId,
     pub status: PresenceStatus,
-    /// The most recent open conversation shared with this partner.
+    /// The most recent open conversation in which both have posted.
     pub conversation_id: Uuid,
+    /// Its newest message.
     pub last_activity_at: DateTime<Utc>,
 }
 
-/// Answer of `GET /v1/users/{user_id}/partners`: partners newest activity first.
+/// Answer of `GET /v1/users/{user_id}/partners`: partners newest activity first, at most
+/// `limit` of them.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[schema(example = json!({"user_id": "alice", "status": "available", "partners": [{"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z"}]}))]
 pub struct PartnersResponse {
     pub user_id: UserId,
     pub status: PresenceStatus,
     pub partners: Vec<Partner>,
+}
+
+/// Someone the caller blocked.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"user_id": "mallory", "blocked_at": "2026-11-23T09:58:00Z"}))]
+pub struct Block {
+    pub user_id: UserId,
+    /// When the block was first put (blocking again does not move it).
+    pub blocked_at: DateTime<Utc>,
+}
+
+/// Answer of `GET /v1/blocks`: the caller's blocks, newest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[schema(example = json!({"blocks": [{"user_id": "mallory", "blocked_at": "2026-11-23T09:58:00Z"}]}))]
+pub struct BlockList {
+    pub blocks: Vec<Block>,
 }

@@ -30,11 +30,11 @@ async fn partners_are_available_people_in_open_conversations_newest_first() -> a
     bob.set_presence("available").await?;
     carol.set_presence("busy").await?;
     dave.set_presence("away").await?;
-    let with_bob = alice.open_conversation(&[&bob]).await?;
+    let with_bob = alice.talk_with(&bob).await?;
     tokio::time::sleep(TICK).await;
-    alice.open_conversation(&[&carol]).await?;
+    alice.talk_with(&carol).await?;
     tokio::time::sleep(TICK).await;
-    alice.open_conversation(&[&dave]).await?;
+    alice.talk_with(&dave).await?;
 
     assert_eq!(partner_ids(&alice.partners(None).await?), ["bob"]);
     assert_eq!(

@@ -35,6 +35,7 @@
 //! - [`security`]: tokens, other players' prompts and sessions, malformed requests.
 //! - [`operations`]: health, readiness, metrics, OpenAPI and docs on both services.
 //! - [`im`]: the IM service's partners answer on its own.
+//! - [`trust`]: talking takes two, blocks, and every per-user limit.
 //! - [`lifecycle`]: join tokens, game servers ending sessions and heartbeats, abandonment.
 
 mod abuse;
@@ -55,3 +56,4 @@ mod replicas;
 mod resilience;
 mod security;
 mod storm;
+mod trust;

@@ -38,7 +38,7 @@ async fn busy_away_and_offline_partners_and_closed_conversations_do_not_count() 
     closed.set_presence("available").await?;
     eligible.set_presence("available").await?;
     for partner in [&busy, &away, &offline, &closed, &eligible] {
-        let conversation = alice.open_conversation(&[partner]).await?;
+        let conversation = alice.talk_with(partner).await?;
         if partner.id == closed.id {
             alice.close_conversation(conversation).await?;
         }
@@ -66,8 +66,8 @@ async fn a_player_whose_only_partners_are_unavailable_plays_solo() -> anyhow::Re
     alice.set_presence("available").await?;
     bob.set_presence("busy").await?;
     carol.set_presence("available").await?;
-    alice.open_conversation(&[&bob]).await?;
-    let with_carol = alice.open_conversation(&[&carol]).await?;
+    alice.talk_with(&bob).await?;
+    let with_carol = alice.talk_with(&carol).await?;
     carol.close_conversation(with_carol).await?;
 
     let state = alice.connect().await?;

@@ -229,7 +229,8 @@ impl TestApp {
         expect_json(response, StatusCode::OK).await
     }
 
-    /// In the IM service: every user `available`, and one open conversation between them.
+    /// In the IM service: every user `available`, and one open conversation between them in
+    /// which each of them posted (talking takes two).
     pub async fn chatting(&self, users: &[&str]) -> anyhow::Result<()> {
         for who in users {
             let response = self
@@ -254,6 +255,21 @@ impl TestApp {
                 "conversation of {users:?}: {}",
                 response.status()
             );
+            let conversation: Value = response.json().await?;
+            let id = conversation["id"].as_str().unwrap_or_default().to_owned();
+            for who in users {
+                let posted = self
+                    .client
+                    .post(format!(
+                        "{}/v1/conversations/{id}/messages",
+                        self.im_address
+                    ))
+                    .bearer_auth(self.token(who)?)
+                    .json(&json!({"text": format!("hi, {who} here")}))
+                    .send()
+                    .await?;
+                anyhow::ensure!(posted.status() == StatusCode::CREATED, "{who} posting");
+            }
         }
         Ok(())
     }

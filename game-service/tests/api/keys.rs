@@ -245,6 +245,17 @@ async fn with_public_keys_on_both_services_a_player_still_gets_an_invite_for_her
         .send()
         .await?;
     assert_eq!(response.status(), StatusCode::CREATED);
+    let conversation: serde_json::Value = response.json().await?;
+    let id = conversation["id"].as_str().unwrap_or_default().to_owned();
+    for who in ["alice", "bob"] {
+        let posted = http
+            .post(format!("{im}/v1/conversations/{id}/messages"))
+            .bearer_auth(token(who)?)
+            .json(&json!({"text": "hi"}))
+            .send()
+            .await?;
+        assert_eq!(posted.status(), StatusCode::CREATED, "{who} posts");
+    }
 
     let response = http
         .post(game.url("/v1/connect"))

@@ -1,8 +1,8 @@
-//! Who may be in a conversation and what a message may say.
+//! Who may be in a conversation, what a message may say, and who a conversation makes talk.
 
 use shared_types::{
     UserId,
-    im::{MAX_MESSAGE_CHARS, MAX_PARTICIPANTS},
+    im::{Conversation, MAX_MESSAGE_CHARS, MAX_PARTICIPANTS},
 };
 
 /// Fewest people in a conversation: talking needs two.
@@ -47,6 +47,58 @@ impl Participants {
 
     pub fn into_inner(self) -> Vec<UserId> {
         self.0
+    }
+}
+
+/// A conversation as the service keeps it: what its participants see, and what decides whom
+/// it makes talk ("talking takes two") and who never sees it (blocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationRecord {
+    pub conversation: Conversation,
+    /// Participants who have posted in it, in the order they first did.
+    pub posters: Vec<UserId>,
+    /// Participants who never see it: when it was opened they had blocked its creator. Fixed
+    /// at creation: unblocking later does not reveal it.
+    pub hidden_from: Vec<UserId>,
+}
+
+impl ConversationRecord {
+    /// A conversation nobody has posted in yet, seen by every participant.
+    pub fn new(conversation: Conversation) -> Self {
+        Self {
+            conversation,
+            posters: Vec::new(),
+            hidden_from: Vec::new(),
+        }
+    }
+
+    /// Who opened it: the first participant.
+    pub fn creator(&self) -> Option<&UserId> {
+        self.conversation.participants.first()
+    }
+
+    /// Whether `user` takes part in it and sees it: to anyone else it does not exist.
+    pub fn visible_to(&self, user: &UserId) -> bool {
+        self.conversation.participants.contains(user) && !self.hidden_from.contains(user)
+    }
+
+    pub fn has_posted(&self, user: &UserId) -> bool {
+        self.posters.contains(user)
+    }
+
+    /// Whom `user` talks with through this conversation: once `user` has posted, every other
+    /// participant who has posted too. Open or closed, whatever its age.
+    pub fn talking_with<'a>(&'a self, user: &'a UserId) -> impl Iterator<Item = &'a UserId> {
+        let posted = self.has_posted(user);
+        self.posters
+            .iter()
+            .filter(move |other| posted && *other != user)
+    }
+
+    /// Whether it counts against `user`'s open conversations: open, and opened or answered
+    /// (posted in) by them.
+    pub fn counts_for(&self, user: &UserId) -> bool {
+        !self.conversation.closed && (self.creator() == Some(user) || self.has_posted(user))
     }
 }
 
@@ -109,6 +161,35 @@ mod tests {
             Participants::parse(&alice, &vec![bob; 17]),
             Err(InvalidConversation::TooManyEntries(17))
         );
+    }
+
+    #[test]
+    fn talking_takes_two_who_posted() {
+        let people = ids(&["alice", "bob", "carol"]);
+        let mut record = ConversationRecord::new(Conversation {
+            id: uuid::Uuid::new_v4(),
+            participants: people.clone(),
+            created_at: chrono::Utc::now(),
+            last_activity_at: None,
+            closed: false,
+        });
+        let [alice, bob, carol] = [&people[0], &people[1], &people[2]];
+        assert_eq!(record.talking_with(alice).count(), 0);
+        record.posters.push(alice.clone());
+        assert_eq!(record.talking_with(alice).count(), 0, "one side only");
+        record.posters.push(bob.clone());
+        assert_eq!(record.talking_with(alice).collect::<Vec<_>>(), [bob]);
+        assert_eq!(record.talking_with(bob).collect::<Vec<_>>(), [alice]);
+        assert_eq!(record.talking_with(carol).count(), 0, "carol never posted");
+        assert!(record.counts_for(alice) && record.counts_for(bob));
+        assert!(
+            !record.counts_for(carol),
+            "an unanswered invitation does not count"
+        );
+        record.hidden_from.push(carol.clone());
+        assert!(!record.visible_to(carol) && record.visible_to(bob));
+        record.conversation.closed = true;
+        assert!(!record.counts_for(alice));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Conversations and their messages: `/v1/conversations…`. Participants only: anyone else,
-//! `service` tokens included, gets the same 404 as for an unknown id.
+//! `service` tokens included, gets the same 404 as for an unknown id, and so does a participant
+//! the conversation is hidden from (they had blocked its creator when it was opened).
 
 use actix_web::{HttpResponse, get, post, web};
 use serde::Deserialize;
@@ -14,8 +15,8 @@ use uuid::Uuid;
 
 use super::AppState;
 use crate::{
-    domain::{InvalidConversation, MessageText, Participants},
-    store::{AppendOutcome, StoreError},
+    domain::{ConversationRecord, InvalidConversation, MessageText, Participants},
+    store::{AppendOutcome, CreateOutcome, StoreError},
 };
 
 /// Messages per page when `limit` is not given.
@@ -43,6 +44,10 @@ pub enum ConversationError {
     NotFound,
     #[error("the conversation is closed")]
     Closed,
+    #[error(
+        "you already have as many open conversations as you may (opened or answered): close one first"
+    )]
+    Limit,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -57,19 +62,22 @@ impl From<ConversationError> for ApiError {
             ConversationError::Closed => {
                 ApiError::new(ProblemCode::ConversationClosed, err.to_string())
             }
+            ConversationError::Limit => {
+                ApiError::new(ProblemCode::ConversationLimit, err.to_string())
+            }
             ConversationError::Store(err) => err.into(),
         }
     }
 }
 
-/// The conversation, when `user` takes part in it.
+/// The conversation, when `user` takes part in it and sees it.
 async fn participating(
     state: &AppState,
     user: &UserId,
     id: Uuid,
-) -> Result<Conversation, ConversationError> {
+) -> Result<ConversationRecord, ConversationError> {
     match state.store.conversation(id).await? {
-        Some(conversation) if conversation.participants.contains(user) => Ok(conversation),
+        Some(record) if record.visible_to(user) => Ok(record),
         _ => Err(ConversationError::NotFound),
     }
 }
@@ -77,7 +85,12 @@ async fn participating(
 /// Open a conversation.
 ///
 /// The caller is added to `participants` and duplicates are dropped; the
-/// result has 2-16 people, the caller first. Its creation counts as activity.
+/// result has 2-16 people, the caller first. Opening is not activity
+/// (`last_activity_at` stays null until someone posts) and makes nobody a
+/// partner: talking takes two, each side must post. It counts against the
+/// caller's open conversations (`IM_MAX_OPEN_CONVERSATIONS`, default 100),
+/// not against the others' until they answer; past the limit, a 409
+/// `conversation_limit`.
 #[utoipa::path(
     tag = "conversations",
     request_body = NewConversation,
@@ -85,6 +98,8 @@ async fn participating(
         (status = 201, description = "The new conversation", body = Conversation),
         (status = 400, description = "Malformed JSON, unknown field, invalid user id, or fewer than 2 \
 or more than 16 people in all", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The caller already has as many open conversations as allowed \
+(`conversation_limit`); nothing was created", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/conversations")]
@@ -100,20 +115,25 @@ pub async fn create_conversation(
         id: Uuid::new_v4(),
         participants: participants.into_inner(),
         created_at: now,
-        last_activity_at: now,
+        last_activity_at: None,
         closed: false,
     };
-    state
+    match state
         .store
         .create_conversation(&conversation)
         .await
-        .map_err(ConversationError::from)?;
-    Ok(HttpResponse::Created().json(conversation))
+        .map_err(ConversationError::from)?
+    {
+        // What the caller sees is what they asked for, whoever the conversation is hidden from.
+        CreateOutcome::Created(record) => Ok(HttpResponse::Created().json(record.conversation)),
+        CreateOutcome::Limit => Err(ConversationError::Limit.into()),
+    }
 }
 
 /// The caller's conversations.
 ///
-/// Open and closed ones, newest activity (creation or last message) first.
+/// Open and closed ones, newest activity first (the newest message, or the
+/// creation while nobody has posted).
 #[utoipa::path(
     tag = "conversations",
     responses((status = 200, description = "The caller's conversations", body = ConversationList))
@@ -134,7 +154,13 @@ pub async fn list_conversations(
 /// Post a message.
 ///
 /// 1-4096 characters, participants only; it becomes the conversation's last
-/// activity. A closed conversation takes no messages (409).
+/// activity. Once two participants have both posted in a conversation, they
+/// are talking (partners, and each sees the other's presence). The caller's
+/// first message in a conversation someone else opened answers it: it then
+/// counts against the caller's open conversations, and past the limit that
+/// first message is a 409 `conversation_limit`. A closed conversation takes no
+/// messages (409 `conversation_closed`). Only the newest `IM_MESSAGES_KEPT`
+/// (default 500) messages are kept.
 #[utoipa::path(
     tag = "conversations",
     params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
@@ -145,8 +171,9 @@ pub async fn list_conversations(
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation, or the caller does not take part",
             body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The conversation is closed (`conversation_closed`)",
-            body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The conversation is closed (`conversation_closed`), or this first \
+message would answer one conversation more than the caller may have open (`conversation_limit`); \
+nothing was stored", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/conversations/{id}/messages")]
@@ -172,6 +199,7 @@ pub async fn post_message(
         AppendOutcome::Appended(message) => Ok(HttpResponse::Created().json(message)),
         AppendOutcome::Closed => Err(ConversationError::Closed.into()),
         AppendOutcome::Missing => Err(ConversationError::NotFound.into()),
+        AppendOutcome::Limit => Err(ConversationError::Limit.into()),
     }
 }
 
@@ -191,7 +219,8 @@ pub struct MessagesQuery {
 /// Read messages, oldest first.
 ///
 /// Participants only. Page with `after` = the last `seq` seen and `limit`
-/// (1-200, default 50).
+/// (1-200, default 50). Only the newest `IM_MESSAGES_KEPT` messages are
+/// kept: the first `seq` returned may be greater than `after + 1`.
 #[utoipa::path(
     tag = "conversations",
     params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e"), MessagesQuery),
@@ -221,7 +250,7 @@ pub async fn list_messages(
     let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
     let messages = state
         .store
-        .messages(conversation.id, after, limit)
+        .messages(conversation.conversation.id, after, limit)
         .await
         .map_err(ConversationError::from)?;
     Ok(web::Json(MessagePage { messages }))
@@ -229,8 +258,9 @@ pub async fn list_messages(
 
 /// Close a conversation.
 ///
-/// It takes no more messages and no longer counts as talking. Closing a
-/// closed conversation changes nothing.
+/// It takes no more messages and no longer counts as talking; it frees a slot
+/// of every participant's open conversations. Closing a closed conversation
+/// changes nothing.
 #[utoipa::path(
     tag = "conversations",
     params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
@@ -249,7 +279,7 @@ pub async fn close_conversation(
     let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
     match state
         .store
-        .close_conversation(conversation.id)
+        .close_conversation(conversation.conversation.id)
         .await
         .map_err(ConversationError::from)?
     {

@@ -1,5 +1,6 @@
 //! HTTP routes, one module per resource, and the OpenAPI document describing them.
 
+pub mod blocks;
 pub mod conversations;
 pub mod partners;
 pub mod presence;
@@ -10,8 +11,8 @@ use actix_web::web;
 use service_kit::ops::{BearerSecurity, StandardResponses};
 use shared_types::{
     im::{
-        Conversation, ConversationList, Message, MessagePage, NewConversation, NewMessage, Partner,
-        PartnersResponse,
+        Block, BlockList, Conversation, ConversationList, Message, MessagePage, NewConversation,
+        NewMessage, Partner, PartnersResponse,
     },
     presence::{Presence, PresenceStatus, PresenceUpdate},
     problem::{Problem, ProblemCode},
@@ -26,6 +27,7 @@ use utoipa::{
 };
 
 use crate::{
+    configuration::Limits,
     domain::{ActiveWindow, Clock},
     store::Store,
 };
@@ -36,6 +38,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// `IM_ACTIVE_WINDOW_SECS`: the partners window when the query gives none.
     pub default_window: ActiveWindow,
+    /// The partners `limit` default and maximum (the store enforces the others itself).
+    pub limits: Limits,
 }
 
 /// Registers every `/v1` route.
@@ -43,6 +47,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     presence::configure(cfg);
     conversations::configure(cfg);
     partners::configure(cfg);
+    blocks::configure(cfg);
 }
 
 #[derive(OpenApi)]
@@ -50,7 +55,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     info(
         title = "IM service",
         description = "Presence, conversations and messages, and the question the game service asks: \
-who is this user talking to right now? Every `/v1` operation needs `Authorization: Bearer <JWT>` \
+who is this user talking to right now? Talking takes two: a conversation makes two users partners, \
+and lets each see the other's presence, once both have posted in it. Every `/v1` operation needs `Authorization: Bearer <JWT>` \
 (HS256 by default; `scope` is `player` or `service`). Errors are RFC 9457 `application/problem+json` \
 with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond precision."
     ),
@@ -63,6 +69,9 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         conversations::list_messages,
         conversations::close_conversation,
         partners::get_partners,
+        blocks::put_block,
+        blocks::delete_block,
+        blocks::list_blocks,
         service_kit::ops::healthz,
         service_kit::ops::readyz,
     ),
@@ -78,6 +87,8 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         NewMessage,
         Partner,
         PartnersResponse,
+        Block,
+        BlockList,
         Problem,
         ProblemCode,
     )),
@@ -85,6 +96,7 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         (name = "presence", description = "Who is available"),
         (name = "conversations", description = "Conversations and their messages"),
         (name = "partners", description = "Who a user is talking to right now"),
+        (name = "blocks", description = "Whom a player blocks"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     modifiers(&BearerSecurity, &StandardResponses, &MetricsPath)

@@ -3,17 +3,12 @@
 use actix_web::{HttpRequest, get, web};
 use serde::Deserialize;
 use service_kit::{ApiError, auth::Authenticated};
-use shared_types::{
-    UserId,
-    im::{Partner, PartnersResponse},
-    presence::PresenceStatus,
-    problem::Problem,
-};
+use shared_types::{UserId, im::PartnersResponse, problem::Problem};
 use utoipa::IntoParams;
 
 use super::AppState;
 use crate::{
-    domain::{ActiveWindow, StatusFilter, latest_per_partner, partners::InvalidPartnersQuery},
+    domain::{ActiveWindow, PartnersRequest, StatusFilter, partners::InvalidPartnersQuery},
     store::StoreError,
 };
 
@@ -45,7 +40,7 @@ impl From<PartnersError> for ApiError {
     }
 }
 
-/// Which partners count.
+/// Which partners count, and how many.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -57,25 +52,31 @@ pub struct PartnersQuery {
         pattern = "^(available|busy|away|offline)(,(available|busy|away|offline))*$"
     )]
     pub status: Option<String>,
-    /// Only conversations whose last activity (creation or message) is at most this many seconds
-    /// old count; default `IM_ACTIVE_WINDOW_SECS` (1800), at most 31536000.
+    /// Only conversations whose newest message is at most this many seconds old count (opening
+    /// a conversation is not activity); default `IM_ACTIVE_WINDOW_SECS` (1800), at most 31536000.
     #[param(minimum = 0, maximum = 31_536_000, example = 1800)]
     pub active_within_secs: Option<u64>,
+    /// At most this many partners, the newest first: default `IM_PARTNERS_DEFAULT_LIMIT` (16),
+    /// at most `IM_PARTNERS_MAX_LIMIT` (100); more is a 400.
+    #[param(minimum = 1, maximum = 100, example = 16)]
+    pub limit: Option<usize>,
 }
 
 /// Who this user is talking to right now.
 ///
-/// The other participants of the user's open conversations active within the
-/// window, whose presence passes the `status` filter, each once with their
-/// most recent conversation, newest activity first. A user who is offline (or
-/// never set a presence) talks to nobody: the list is empty. For the user
+/// The people the user talks with in their open conversations (talking takes
+/// two: both have posted in it) whose newest message is within the window,
+/// whose presence passes the `status` filter and with whom no block stands
+/// either way, each once with their most recent such conversation, newest
+/// activity first, at most `limit` of them. A user who is offline (or never
+/// set a presence) talks to nobody: the list is empty. For the user
 /// themselves or a `service` token; 403 otherwise.
 #[utoipa::path(
     tag = "partners",
     params(("user_id" = UserId, Path, description = "Whose partners", example = "alice"), PartnersQuery),
     responses(
         (status = 200, description = "The user's presence and partners", body = PartnersResponse),
-        (status = 400, description = "Unknown status, bad number or unknown query parameter",
+        (status = 400, description = "Unknown status, bad number, `limit` out of range or unknown query parameter",
             body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A player token asking about someone else",
             body = Problem, content_type = "application/problem+json"),
@@ -114,43 +115,16 @@ async fn partners_of(
         Some(secs) => ActiveWindow::from_secs(secs)?,
         None => state.default_window,
     };
-    let since = window.since(state.clock.now());
-    // Both reads at once (one round trip of latency, not two); the list is
-    // dropped when the user is offline.
-    let (status, conversations) = tokio::join!(
-        state.store.presence(&user),
-        state.store.open_conversations_since(&user, since),
-    );
-    let status = status?;
-    if status == PresenceStatus::Offline {
-        return Ok(PartnersResponse {
-            user_id: user,
-            status,
-            partners: Vec::new(),
-        });
+    let max = state.limits.partners_max_limit;
+    let limit = query.limit.unwrap_or(state.limits.partners_default_limit);
+    if !(1..=max).contains(&limit) {
+        return Err(InvalidPartnersQuery::LimitOutOfRange { got: limit, max }.into());
     }
-    let conversations = conversations?;
-    let candidates = latest_per_partner(&user, &conversations, since);
-    let ids: Vec<UserId> = candidates.iter().map(|c| c.user_id.clone()).collect();
-    let presences = state.store.presences(&ids).await?;
-    let partners = candidates
-        .into_iter()
-        .filter_map(|candidate| {
-            let status = presences
-                .get(&candidate.user_id)
-                .copied()
-                .unwrap_or_default();
-            filter.admits(status).then_some(Partner {
-                user_id: candidate.user_id,
-                status,
-                conversation_id: candidate.conversation_id,
-                last_activity_at: candidate.last_activity_at,
-            })
-        })
-        .collect();
-    Ok(PartnersResponse {
-        user_id: user,
-        status,
-        partners,
-    })
+    let request = PartnersRequest {
+        user,
+        since: window.since(state.clock.now()),
+        filter,
+        limit,
+    };
+    Ok(state.store.partners(&request).await?)
 }

@@ -67,16 +67,18 @@ pub async fn set_presence(
 
 /// A user's presence.
 ///
-/// Visible to the user, to anyone sharing a conversation with them (open or
-/// closed) and to `service` tokens; 404 for anyone else, as for unknown
-/// users. No record means `offline`.
+/// Visible to the user, to `service` tokens, and to anyone they have talked
+/// with: both posted in a conversation (open or closed), and no block stands
+/// between them either way. 404 for anyone else, as for unknown users: opening
+/// a conversation with someone reveals nothing until they answer. No record
+/// means `offline`.
 #[utoipa::path(
     tag = "presence",
     params(("user_id" = UserId, Path, description = "Whose presence", example = "bob")),
     responses(
         (status = 200, description = "The user's presence (`offline` when never set)", body = Presence),
-        (status = 404, description = "Invalid user id, or a user the caller shares no conversation with \
-(the answer never reveals whether the user exists)",
+        (status = 404, description = "Invalid user id, or a user the caller has not talked with, or a \
+block between them (the answer never reveals whether the user exists, nor a block)",
             body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -95,16 +97,15 @@ async fn visible_presence(
     caller: &Caller,
     user: UserId,
 ) -> Result<Presence, PresenceError> {
-    let visible = caller.user_id == user
-        || caller.is_service()
-        || state
+    let status = if caller.user_id == user || caller.is_service() {
+        state.store.presence(&user).await?
+    } else {
+        state
             .store
-            .share_conversation(&caller.user_id, &user)
-            .await?;
-    if !visible {
-        return Err(PresenceError::NotVisible);
-    }
-    let status = state.store.presence(&user).await?;
+            .presence_seen_by(&caller.user_id, &user)
+            .await?
+            .ok_or(PresenceError::NotVisible)?
+    };
     Ok(Presence {
         user_id: user,
         status,

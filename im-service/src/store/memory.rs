@@ -1,7 +1,10 @@
 //! The embedded store: one process, nothing to install, nothing survives a restart.
+//!
+//! Every operation takes the one mutex, checks, then mutates: each change (limits included) is
+//! atomic, and the same rules as the Redis store hold.
 
 use std::{
-    collections::{HashMap, HashSet},
+    collections::{HashMap, HashSet, VecDeque},
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
@@ -9,33 +12,45 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared_types::{
     UserId,
-    im::{Conversation, Message},
+    im::{Block, Conversation, Message},
     presence::PresenceStatus,
 };
 use uuid::Uuid;
 
-use super::{AppendOutcome, Store, StoreError};
+use super::{AppendOutcome, BlockOutcome, CreateOutcome, Store, StoreError, StoreLimits};
+use crate::domain::{CandidateFacts, ConversationRecord, Relationship};
 
 #[derive(Default)]
 struct State {
     presence: HashMap<UserId, PresenceStatus>,
     conversations: HashMap<Uuid, StoredConversation>,
+    /// The conversations each user sees (listing).
     by_user: HashMap<UserId, HashSet<Uuid>>,
+    /// The open conversations that count for each user (opened or answered by them).
+    open: HashMap<UserId, HashSet<Uuid>>,
+    /// Who has talked with whom (both posted in a conversation, open or closed).
+    contacts: HashMap<UserId, HashSet<UserId>>,
+    /// Who blocks whom, since when.
+    blocks: HashMap<UserId, HashMap<UserId, DateTime<Utc>>>,
 }
 
 struct StoredConversation {
-    meta: Conversation,
-    messages: Vec<Message>,
+    record: ConversationRecord,
+    /// The kept messages, oldest first.
+    messages: VecDeque<Message>,
+    /// The `seq` of the newest message ever appended.
+    last_seq: u64,
 }
 
 impl State {
-    fn conversations_of<'a>(&'a self, user: &UserId) -> impl Iterator<Item = &'a Conversation> {
-        self.by_user
-            .get(user)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| self.conversations.get(id))
-            .map(|stored| &stored.meta)
+    fn blocks(&self, blocker: &UserId, blocked: &UserId) -> bool {
+        self.blocks
+            .get(blocker)
+            .is_some_and(|blocked_ones| blocked_ones.contains_key(blocked))
+    }
+
+    fn open_count(&self, user: &UserId) -> usize {
+        self.open.get(user).map_or(0, HashSet::len)
     }
 }
 
@@ -43,24 +58,33 @@ impl State {
 #[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
+    limits: StoreLimits,
 }
 
 impl MemoryStore {
+    /// A store with the default limits.
     pub fn new() -> Self {
         Self::default()
     }
 
+    pub fn with_limits(limits: StoreLimits) -> Self {
+        Self {
+            state: Mutex::default(),
+            limits,
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock cannot leave a half-applied change (each operation
-        // mutates at the end), so the data is still consistent.
+        // checks first and mutates at the end), so the data is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 fn newest_first(conversations: &mut [Conversation]) {
     conversations.sort_by(|a, b| {
-        b.last_activity_at
-            .cmp(&a.last_activity_at)
+        b.activity_key()
+            .cmp(&a.activity_key())
             .then(a.id.cmp(&b.id))
     });
 }
@@ -76,59 +100,87 @@ impl Store for MemoryStore {
         Ok(self.state().presence.get(user).copied().unwrap_or_default())
     }
 
-    async fn presences(
+    async fn relationship(
         &self,
-        users: &[UserId],
-    ) -> Result<HashMap<UserId, PresenceStatus>, StoreError> {
+        viewer: &UserId,
+        subject: &UserId,
+    ) -> Result<(Relationship, PresenceStatus), StoreError> {
         let state = self.state();
-        Ok(users
-            .iter()
-            .map(|user| {
-                let status = state.presence.get(user).copied().unwrap_or_default();
-                (user.clone(), status)
-            })
-            .collect())
+        let relationship = Relationship {
+            talked: state
+                .contacts
+                .get(viewer)
+                .is_some_and(|contacts| contacts.contains(subject)),
+            viewer_blocks: state.blocks(viewer, subject),
+            subject_blocks: state.blocks(subject, viewer),
+        };
+        let status = state.presence.get(subject).copied().unwrap_or_default();
+        Ok((relationship, status))
     }
 
-    async fn create_conversation(&self, conversation: &Conversation) -> Result<(), StoreError> {
+    async fn create_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<CreateOutcome, StoreError> {
         let mut state = self.state();
-        for participant in &conversation.participants {
-            state
-                .by_user
-                .entry(participant.clone())
-                .or_default()
-                .insert(conversation.id);
+        let Some(creator) = conversation.participants.first() else {
+            return Err(StoreError::Unexpected(anyhow::anyhow!(
+                "a conversation without participants"
+            )));
+        };
+        if state.open_count(creator) >= self.limits.max_open_conversations {
+            return Ok(CreateOutcome::Limit);
         }
+        let mut record = ConversationRecord::new(conversation.clone());
+        record.hidden_from = conversation
+            .participants
+            .iter()
+            .filter(|p| *p != creator && state.blocks(p, creator))
+            .cloned()
+            .collect();
+        for participant in &conversation.participants {
+            if record.visible_to(participant) {
+                state
+                    .by_user
+                    .entry(participant.clone())
+                    .or_default()
+                    .insert(conversation.id);
+            }
+        }
+        state
+            .open
+            .entry(creator.clone())
+            .or_default()
+            .insert(conversation.id);
         state.conversations.insert(
             conversation.id,
             StoredConversation {
-                meta: conversation.clone(),
-                messages: Vec::new(),
+                record: record.clone(),
+                messages: VecDeque::new(),
+                last_seq: 0,
             },
         );
-        Ok(())
+        Ok(CreateOutcome::Created(record))
     }
 
-    async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
-        Ok(self.state().conversations.get(&id).map(|c| c.meta.clone()))
+    async fn conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
+        Ok(self
+            .state()
+            .conversations
+            .get(&id)
+            .map(|c| c.record.clone()))
     }
 
     async fn conversations_of(&self, user: &UserId) -> Result<Vec<Conversation>, StoreError> {
-        let mut found: Vec<Conversation> = self.state().conversations_of(user).cloned().collect();
-        newest_first(&mut found);
-        Ok(found)
-    }
-
-    async fn open_conversations_since(
-        &self,
-        user: &UserId,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<Conversation>, StoreError> {
-        let mut found: Vec<Conversation> = self
-            .state()
-            .conversations_of(user)
-            .filter(|c| !c.closed && c.last_activity_at >= since)
-            .cloned()
+        let state = self.state();
+        let mut found: Vec<Conversation> = state
+            .by_user
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.conversations.get(id))
+            .filter(|stored| stored.record.visible_to(user))
+            .map(|stored| stored.record.conversation.clone())
             .collect();
         newest_first(&mut found);
         Ok(found)
@@ -136,28 +188,73 @@ impl Store for MemoryStore {
 
     async fn append_message(
         &self,
-        conversation: &Conversation,
+        conversation: &ConversationRecord,
         sender: &UserId,
         text: &str,
         at: DateTime<Utc>,
     ) -> Result<AppendOutcome, StoreError> {
-        let conversation_id = conversation.id;
-        let mut state = self.state();
+        let conversation_id = conversation.conversation.id;
+        let mut guard = self.state();
+        let state = &mut *guard;
         let Some(stored) = state.conversations.get_mut(&conversation_id) else {
             return Ok(AppendOutcome::Missing);
         };
-        if stored.meta.closed {
+        if stored.record.conversation.closed {
             return Ok(AppendOutcome::Closed);
         }
+        let counted = state
+            .open
+            .get(sender)
+            .is_some_and(|open| open.contains(&conversation_id));
+        if !counted
+            && state.open.get(sender).map_or(0, HashSet::len) >= self.limits.max_open_conversations
+        {
+            return Ok(AppendOutcome::Limit);
+        }
+        stored.last_seq += 1;
         let message = Message {
-            seq: stored.messages.len() as u64 + 1,
+            seq: stored.last_seq,
             conversation_id,
             sender: sender.clone(),
             text: text.to_owned(),
             sent_at: at,
         };
-        stored.messages.push(message.clone());
-        stored.meta.last_activity_at = stored.meta.last_activity_at.max(at);
+        stored.messages.push_back(message.clone());
+        while stored.messages.len() > self.limits.messages_kept {
+            stored.messages.pop_front();
+        }
+        let meta = &mut stored.record.conversation;
+        meta.last_activity_at = Some(meta.last_activity_at.map_or(at, |last| last.max(at)));
+        let newly_posting = !stored.record.posters.contains(sender);
+        if newly_posting {
+            stored.record.posters.push(sender.clone());
+        }
+        let others: Vec<UserId> = stored
+            .record
+            .posters
+            .iter()
+            .filter(|p| *p != sender)
+            .cloned()
+            .collect();
+        state
+            .open
+            .entry(sender.clone())
+            .or_default()
+            .insert(conversation_id);
+        if newly_posting {
+            for other in others {
+                state
+                    .contacts
+                    .entry(sender.clone())
+                    .or_default()
+                    .insert(other.clone());
+                state
+                    .contacts
+                    .entry(other)
+                    .or_default()
+                    .insert(sender.clone());
+            }
+        }
         Ok(AppendOutcome::Appended(message))
     }
 
@@ -171,29 +268,110 @@ impl Store for MemoryStore {
         let Some(stored) = state.conversations.get(&conversation_id) else {
             return Ok(Vec::new());
         };
-        let skip = usize::try_from(after).unwrap_or(usize::MAX);
         Ok(stored
             .messages
             .iter()
-            .skip(skip)
+            .filter(|m| m.seq > after)
             .take(limit)
             .cloned()
             .collect())
     }
 
     async fn close_conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
-        let mut state = self.state();
-        Ok(state.conversations.get_mut(&id).map(|stored| {
-            stored.meta.closed = true;
-            stored.meta.clone()
-        }))
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(stored) = state.conversations.get_mut(&id) else {
+            return Ok(None);
+        };
+        stored.record.conversation.closed = true;
+        for participant in &stored.record.conversation.participants {
+            if let Some(open) = state.open.get_mut(participant) {
+                open.remove(&id);
+            }
+        }
+        Ok(Some(stored.record.conversation.clone()))
     }
 
-    async fn share_conversation(&self, a: &UserId, b: &UserId) -> Result<bool, StoreError> {
-        Ok(self
+    async fn partner_sources(
+        &self,
+        user: &UserId,
+        since: DateTime<Utc>,
+    ) -> Result<(PresenceStatus, Vec<ConversationRecord>), StoreError> {
+        let state = self.state();
+        let status = state.presence.get(user).copied().unwrap_or_default();
+        let records = state
+            .open
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| state.conversations.get(id))
+            .filter(|stored| {
+                stored
+                    .record
+                    .conversation
+                    .last_activity_at
+                    .is_some_and(|at| at >= since)
+            })
+            .map(|stored| stored.record.clone())
+            .collect();
+        Ok((status, records))
+    }
+
+    async fn candidate_facts(
+        &self,
+        user: &UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<CandidateFacts>, StoreError> {
+        let state = self.state();
+        Ok(candidates
+            .iter()
+            .map(|candidate| CandidateFacts {
+                status: state.presence.get(candidate).copied().unwrap_or_default(),
+                blocks_user: state.blocks(candidate, user),
+                blocked_by_user: state.blocks(user, candidate),
+            })
+            .collect())
+    }
+
+    async fn block(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<BlockOutcome, StoreError> {
+        let mut state = self.state();
+        let blocks = state.blocks.entry(blocker.clone()).or_default();
+        if blocks.contains_key(blocked) {
+            return Ok(BlockOutcome::AlreadyBlocked);
+        }
+        if blocks.len() >= self.limits.max_blocks {
+            return Ok(BlockOutcome::Limit);
+        }
+        blocks.insert(blocked.clone(), at);
+        Ok(BlockOutcome::Blocked)
+    }
+
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> Result<(), StoreError> {
+        if let Some(blocks) = self.state().blocks.get_mut(blocker) {
+            blocks.remove(blocked);
+        }
+        Ok(())
+    }
+
+    async fn blocks(&self, blocker: &UserId) -> Result<Vec<Block>, StoreError> {
+        let mut found: Vec<Block> = self
             .state()
-            .conversations_of(a)
-            .any(|c| c.participants.contains(b)))
+            .blocks
+            .get(blocker)
+            .into_iter()
+            .flatten()
+            .map(|(user_id, at)| Block {
+                user_id: user_id.clone(),
+                blocked_at: *at,
+            })
+            .collect();
+        super::newest_block_first(&mut found);
+        Ok(found)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -3,7 +3,7 @@
 mod memory;
 mod redis;
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -11,10 +11,14 @@ use futures_util::future::BoxFuture;
 use service_kit::{ApiError, ops::ReadinessCheck};
 use shared_types::{
     UserId,
-    im::{Conversation, Message},
+    im::{Block, Conversation, Message, Partner, PartnersResponse},
     presence::PresenceStatus,
 };
 use uuid::Uuid;
+
+use crate::domain::{
+    CandidateFacts, ConversationRecord, PartnersRequest, Relationship, latest_per_partner,
+};
 
 pub use self::{
     memory::MemoryStore,
@@ -41,6 +45,32 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The limits a store enforces in the same atomic step as the change they bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Open conversations a user opened or answered (posted in).
+    pub max_open_conversations: usize,
+    /// Messages kept per conversation: an append drops the oldest beyond it.
+    pub messages_kept: usize,
+    /// Users one user may block.
+    pub max_blocks: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        crate::configuration::Limits::default().store()
+    }
+}
+
+/// What became of a conversation handed to [`Store::create_conversation`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// Stored; `hidden_from` says which participants never see it.
+    Created(ConversationRecord),
+    /// The creator already has as many open conversations as allowed; nothing was stored.
+    Limit,
+}
+
 /// What became of a message handed to [`Store::append_message`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppendOutcome {
@@ -49,10 +79,24 @@ pub enum AppendOutcome {
     Closed,
     /// No such conversation (never created, or expired).
     Missing,
+    /// The sender's first message here would answer one conversation more than they may have
+    /// open; nothing was stored.
+    Limit,
 }
 
-/// The operations the routes need. Access rules (who may read what) live in the routes;
-/// the store keeps the data consistent: a conversation's state changes are atomic.
+/// What became of a block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockOutcome {
+    Blocked,
+    /// Already blocked: nothing changed (the block keeps its first time).
+    AlreadyBlocked,
+    /// The blocker already blocks as many users as allowed; nothing changed.
+    Limit,
+}
+
+/// The operations the routes need. Access rules (who may read what) live in the routes and in
+/// [`crate::domain`]; the store keeps the data consistent and enforces the limits in the same
+/// atomic step as each change (see each backend for what "atomic" means there).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Records `user`'s presence.
@@ -61,39 +105,40 @@ pub trait Store: Send + Sync + 'static {
     /// `user`'s presence; `offline` when there is no record.
     async fn presence(&self, user: &UserId) -> Result<PresenceStatus, StoreError>;
 
-    /// The presence of each of `users` (`offline` when there is no record).
-    async fn presences(
+    /// What decides whether `viewer` may see `subject`'s presence, and that presence.
+    async fn relationship(
         &self,
-        users: &[UserId],
-    ) -> Result<HashMap<UserId, PresenceStatus>, StoreError>;
+        viewer: &UserId,
+        subject: &UserId,
+    ) -> Result<(Relationship, PresenceStatus), StoreError>;
 
-    /// Stores a new conversation and indexes it for each participant.
-    async fn create_conversation(&self, conversation: &Conversation) -> Result<(), StoreError>;
-
-    async fn conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError>;
-
-    /// Every conversation `user` takes part in, open or closed, newest activity first.
-    async fn conversations_of(&self, user: &UserId) -> Result<Vec<Conversation>, StoreError>;
-
-    /// `user`'s open conversations whose last activity is at or after `since`, newest first.
-    async fn open_conversations_since(
-        &self,
-        user: &UserId,
-        since: DateTime<Utc>,
-    ) -> Result<Vec<Conversation>, StoreError>;
-
-    /// Appends a message to `conversation` (as read by the caller, who checked that `sender`
-    /// takes part) and moves its last activity to `at`, in one atomic step that re-checks the
-    /// conversation still exists and is open.
-    async fn append_message(
+    /// Stores a new conversation (nobody has posted yet) and indexes it for each participant
+    /// who sees it, unless its creator (the first participant) is at the open-conversation
+    /// limit. A participant who blocks the creator never sees it.
+    async fn create_conversation(
         &self,
         conversation: &Conversation,
+    ) -> Result<CreateOutcome, StoreError>;
+
+    async fn conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError>;
+
+    /// Every conversation `user` sees, open or closed, newest activity first.
+    async fn conversations_of(&self, user: &UserId) -> Result<Vec<Conversation>, StoreError>;
+
+    /// Appends a message to `conversation` (as read by the caller, who checked that `sender`
+    /// sees it), records that `sender` posted, moves its last activity to `at` and drops the
+    /// messages beyond [`StoreLimits::messages_kept`], in one atomic step that re-checks the
+    /// conversation still exists and is open. A sender's first message in a conversation they
+    /// did not open counts it against their open conversations, and is refused at the limit.
+    async fn append_message(
+        &self,
+        conversation: &ConversationRecord,
         sender: &UserId,
         text: &str,
         at: DateTime<Utc>,
     ) -> Result<AppendOutcome, StoreError>;
 
-    /// Up to `limit` messages with `seq > after`, oldest first.
+    /// Up to `limit` of the kept messages with `seq > after`, oldest first.
     async fn messages(
         &self,
         conversation_id: Uuid,
@@ -101,11 +146,41 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Message>, StoreError>;
 
-    /// Closes the conversation (idempotent); `None` when there is no such conversation.
+    /// Closes the conversation (idempotent) and frees its slot for every participant; `None`
+    /// when there is no such conversation.
     async fn close_conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError>;
 
-    /// Whether `a` and `b` take part in a conversation together (open or closed).
-    async fn share_conversation(&self, a: &UserId, b: &UserId) -> Result<bool, StoreError>;
+    /// `user`'s presence, and their open conversations that counted for them (opened or
+    /// answered) with a newest message at or after `since`, at most
+    /// [`StoreLimits::max_open_conversations`] of them: what a partners query starts from.
+    /// The list may hold a few more (closed or older) that the rule then leaves out.
+    async fn partner_sources(
+        &self,
+        user: &UserId,
+        since: DateTime<Utc>,
+    ) -> Result<(PresenceStatus, Vec<ConversationRecord>), StoreError>;
+
+    /// For each of `candidates` (in order): their presence, and whether a block stands
+    /// between them and `user`, either way.
+    async fn candidate_facts(
+        &self,
+        user: &UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<CandidateFacts>, StoreError>;
+
+    /// `blocker` blocks `blocked` (never themselves: the route refuses that), at `at`.
+    async fn block(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<BlockOutcome, StoreError>;
+
+    /// Lifts the block, if any (idempotent).
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> Result<(), StoreError>;
+
+    /// The users `blocker` blocks, newest block first (ties by user id).
+    async fn blocks(&self, blocker: &UserId) -> Result<Vec<Block>, StoreError>;
 
     /// Cheap round trip for `/readyz`.
     async fn ping(&self) -> Result<(), StoreError>;
@@ -113,6 +188,68 @@ pub trait Store: Send + Sync + 'static {
     /// Gives the calling (worker) thread its own connection where the backend
     /// has one (see `RedisConn::attach_to_this_thread`).
     fn attach_to_this_thread(&self) {}
+
+    /// Who `request.user` is talking to right now (docs/CONTRACT.md, "Partners"): the rule of
+    /// [`latest_per_partner`] over [`Store::partner_sources`], then blocks and presence from
+    /// [`Store::candidate_facts`], read in batches, the newest candidates first, until
+    /// `request.limit` partners are found. The work is bounded by the open-conversation limit
+    /// whatever the user's history.
+    async fn partners(&self, request: &PartnersRequest) -> Result<PartnersResponse, StoreError> {
+        let user = &request.user;
+        let (status, sources) = self.partner_sources(user, request.since).await?;
+        let mut partners = Vec::new();
+        if status != PresenceStatus::Offline && request.limit > 0 {
+            let candidates = latest_per_partner(user, &sources, request.since);
+            // Most candidates usually pass: ask for `limit` first, then twice as many each time.
+            let mut batch = request.limit.max(MIN_CANDIDATE_BATCH);
+            let mut rest = candidates.as_slice();
+            while !rest.is_empty() && partners.len() < request.limit {
+                let (now, later) = rest.split_at(batch.min(rest.len()));
+                let ids: Vec<UserId> = now.iter().map(|c| c.user_id.clone()).collect();
+                let facts = self.candidate_facts(user, &ids).await?;
+                for (candidate, facts) in now.iter().zip(facts) {
+                    if partners.len() < request.limit && facts.admitted_by(&request.filter) {
+                        partners.push(Partner {
+                            user_id: candidate.user_id.clone(),
+                            status: facts.status,
+                            conversation_id: candidate.conversation_id,
+                            last_activity_at: candidate.last_activity_at,
+                        });
+                    }
+                }
+                rest = later;
+                batch = batch.saturating_mul(2);
+            }
+        }
+        Ok(PartnersResponse {
+            user_id: user.clone(),
+            status,
+            partners,
+        })
+    }
+
+    /// What `viewer` (a player, not `subject`) sees of `subject`'s presence: `None` unless they
+    /// have talked (both posted in a conversation) and no block stands between them.
+    async fn presence_seen_by(
+        &self,
+        viewer: &UserId,
+        subject: &UserId,
+    ) -> Result<Option<PresenceStatus>, StoreError> {
+        let (relationship, status) = self.relationship(viewer, subject).await?;
+        Ok(relationship.reveals_presence().then_some(status))
+    }
+}
+
+/// Fewest candidates looked up at once by [`Store::partners`].
+const MIN_CANDIDATE_BATCH: usize = 8;
+
+/// The order of `GET /v1/blocks`: newest block first, ties by user id.
+fn newest_block_first(blocks: &mut [Block]) {
+    blocks.sort_by(|a, b| {
+        b.blocked_at
+            .cmp(&a.blocked_at)
+            .then(a.user_id.cmp(&b.user_id))
+    });
 }
 
 /// `/readyz` asks the store.

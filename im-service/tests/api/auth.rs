@@ -6,7 +6,7 @@ use shared_types::problem::ProblemCode;
 use crate::helpers::{assert_problem, bad_tokens, spawn_app};
 
 /// One request per `/v1` operation.
-const OPERATIONS: [(&str, &str); 8] = [
+const OPERATIONS: [(&str, &str); 11] = [
     ("PUT", "/v1/presence"),
     ("GET", "/v1/users/alice/presence"),
     ("POST", "/v1/conversations"),
@@ -24,6 +24,9 @@ const OPERATIONS: [(&str, &str); 8] = [
         "/v1/conversations/00000000-0000-0000-0000-000000000000/close",
     ),
     ("GET", "/v1/users/alice/partners"),
+    ("PUT", "/v1/blocks/bob"),
+    ("DELETE", "/v1/blocks/bob"),
+    ("GET", "/v1/blocks"),
 ];
 
 #[tokio::test]

@@ -1,4 +1,5 @@
-//! The authorization matrix: every IM endpoint as anonymous, a stranger, a conversation partner, the owner and a `service` token.
+//! The authorization matrix: every IM endpoint as anonymous, a stranger, a conversation partner
+//! (they both posted in it: they talk), the owner and a `service` token.
 
 use reqwest::{Method, Response, StatusCode, header};
 use serde_json::Value;
@@ -15,12 +16,14 @@ enum Expect {
 
 const OK: Expect = Expect::Ok(StatusCode::OK);
 const CREATED: Expect = Expect::Ok(StatusCode::CREATED);
+const NO_CONTENT: Expect = Expect::Ok(StatusCode::NO_CONTENT);
+const INVALID: Expect = Expect::Problem(StatusCode::BAD_REQUEST, ProblemCode::InvalidRequest);
 const NOT_FOUND: Expect = Expect::Problem(StatusCode::NOT_FOUND, ProblemCode::NotFound);
 const FORBIDDEN: Expect = Expect::Problem(StatusCode::FORBIDDEN, ProblemCode::Forbidden);
 
 /// One endpoint. In `path` and `body`, `{owner}` is the user whose data it is (in an open
-/// conversation with `{partner}`), `{conversation}` their conversation, `{outsider}` a user
-/// in no conversation with them.
+/// conversation with `{partner}`, in which both posted), `{conversation}` their conversation,
+/// `{outsider}` a user in no conversation with them.
 struct Endpoint {
     method: Method,
     path: &'static str,
@@ -36,7 +39,7 @@ struct Endpoint {
     unknown: Option<&'static str>,
 }
 
-const ENDPOINTS: [Endpoint; 8] = [
+const ENDPOINTS: [Endpoint; 11] = [
     Endpoint {
         method: Method::PUT,
         path: "/v1/presence",
@@ -117,6 +120,37 @@ const ENDPOINTS: [Endpoint; 8] = [
         service: OK,
         unknown: Some("/v1/users/nobody-{owner}/partners"),
     },
+    // Blocks are the caller's own: anyone may block anyone but themselves; not a service.
+    Endpoint {
+        method: Method::PUT,
+        path: "/v1/blocks/{owner}",
+        body: None,
+        stranger: NO_CONTENT,
+        partner: NO_CONTENT,
+        owner: INVALID,
+        service: FORBIDDEN,
+        unknown: None,
+    },
+    Endpoint {
+        method: Method::DELETE,
+        path: "/v1/blocks/{owner}",
+        body: None,
+        stranger: NO_CONTENT,
+        partner: NO_CONTENT,
+        owner: NO_CONTENT,
+        service: FORBIDDEN,
+        unknown: None,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/v1/blocks",
+        body: None,
+        stranger: OK,
+        partner: OK,
+        owner: OK,
+        service: FORBIDDEN,
+        unknown: None,
+    },
 ];
 
 /// The users and conversation of one row.
@@ -170,6 +204,10 @@ async fn check(
             let actual = response.status();
             let body = response.text().await?;
             assert_eq!(actual, status, "{what}: {body}");
+            if status == StatusCode::NO_CONTENT {
+                assert!(body.is_empty(), "{what}: a 204 has no body");
+                return Ok(Ok(Value::Null));
+            }
             Ok(Ok(serde_json::from_str(&body)?))
         }
         Expect::Problem(status, code) => Ok(Err(assert_problem(response, status, code)
@@ -187,6 +225,7 @@ async fn owner_view(app: &TestApp, cast: &Cast) -> anyhow::Result<Vec<Value>> {
         "/v1/conversations".to_owned(),
         format!("/v1/conversations/{}/messages", cast.conversation),
         format!("/v1/users/{}/partners", cast.owner),
+        "/v1/blocks".to_owned(),
     ] {
         let response = app.get(&path, &token).await?;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
@@ -223,13 +262,17 @@ async fn every_endpoint_answers_each_caller_as_the_contract_says_and_refusals_ch
         app.all_available(&[&cast.owner, &cast.partner, &cast.stranger])
             .await?;
         cast.conversation = app
-            .open_conversation(&cast.owner, &[&cast.partner])
+            .chat(&cast.owner, &[&cast.partner])
             .await?
             .id
             .to_string();
-        // The stranger has a conversation of their own, with someone else.
-        app.open_conversation(&cast.stranger, &[&cast.outsider])
+        // The stranger has a conversation of their own, with someone else; and one with the
+        // owner that the owner never answered (talking takes two).
+        app.chat(&cast.stranger, &[&cast.outsider]).await?;
+        app.open_conversation(&cast.stranger, &[&cast.owner])
             .await?;
+        // The owner blocks someone, so that their list of blocks is not empty.
+        app.block(&cast.owner, &cast.outsider).await?;
         let before = owner_view(&app, &cast).await?;
 
         // Anonymous.

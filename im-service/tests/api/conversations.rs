@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use im_service::configuration::Limits;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use shared_types::{
@@ -10,7 +11,7 @@ use shared_types::{
 };
 use uuid::Uuid;
 
-use crate::helpers::{assert_problem, expect_json, spawn_app};
+use crate::helpers::{assert_problem, expect_json, spawn_app, spawn_app_with_limits};
 
 fn names(conversation: &shared_types::im::Conversation) -> Vec<&str> {
     conversation
@@ -35,7 +36,10 @@ async fn opening_a_conversation_adds_the_caller_first_and_drops_duplicates() -> 
     assert_eq!(names(&conversation), ["alice", "bob", "carol"]);
     assert!(!conversation.closed);
     assert_eq!(conversation.created_at, app.clock_now());
-    assert_eq!(conversation.last_activity_at, conversation.created_at);
+    assert_eq!(
+        conversation.last_activity_at, None,
+        "opening is not activity"
+    );
     // Everyone in it sees it.
     for who in ["alice", "bob", "carol"] {
         assert_eq!(
@@ -187,7 +191,7 @@ async fn posting_a_message_returns_it_and_moves_the_last_activity() -> anyhow::R
     assert_eq!(message.conversation_id, conversation.id);
     assert_eq!(message.sent_at, app.clock_now());
     let listed = app.conversations("alice").await?;
-    assert_eq!(listed[0].last_activity_at, message.sent_at);
+    assert_eq!(listed[0].last_activity_at, Some(message.sent_at));
     assert_eq!(listed[0].created_at, conversation.created_at);
     assert_eq!(app.say("alice", conversation.id, "hi bob").await?.seq, 2);
     Ok(())
@@ -382,5 +386,111 @@ async fn unknown_and_malformed_conversation_ids_are_404_problems() -> anyhow::Re
         ProblemCode::NotFound,
     )
     .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn past_the_open_conversation_limit_opening_one_is_a_409_that_creates_nothing()
+-> anyhow::Result<()> {
+    let app = spawn_app_with_limits(Limits {
+        max_open_conversations: 3,
+        ..Limits::default()
+    })
+    .await?;
+    let mut opened = Vec::new();
+    for friend in ["bob", "carol", "dave"] {
+        opened.push(app.open_conversation("alice", &[friend]).await?);
+    }
+    let before = app.conversations("alice").await?;
+    let problem = assert_problem(
+        app.post_json(
+            "/v1/conversations",
+            &app.token("alice")?,
+            &json!({"participants": ["erin", "frank"]}),
+        )
+        .await?,
+        StatusCode::CONFLICT,
+        ProblemCode::ConversationLimit,
+    )
+    .await?;
+    assert!(problem.detail.is_some_and(|d| d.contains("close one")));
+    assert_eq!(app.conversations("alice").await?, before);
+    assert!(app.conversations("erin").await?.is_empty());
+    assert!(app.conversations("frank").await?.is_empty());
+    // Someone else may still open one with alice: it counts for them, not for her.
+    let invitation = app.open_conversation("erin", &["alice"]).await?;
+    assert!(app.conversations("alice").await?.contains(&invitation));
+    // Closing one frees a slot.
+    app.close("bob", opened[0].id).await?;
+    app.open_conversation("alice", &["erin"]).await?;
+    assert_problem(
+        app.post_json(
+            "/v1/conversations",
+            &app.token("alice")?,
+            &json!({"participants": ["frank"]}),
+        )
+        .await?,
+        StatusCode::CONFLICT,
+        ProblemCode::ConversationLimit,
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn answering_a_conversation_past_the_limit_is_a_409_that_stores_nothing() -> anyhow::Result<()>
+{
+    let app = spawn_app_with_limits(Limits {
+        max_open_conversations: 2,
+        ..Limits::default()
+    })
+    .await?;
+    app.all_available(&["alice", "bob", "carol", "dave"])
+        .await?;
+    let first = app.chat("alice", &["bob"]).await?;
+    app.chat("carol", &["alice"]).await?;
+    // alice has two open conversations (one opened, one answered); dave invites her.
+    let invitation = app.open_conversation("dave", &["alice"]).await?;
+    app.say("dave", invitation.id, "game?").await?;
+    assert_problem(
+        app.post_message("alice", invitation.id, "sure").await?,
+        StatusCode::CONFLICT,
+        ProblemCode::ConversationLimit,
+    )
+    .await?;
+    assert_eq!(app.messages("dave", invitation.id, "").await?.len(), 1);
+    assert!(app.partner_names("dave", "").await?.is_empty());
+    // In the conversations she already counts, alice posts as before.
+    app.say("alice", first.id, "still here").await?;
+    // She closes one, then may answer.
+    app.close("alice", first.id).await?;
+    app.say("alice", invitation.id, "sure").await?;
+    assert_eq!(app.partner_names("dave", "").await?, ["alice"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn only_the_newest_messages_are_kept() -> anyhow::Result<()> {
+    let app = spawn_app_with_limits(Limits {
+        messages_kept: 5,
+        ..Limits::default()
+    })
+    .await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    for i in 1..=8 {
+        let message = app.say("alice", conversation.id, &format!("m{i}")).await?;
+        assert_eq!(message.seq, i);
+    }
+    let kept = app.messages("bob", conversation.id, "").await?;
+    let seqs: Vec<u64> = kept.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [4, 5, 6, 7, 8]);
+    assert_eq!(kept[0].text, "m4");
+    let page: Vec<u64> = app
+        .messages("bob", conversation.id, "?after=5&limit=2")
+        .await?
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(page, [6, 7]);
     Ok(())
 }

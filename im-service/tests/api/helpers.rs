@@ -7,7 +7,7 @@ use std::{
 
 use anyhow::{Context, ensure};
 use im_service::{
-    configuration::Settings,
+    configuration::{Limits, Settings},
     domain::{Clock, ManualClock},
     startup::Application,
 };
@@ -18,7 +18,7 @@ use service_kit::config::JwtSettings;
 use shared_types::{
     UserId,
     auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Minter, Scope},
-    im::{Conversation, ConversationList, Message, MessagePage, PartnersResponse},
+    im::{BlockList, Conversation, ConversationList, Message, MessagePage, PartnersResponse},
     presence::Presence,
     problem::{Problem, ProblemCode},
 };
@@ -48,22 +48,35 @@ fn settings(redis_url: Option<String>) -> Settings {
     }
 }
 
-/// The service on a free port with the in-memory store.
+/// The service on a free port with the in-memory store and the default limits.
 pub async fn spawn_app() -> anyhow::Result<TestApp> {
-    spawn(settings(None)).await
+    spawn(settings(None), Limits::default()).await
+}
+
+/// The service on a free port with the in-memory store and these limits.
+pub async fn spawn_app_with_limits(limits: Limits) -> anyhow::Result<TestApp> {
+    spawn(settings(None), limits).await
 }
 
 /// The service on a free port with a Redis store.
 pub async fn spawn_app_with_redis(url: String) -> anyhow::Result<TestApp> {
-    spawn(settings(Some(url))).await
+    spawn(settings(Some(url)), Limits::default()).await
 }
 
-async fn spawn(settings: Settings) -> anyhow::Result<TestApp> {
+/// The service on a free port with a Redis store and these limits.
+pub async fn spawn_app_with_redis_and_limits(
+    url: String,
+    limits: Limits,
+) -> anyhow::Result<TestApp> {
+    spawn(settings(Some(url)), limits).await
+}
+
+async fn spawn(settings: Settings, limits: Limits) -> anyhow::Result<TestApp> {
     if std::env::var_os("TEST_LOG").is_some() {
         service_kit::telemetry::init();
     }
     let clock = ManualClock::starting_now();
-    let app = Application::build_with_clock(settings, Arc::new(clock.clone())).await?;
+    let app = Application::build_with(settings, limits, Arc::new(clock.clone())).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Ok(TestApp {
@@ -309,6 +322,81 @@ impl TestApp {
             StatusCode::CREATED,
         )
         .await
+    }
+
+    /// Each of `people` posts once in `conversation`, in order; returns the last message.
+    pub async fn talk(&self, conversation: Uuid, people: &[&str]) -> anyhow::Result<Message> {
+        let mut last = None;
+        for who in people {
+            last = Some(
+                self.say(who, conversation, &format!("hi, {who} here"))
+                    .await?,
+            );
+        }
+        last.context("talking takes someone")
+    }
+
+    /// `who` opens a conversation with `with`, then everyone in it posts (the opener first):
+    /// they are talking.
+    pub async fn chat(&self, who: &str, with: &[&str]) -> anyhow::Result<Conversation> {
+        let conversation = self.open_conversation(who, with).await?;
+        let mut everyone = vec![who];
+        everyone.extend_from_slice(with);
+        self.talk(conversation.id, &everyone).await?;
+        Ok(conversation)
+    }
+
+    /// `PUT /v1/blocks/{whom}` as `who`.
+    pub async fn block_request(&self, who: &str, whom: &str) -> anyhow::Result<Response> {
+        Ok(self
+            .client
+            .put(self.url(&format!("/v1/blocks/{whom}")))
+            .bearer_auth(self.token(who)?)
+            .send()
+            .await?)
+    }
+
+    /// `DELETE /v1/blocks/{whom}` as `who`.
+    pub async fn unblock_request(&self, who: &str, whom: &str) -> anyhow::Result<Response> {
+        Ok(self
+            .client
+            .delete(self.url(&format!("/v1/blocks/{whom}")))
+            .bearer_auth(self.token(who)?)
+            .send()
+            .await?)
+    }
+
+    /// `who` blocks `whom` (204).
+    pub async fn block(&self, who: &str, whom: &str) -> anyhow::Result<()> {
+        let response = self.block_request(who, whom).await?;
+        ensure!(
+            response.status() == StatusCode::NO_CONTENT,
+            "{who} blocking {whom}: {}",
+            response.status()
+        );
+        Ok(())
+    }
+
+    /// `who` unblocks `whom` (204).
+    pub async fn unblock(&self, who: &str, whom: &str) -> anyhow::Result<()> {
+        let response = self.unblock_request(who, whom).await?;
+        ensure!(
+            response.status() == StatusCode::NO_CONTENT,
+            "{who} unblocking {whom}: {}",
+            response.status()
+        );
+        Ok(())
+    }
+
+    /// The names `who` blocks, in the listed order.
+    pub async fn blocked_by(&self, who: &str) -> anyhow::Result<Vec<String>> {
+        let response = self.get("/v1/blocks", &self.token(who)?).await?;
+        Ok(expect_json::<BlockList>(response, StatusCode::OK)
+            .await?
+            .blocks
+            .into_iter()
+            .map(|b| b.user_id.to_string())
+            .collect())
     }
 
     pub async fn messages(

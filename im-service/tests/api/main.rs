@@ -3,6 +3,7 @@
 
 mod auth;
 mod authorization;
+mod blocks;
 mod conversations;
 mod docs;
 /// The docs-page checker, shared with the game service's API suite.

@@ -5,7 +5,11 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use shared_types::problem::ProblemCode;
 
-use crate::helpers::{assert_problem, expect_json, spawn_app, spawn_app_with_redis};
+use im_service::configuration::Limits;
+
+use crate::helpers::{
+    assert_problem, expect_json, spawn_app, spawn_app_with_redis, spawn_app_with_redis_and_limits,
+};
 
 #[tokio::test]
 async fn health_readiness_metrics_openapi_and_docs_answer() -> anyhow::Result<()> {
@@ -63,7 +67,7 @@ async fn while_redis_is_down_the_api_answers_503_with_retry_after_and_recovers_b
     let mut redis = e2e::RedisServer::start()?;
     let app = spawn_app_with_redis(redis.url()).await?;
     app.all_available(&["alice", "bob"]).await?;
-    app.open_conversation("alice", &["bob"]).await?;
+    app.chat("alice", &["bob"]).await?;
     assert_eq!(app.partner_names("alice", "").await?, ["bob"]);
 
     redis.kill();
@@ -89,6 +93,12 @@ async fn while_redis_is_down_the_api_answers_503_with_retry_after_and_recovers_b
         ProblemCode::StoreUnavailable,
     )
     .await?;
+    assert_problem(
+        app.block_request("alice", "bob").await?,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemCode::StoreUnavailable,
+    )
+    .await?;
     let ready = app.client.get(app.url("/readyz")).send().await?;
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let health = app.client.get(app.url("/healthz")).send().await?;
@@ -103,7 +113,79 @@ async fn while_redis_is_down_the_api_answers_503_with_retry_after_and_recovers_b
     assert_eq!(ready.status(), StatusCode::OK);
     // The restarted Redis is empty; the same running app serves again.
     app.all_available(&["alice", "bob"]).await?;
-    app.open_conversation("alice", &["bob"]).await?;
+    app.chat("alice", &["bob"]).await?;
     assert_eq!(app.partner_names("alice", "").await?, ["bob"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn on_redis_talking_takes_two_blocks_hide_and_limits_refuse_as_in_memory()
+-> anyhow::Result<()> {
+    let redis = e2e::RedisServer::start()?;
+    let app = spawn_app_with_redis_and_limits(
+        redis.url(),
+        Limits {
+            max_open_conversations: 2,
+            max_blocks: 1,
+            messages_kept: 3,
+            ..Limits::default()
+        },
+    )
+    .await?;
+    app.all_available(&["alice", "bob", "mallory"]).await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    app.say("alice", conversation.id, "hi").await?;
+    assert!(app.partner_names("alice", "").await?.is_empty());
+    assert_problem(
+        app.presence_of(&app.token("bob")?, "alice").await?,
+        StatusCode::NOT_FOUND,
+        ProblemCode::NotFound,
+    )
+    .await?;
+    app.say("bob", conversation.id, "hello").await?;
+    assert_eq!(app.partner_names("alice", "").await?, ["bob"]);
+    expect_json::<Value>(
+        app.presence_of(&app.token("bob")?, "alice").await?,
+        StatusCode::OK,
+    )
+    .await?;
+    app.talk(conversation.id, &["alice", "bob"]).await?;
+    let seqs: Vec<u64> = app
+        .messages("bob", conversation.id, "")
+        .await?
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, [2, 3, 4]);
+
+    app.block("alice", "mallory").await?;
+    assert_problem(
+        app.block_request("alice", "bob").await?,
+        StatusCode::CONFLICT,
+        ProblemCode::BlockLimit,
+    )
+    .await?;
+    let hidden = app.open_conversation("mallory", &["alice"]).await?;
+    assert!(!app.conversations("alice").await?.contains(&hidden));
+    assert_problem(
+        app.post_message("alice", hidden.id, "who?").await?,
+        StatusCode::NOT_FOUND,
+        ProblemCode::NotFound,
+    )
+    .await?;
+
+    app.open_conversation("alice", &["carol"]).await?;
+    assert_problem(
+        app.post_json(
+            "/v1/conversations",
+            &app.token("alice")?,
+            &json!({"participants": ["dave"]}),
+        )
+        .await?,
+        StatusCode::CONFLICT,
+        ProblemCode::ConversationLimit,
+    )
+    .await?;
+    assert_eq!(app.conversations("alice").await?.len(), 2);
     Ok(())
 }

@@ -2,18 +2,21 @@
 
 use std::time::Duration;
 
+use im_service::configuration::Limits;
 use reqwest::StatusCode;
 use shared_types::{im::PartnersResponse, problem::ProblemCode};
 
-use crate::helpers::{WINDOW, assert_problem, expect_json, spawn_app};
+use crate::helpers::{WINDOW, assert_problem, expect_json, spawn_app, spawn_app_with_limits};
 
 #[tokio::test]
-async fn an_available_partner_in_an_open_recent_conversation_is_found() -> anyhow::Result<()> {
+async fn an_available_partner_in_an_open_recent_two_sided_conversation_is_found()
+-> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice", "bob"]).await?;
     let conversation = app.open_conversation("alice", &["bob"]).await?;
+    app.say("alice", conversation.id, "game?").await?;
     app.advance(Duration::from_secs(30));
-    let message = app.say("bob", conversation.id, "game?").await?;
+    let message = app.say("bob", conversation.id, "sure").await?;
     let answer = app.partners("alice", "").await?;
     assert_eq!(answer.user_id.as_str(), "alice");
     assert_eq!(answer.status.as_str(), "available");
@@ -29,6 +32,49 @@ async fn an_available_partner_in_an_open_recent_conversation_is_found() -> anyho
 }
 
 #[tokio::test]
+async fn talking_takes_two_an_unanswered_conversation_invites_nobody() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    app.all_available(&["alice", "bob", "carol"]).await?;
+    // alice opens a conversation with bob and writes; bob never answers.
+    let with_bob = app.open_conversation("alice", &["bob"]).await?;
+    app.talk(with_bob.id, &["alice", "alice"]).await?;
+    // carol opens one with alice and says nothing.
+    app.open_conversation("carol", &["alice"]).await?;
+    for who in ["alice", "bob", "carol"] {
+        assert!(app.partner_names(who, "").await?.is_empty(), "{who}");
+        assert!(
+            app.partner_names(who, "?status=available,busy,away,offline")
+                .await?
+                .is_empty(),
+            "{who}, any status"
+        );
+    }
+    // bob answers: now they talk.
+    app.say("bob", with_bob.id, "hi alice").await?;
+    assert_eq!(app.partner_names("alice", "").await?, ["bob"]);
+    assert_eq!(app.partner_names("bob", "").await?, ["alice"]);
+    Ok(())
+}
+
+#[tokio::test]
+async fn in_a_group_a_pair_counts_once_both_of_them_posted() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    app.all_available(&["alice", "bob", "carol", "dave"])
+        .await?;
+    let group = app
+        .open_conversation("alice", &["bob", "carol", "dave"])
+        .await?;
+    app.talk(group.id, &["alice", "bob"]).await?;
+    assert_eq!(app.partner_names("alice", "").await?, ["bob"]);
+    assert!(app.partner_names("carol", "").await?.is_empty());
+    app.say("carol", group.id, "me too").await?;
+    assert_eq!(app.partner_names("alice", "").await?, ["bob", "carol"]);
+    assert_eq!(app.partner_names("carol", "").await?, ["alice", "bob"]);
+    assert!(app.partner_names("dave", "").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
 async fn busy_away_and_offline_partners_are_left_out_by_default() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice", "bob"]).await?;
@@ -36,7 +82,7 @@ async fn busy_away_and_offline_partners_are_left_out_by_default() -> anyhow::Res
     app.set_presence("dave", "away").await?;
     app.set_presence("erin", "offline").await?;
     // frank never set a presence: offline.
-    app.open_conversation("alice", &["bob", "carol", "dave", "erin", "frank"])
+    app.chat("alice", &["bob", "carol", "dave", "erin", "frank"])
         .await?;
     assert_eq!(app.partner_names("alice", "").await?, ["bob"]);
     Ok(())
@@ -48,8 +94,7 @@ async fn the_status_filter_available_busy_lets_busy_partners_in() -> anyhow::Res
     app.all_available(&["alice", "bob"]).await?;
     app.set_presence("carol", "busy").await?;
     app.set_presence("dave", "away").await?;
-    app.open_conversation("alice", &["bob", "carol", "dave"])
-        .await?;
+    app.chat("alice", &["bob", "carol", "dave"]).await?;
     assert_eq!(
         app.partner_names("alice", "?status=available,busy").await?,
         ["bob", "carol"]
@@ -68,8 +113,8 @@ async fn the_status_filter_available_busy_lets_busy_partners_in() -> anyhow::Res
 async fn closed_conversations_do_not_count() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice", "bob", "carol"]).await?;
-    let with_bob = app.open_conversation("alice", &["bob"]).await?;
-    app.open_conversation("alice", &["carol"]).await?;
+    let with_bob = app.chat("alice", &["bob"]).await?;
+    app.chat("alice", &["carol"]).await?;
     app.close("bob", with_bob.id).await?;
     assert_eq!(app.partner_names("alice", "").await?, ["carol"]);
     assert!(app.partner_names("bob", "").await?.is_empty());
@@ -80,9 +125,9 @@ async fn closed_conversations_do_not_count() -> anyhow::Result<()> {
 async fn stale_conversations_do_not_count_until_a_message_revives_them() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice", "bob", "carol"]).await?;
-    let with_bob = app.open_conversation("alice", &["bob"]).await?;
+    let with_bob = app.chat("alice", &["bob"]).await?;
     app.advance(WINDOW - Duration::from_secs(60));
-    app.open_conversation("carol", &["alice"]).await?;
+    app.chat("carol", &["alice"]).await?;
     // Exactly at the edge of the window: still counts.
     app.advance(Duration::from_secs(60));
     assert_eq!(app.partner_names("alice", "").await?, ["carol", "bob"]);
@@ -108,16 +153,30 @@ async fn stale_conversations_do_not_count_until_a_message_revives_them() -> anyh
 }
 
 #[tokio::test]
+async fn opening_a_conversation_is_not_activity() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    app.all_available(&["alice", "bob"]).await?;
+    // They talked long ago; opening a new conversation now does not make it recent.
+    app.chat("alice", &["bob"]).await?;
+    app.advance(WINDOW + Duration::from_secs(60));
+    let fresh = app.open_conversation("bob", &["alice"]).await?;
+    assert_eq!(fresh.last_activity_at, None);
+    assert!(app.partner_names("alice", "").await?.is_empty());
+    assert!(app.partner_names("bob", "").await?.is_empty());
+    Ok(())
+}
+
+#[tokio::test]
 async fn each_partner_appears_once_with_their_most_recent_conversation_newest_first()
 -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice", "bob", "carol", "dave"])
         .await?;
-    let group = app.open_conversation("alice", &["bob", "carol"]).await?;
+    let group = app.chat("alice", &["bob", "carol"]).await?;
     app.advance(Duration::from_secs(10));
-    let with_dave = app.open_conversation("dave", &["alice"]).await?;
+    let with_dave = app.chat("dave", &["alice"]).await?;
     app.advance(Duration::from_secs(10));
-    let with_bob = app.open_conversation("bob", &["alice"]).await?;
+    let with_bob = app.chat("bob", &["alice"]).await?;
     app.advance(Duration::from_secs(10));
     app.say("carol", group.id, "newest").await?;
     let answer: PartnersResponse = app.partners("alice", "").await?;
@@ -155,10 +214,69 @@ async fn each_partner_appears_once_with_their_most_recent_conversation_newest_fi
 }
 
 #[tokio::test]
+async fn partners_are_cut_at_the_limit_newest_first() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let friends: Vec<String> = (0..20).map(|i| format!("f{i:02}")).collect();
+    let mut everyone = vec!["alice"];
+    everyone.extend(friends.iter().map(String::as_str));
+    app.all_available(&everyone).await?;
+    // One direct conversation per friend, each a second newer than the last.
+    for friend in &friends {
+        app.chat(friend, &["alice"]).await?;
+        app.advance(Duration::from_secs(1));
+    }
+    let newest_first: Vec<String> = friends.iter().rev().cloned().collect();
+    assert_eq!(
+        app.partner_names("alice", "").await?,
+        newest_first[..16],
+        "16 by default"
+    );
+    assert_eq!(
+        app.partner_names("alice", "?limit=3").await?,
+        newest_first[..3]
+    );
+    assert_eq!(
+        app.partner_names("alice", "?limit=100").await?,
+        newest_first
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_default_and_largest_limit_come_from_the_configuration() -> anyhow::Result<()> {
+    let app = spawn_app_with_limits(Limits {
+        partners_default_limit: 2,
+        partners_max_limit: 3,
+        ..Limits::default()
+    })
+    .await?;
+    let friends = ["f1", "f2", "f3", "f4"];
+    app.all_available(&["alice"]).await?;
+    app.all_available(&friends).await?;
+    for friend in friends {
+        app.chat(friend, &["alice"]).await?;
+        app.advance(Duration::from_secs(1));
+    }
+    assert_eq!(app.partner_names("alice", "").await?, ["f4", "f3"]);
+    assert_eq!(
+        app.partner_names("alice", "?limit=3").await?,
+        ["f4", "f3", "f2"]
+    );
+    assert_problem(
+        app.partners_request(&app.token("alice")?, "alice", "?limit=4")
+            .await?,
+        StatusCode::BAD_REQUEST,
+        ProblemCode::InvalidRequest,
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_offline_user_talks_to_nobody() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.set_presence("bob", "available").await?;
-    app.open_conversation("alice", &["bob"]).await?;
+    app.chat("alice", &["bob"]).await?;
     // Never set: offline.
     let answer = app.partners("alice", "").await?;
     assert_eq!(answer.status.as_str(), "offline");
@@ -179,7 +297,7 @@ async fn a_busy_user_still_has_partners() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.set_presence("alice", "busy").await?;
     app.set_presence("bob", "available").await?;
-    app.open_conversation("alice", &["bob"]).await?;
+    app.chat("alice", &["bob"]).await?;
     let answer = app.partners("alice", "").await?;
     assert_eq!(answer.status.as_str(), "busy");
     assert_eq!(answer.partners.len(), 1);
@@ -187,7 +305,8 @@ async fn a_busy_user_still_has_partners() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn an_unknown_status_or_a_bad_number_is_a_400_problem() -> anyhow::Result<()> {
+async fn an_unknown_status_a_bad_number_or_a_limit_out_of_range_is_a_400_problem()
+-> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice"]).await?;
     let token = app.token("alice")?;
@@ -200,6 +319,10 @@ async fn an_unknown_status_or_a_bad_number_is_a_400_problem() -> anyhow::Result<
         "?active_within_secs=ten",
         "?active_within_secs=99999999999",
         "?active_within_secs=1.5",
+        "?limit=0",
+        "?limit=101",
+        "?limit=-1",
+        "?limit=many",
         "?window=10",
     ] {
         let problem = assert_problem(
@@ -213,6 +336,8 @@ async fn an_unknown_status_or_a_bad_number_is_a_400_problem() -> anyhow::Result<
             "{query}: the detail says what is wrong"
         );
     }
+    assert!(app.partner_names("alice", "?limit=100").await?.is_empty());
+    assert!(app.partner_names("alice", "?limit=1").await?.is_empty());
     Ok(())
 }
 
@@ -221,7 +346,7 @@ async fn a_player_asking_for_someone_elses_partners_is_forbidden_but_a_service_m
 -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.all_available(&["alice", "bob"]).await?;
-    app.open_conversation("alice", &["bob"]).await?;
+    app.chat("alice", &["bob"]).await?;
     assert_problem(
         app.partners_request(&app.token("mallory")?, "alice", "")
             .await?,
@@ -230,13 +355,15 @@ async fn a_player_asking_for_someone_elses_partners_is_forbidden_but_a_service_m
     )
     .await?;
     // Even bob, alice's partner, may not ask on her behalf; nor learn anything from a bad query.
-    assert_problem(
-        app.partners_request(&app.token("bob")?, "alice", "?status=nonsense")
-            .await?,
-        StatusCode::FORBIDDEN,
-        ProblemCode::Forbidden,
-    )
-    .await?;
+    for query in ["?status=nonsense", "?limit=1000"] {
+        assert_problem(
+            app.partners_request(&app.token("bob")?, "alice", query)
+                .await?,
+            StatusCode::FORBIDDEN,
+            ProblemCode::Forbidden,
+        )
+        .await?;
+    }
     let answer: PartnersResponse = expect_json(
         app.partners_request(&app.service_token()?, "alice", "?status=available,busy")
             .await?,

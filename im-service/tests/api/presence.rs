@@ -36,10 +36,10 @@ async fn a_user_who_never_set_a_presence_is_offline() -> anyhow::Result<()> {
 }
 
 #[tokio::test]
-async fn conversation_partners_see_each_others_presence_even_after_closing() -> anyhow::Result<()> {
+async fn people_who_talked_see_each_others_presence_even_after_closing() -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.set_presence("bob", "away").await?;
-    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    let conversation = app.chat("alice", &["bob"]).await?;
     let read: Presence = expect_json(
         app.presence_of(&app.token("alice")?, "bob").await?,
         StatusCode::OK,
@@ -57,11 +57,53 @@ async fn conversation_partners_see_each_others_presence_even_after_closing() -> 
 }
 
 #[tokio::test]
+async fn opening_a_conversation_reveals_no_presence_until_both_have_posted() -> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    app.all_available(&["alice", "bob", "carol"]).await?;
+    let conversation = app.open_conversation("alice", &["bob", "carol"]).await?;
+    let stranger = assert_problem(
+        app.presence_of(&app.token("alice")?, "nobody-at-all")
+            .await?,
+        StatusCode::NOT_FOUND,
+        ProblemCode::NotFound,
+    )
+    .await?;
+    app.say("alice", conversation.id, "anyone?").await?;
+    for (viewer, subject) in [("alice", "bob"), ("bob", "alice"), ("carol", "alice")] {
+        let refused = assert_problem(
+            app.presence_of(&app.token(viewer)?, subject).await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+        assert_eq!(refused, stranger, "{viewer} → {subject}: as for a stranger");
+    }
+    app.say("bob", conversation.id, "me").await?;
+    for (viewer, subject) in [("alice", "bob"), ("bob", "alice")] {
+        expect_json::<Presence>(
+            app.presence_of(&app.token(viewer)?, subject).await?,
+            StatusCode::OK,
+        )
+        .await?;
+    }
+    // carol never posted: still nothing either way.
+    for (viewer, subject) in [("carol", "alice"), ("alice", "carol")] {
+        assert_problem(
+            app.presence_of(&app.token(viewer)?, subject).await?,
+            StatusCode::NOT_FOUND,
+            ProblemCode::NotFound,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_strangers_presence_is_404_whether_or_not_they_exist_but_a_service_sees_anyone()
 -> anyhow::Result<()> {
     let app = spawn_app().await?;
     app.set_presence("bob", "available").await?;
-    app.open_conversation("bob", &["carol"]).await?;
+    app.chat("bob", &["carol"]).await?;
     let existing = assert_problem(
         app.presence_of(&app.token("alice")?, "bob").await?,
         StatusCode::NOT_FOUND,

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use e2e::RedisServer;
 use im_service::{
     domain::clock::to_millis_precision,
-    store::{MemoryStore, RedisStore, RedisStoreConfig},
+    store::{MemoryStore, RedisStore, RedisStoreConfig, StoreLimits},
 };
 use shared_types::{UserId, im::Conversation};
 use uuid::Uuid;
@@ -14,8 +14,26 @@ use uuid::Uuid;
 /// Retention used by the Redis fixtures: long enough never to expire during a test.
 pub const RETENTION: Duration = Duration::from_secs(3600);
 
+/// The limits every store under test enforces: small, so the tests reach them.
+pub const LIMITS: StoreLimits = StoreLimits {
+    max_open_conversations: 6,
+    messages_kept: 8,
+    max_blocks: 4,
+};
+
 pub fn memory_store() -> MemoryStore {
-    MemoryStore::new()
+    MemoryStore::with_limits(LIMITS)
+}
+
+/// The configuration of a Redis store under test.
+pub fn redis_config(url: String, cluster: bool, prefix: &str) -> RedisStoreConfig {
+    RedisStoreConfig {
+        url,
+        cluster,
+        key_prefix: prefix.to_owned(),
+        retention: RETENTION,
+        limits: LIMITS,
+    }
 }
 
 /// A Redis store on a private `redis-server`, with a key prefix of its own.
@@ -39,12 +57,7 @@ impl RedisFixture {
 
     /// Another store on the same server: a second replica, or another deployment.
     pub fn store_on(server: &RedisServer, prefix: &str) -> anyhow::Result<RedisStore> {
-        RedisStore::connect(&RedisStoreConfig {
-            url: server.url(),
-            cluster: false,
-            key_prefix: prefix.to_owned(),
-            retention: RETENTION,
-        })
+        RedisStore::connect(&redis_config(server.url(), false, prefix))
     }
 
     /// A plain connection for looking at the keys themselves.
@@ -67,13 +80,13 @@ pub fn minutes(n: i64) -> TimeDelta {
     TimeDelta::minutes(n)
 }
 
-/// A new open conversation between `people`, created at `at`.
+/// A new open conversation between `people` (the first opens it), created at `at`.
 pub fn conversation(people: &[&str], at: DateTime<Utc>) -> anyhow::Result<Conversation> {
     Ok(Conversation {
         id: Uuid::new_v4(),
         participants: people.iter().map(|p| user(p)).collect::<Result<_, _>>()?,
         created_at: at,
-        last_activity_at: at,
+        last_activity_at: None,
         closed: false,
     })
 }

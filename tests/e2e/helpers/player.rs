@@ -71,6 +71,24 @@ impl Player {
         Ok(conversation.id)
     }
 
+    /// Opens a conversation with `other` and both post in it: from now on they talk.
+    pub async fn talk_with(&self, other: &Player) -> anyhow::Result<Uuid> {
+        let conversation = self.open_conversation(&[other]).await?;
+        self.post_message(conversation, "hi").await?;
+        other.post_message(conversation, "hi back").await?;
+        Ok(conversation)
+    }
+
+    /// `PUT /v1/blocks/{user}`.
+    pub async fn block(&self, user: &Player) -> anyhow::Result<()> {
+        let path = format!("/v1/blocks/{}", user.id);
+        self.raw(Service::Im, Method::PUT, &path, None)
+            .await?
+            .success()
+            .with_context(|| format!("{} blocking {}", self.id, user.id))?;
+        Ok(())
+    }
+
     pub async fn post_message(&self, conversation: Uuid, text: &str) -> anyhow::Result<()> {
         let body = serde_json::json!({ "text": text }).to_string();
         let path = format!("/v1/conversations/{conversation}/messages");

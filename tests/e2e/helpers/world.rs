@@ -22,6 +22,8 @@ pub struct WorldOptions {
     pub im_active_window_secs: Option<u64>,
     /// More game-service variables (`EXPIRY_POLL_MS`, `IM_TIMEOUT_MS`, `IM_BREAKER_*`, …).
     pub game_env: Vec<(String, String)>,
+    /// More IM-service variables (`IM_MAX_OPEN_CONVERSATIONS`, `IM_MESSAGES_KEPT`, …).
+    pub im_env: Vec<(String, String)>,
     pub store: StoreChoice,
 }
 
@@ -31,6 +33,7 @@ impl Default for WorldOptions {
             invite_ttl_secs: DEFAULT_INVITE_TTL_SECS,
             im_active_window_secs: None,
             game_env: Vec::new(),
+            im_env: Vec::new(),
             store: StoreChoice::Suite,
         }
     }
@@ -40,6 +43,12 @@ impl WorldOptions {
     /// Adds a game-service environment variable.
     pub fn game_var(mut self, name: &str, value: impl ToString) -> Self {
         self.game_env.push(env(name, value.to_string()));
+        self
+    }
+
+    /// Adds an IM-service environment variable.
+    pub fn im_var(mut self, name: &str, value: impl ToString) -> Self {
+        self.im_env.push(env(name, value.to_string()));
         self
     }
 }
@@ -222,6 +231,7 @@ async fn start_services(
     if let Some(secs) = options.im_active_window_secs {
         im_env.push(env("IM_ACTIVE_WINDOW_SECS", secs.to_string()));
     }
+    im_env.extend(options.im_env.iter().cloned());
     let mut game_env = vec![
         env("BIND_ADDR", format!("127.0.0.1:{game_port}")),
         env("REDIS_URL", redis_url),

@@ -66,7 +66,8 @@ impl TestWorld {
             .sum())
     }
 
-    /// Everyone `available`, and the first opens one conversation with all the others.
+    /// Everyone `available`, the first opens one conversation with all the others, and each
+    /// of them posts in it (talking takes two: only then are they each other's partners).
     pub async fn chatting(&self, people: &[&Player]) -> anyhow::Result<Uuid> {
         let (first, others) = people
             .split_first()
@@ -74,7 +75,13 @@ impl TestWorld {
         for person in people {
             person.set_presence("available").await?;
         }
-        first.open_conversation(others).await
+        let conversation = first.open_conversation(others).await?;
+        for person in people {
+            person
+                .post_message(conversation, &format!("hi, {} here", person.id))
+                .await?;
+        }
+        Ok(conversation)
     }
 
     /// A request with any `Authorization` header value (or none): for auth checks.
