@@ -7,6 +7,7 @@
 use actix_web::{HttpResponse, delete, get, put, web};
 use service_kit::{ApiError, auth::Player};
 use shared_types::{UserId, im::BlockList, problem::Problem, problem::ProblemCode};
+use utoipa::IntoResponses;
 
 use super::AppState;
 use crate::store::{BlockOutcome, StoreError};
@@ -37,6 +38,24 @@ impl From<BlockError> for ApiError {
     }
 }
 
+/// The 403 every block endpoint gives a `service` token (documentation only).
+#[derive(IntoResponses)]
+#[response(
+    status = 403,
+    description = "A `service` token: blocks are for players",
+    content_type = "application/problem+json"
+)]
+pub struct ServiceToken(pub Problem);
+
+/// The 404 of the endpoints that name a user, for an invalid id (documentation only).
+#[derive(IntoResponses)]
+#[response(
+    status = 404,
+    description = "Invalid user id",
+    content_type = "application/problem+json"
+)]
+pub struct InvalidUserId(pub Problem);
+
 /// Block a user.
 ///
 /// From now on the blocked user is never the caller's partner nor the caller
@@ -56,10 +75,8 @@ impl From<BlockError> for ApiError {
         (status = 204, description = "The user is blocked (now, or already was)"),
         (status = 400, description = "The caller's own id: nobody can block themselves",
             body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A `service` token: blocks are for players",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Invalid user id",
-            body = Problem, content_type = "application/problem+json"),
+        ServiceToken,
+        InvalidUserId,
         (status = 409, description = "The caller already blocks as many users as allowed \
 (`block_limit`); nothing changed", body = Problem, content_type = "application/problem+json"),
     )
@@ -97,10 +114,8 @@ pub async fn put_block(
     params(("user_id" = UserId, Path, description = "Whom to unblock", example = "mallory")),
     responses(
         (status = 204, description = "The user is not blocked (any more, or never was)"),
-        (status = 403, description = "A `service` token: blocks are for players",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Invalid user id",
-            body = Problem, content_type = "application/problem+json"),
+        ServiceToken,
+        InvalidUserId,
     )
 )]
 #[delete("/v1/blocks/{user_id}")]
@@ -127,8 +142,7 @@ pub async fn delete_block(
     tag = "blocks",
     responses(
         (status = 200, description = "The caller's blocks", body = BlockList),
-        (status = 403, description = "A `service` token: blocks are for players",
-            body = Problem, content_type = "application/problem+json"),
+        ServiceToken,
     )
 )]
 #[get("/v1/blocks")]

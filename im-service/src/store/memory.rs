@@ -81,14 +81,6 @@ impl MemoryStore {
     }
 }
 
-fn newest_first(conversations: &mut [Conversation]) {
-    conversations.sort_by(|a, b| {
-        b.activity_key()
-            .cmp(&a.activity_key())
-            .then(a.id.cmp(&b.id))
-    });
-}
-
 #[async_trait]
 impl Store for MemoryStore {
     async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError> {
@@ -182,7 +174,7 @@ impl Store for MemoryStore {
             .filter(|stored| stored.record.visible_to(user))
             .map(|stored| stored.record.conversation.clone())
             .collect();
-        newest_first(&mut found);
+        super::newest_conversation_first(&mut found);
         Ok(found)
     }
 

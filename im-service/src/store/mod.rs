@@ -243,6 +243,15 @@ pub trait Store: Send + Sync + 'static {
 /// Fewest candidates looked up at once by [`Store::partners`].
 const MIN_CANDIDATE_BATCH: usize = 8;
 
+/// The order of [`Store::conversations_of`]: newest activity first, ties by id.
+fn newest_conversation_first(conversations: &mut [Conversation]) {
+    conversations.sort_by(|a, b| {
+        b.activity_key()
+            .cmp(&a.activity_key())
+            .then(a.id.cmp(&b.id))
+    });
+}
+
 /// The order of `GET /v1/blocks`: newest block first, ties by user id.
 fn newest_block_first(blocks: &mut [Block]) {
     blocks.sort_by(|a, b| {

@@ -1,10 +1,39 @@
 //! Store contract tests: each rule runs against the in-memory store and against a real Redis
 //! (a private `redis-server` per test, keys under a unique prefix; never port 6379, never FLUSHALL).
 
-mod cluster;
-mod contract;
-mod helpers;
-mod redis_only;
+/// Calls `$then!` with the arguments given and then the name of every contract function: the
+/// one list that `contract_tests!` and the cluster test both run.
+macro_rules! with_every_contract_function {
+    ($then:ident!($($args:tt)*)) => {
+        $then! {
+            $($args)*
+            presence_is_offline_until_set_then_what_was_set,
+            candidate_facts_answer_for_every_candidate_asked,
+            a_created_conversation_reads_back_as_written,
+            conversations_of_a_user_are_theirs_open_or_closed_newest_first,
+            appending_numbers_messages_records_posters_and_moves_last_activity,
+            last_activity_never_moves_backwards,
+            a_closed_conversation_takes_no_messages,
+            appending_to_a_missing_conversation_reports_it_missing,
+            messages_page_oldest_first_after_a_seq,
+            messages_beyond_the_kept_count_are_dropped_oldest_first,
+            closing_is_idempotent_and_keeps_the_conversation,
+            one_sided_conversations_make_no_partner_and_reveal_no_presence,
+            once_both_posted_they_are_partners_and_see_each_others_presence,
+            in_a_group_each_pair_counts_once_both_have_posted,
+            the_window_counts_from_messages_only,
+            partners_are_the_newest_talks_first_each_once_and_closed_ones_do_not_count,
+            partners_stop_at_the_limit_newest_first,
+            talking_in_a_conversation_open_or_closed_lets_both_see_presence_for_good,
+            blocks_are_idempotent_listed_newest_first_and_limited,
+            a_block_either_way_unmakes_partners_and_hides_presence_until_lifted,
+            a_conversation_a_blocked_user_opens_is_hidden_from_the_blocker_only,
+            the_open_conversation_limit_refuses_the_creator_and_changes_nothing,
+            answering_a_conversation_counts_it_and_is_refused_at_the_limit,
+            ping_answers,
+        }
+    };
+}
 
 /// Generates one `#[tokio::test]` per backend for each contract function.
 macro_rules! contract_tests {
@@ -30,29 +59,11 @@ macro_rules! contract_tests {
     };
 }
 
-contract_tests!(
-    presence_is_offline_until_set_then_what_was_set,
-    candidate_facts_answer_for_every_candidate_asked,
-    a_created_conversation_reads_back_as_written,
-    conversations_of_a_user_are_theirs_open_or_closed_newest_first,
-    appending_numbers_messages_records_posters_and_moves_last_activity,
-    last_activity_never_moves_backwards,
-    a_closed_conversation_takes_no_messages,
-    appending_to_a_missing_conversation_reports_it_missing,
-    messages_page_oldest_first_after_a_seq,
-    messages_beyond_the_kept_count_are_dropped_oldest_first,
-    closing_is_idempotent_and_keeps_the_conversation,
-    one_sided_conversations_make_no_partner_and_reveal_no_presence,
-    once_both_posted_they_are_partners_and_see_each_others_presence,
-    in_a_group_each_pair_counts_once_both_have_posted,
-    the_window_counts_from_messages_only,
-    partners_are_the_newest_talks_first_each_once_and_closed_ones_do_not_count,
-    partners_stop_at_the_limit_newest_first,
-    talking_in_a_conversation_open_or_closed_lets_both_see_presence_for_good,
-    blocks_are_idempotent_listed_newest_first_and_limited,
-    a_block_either_way_unmakes_partners_and_hides_presence_until_lifted,
-    a_conversation_a_blocked_user_opens_is_hidden_from_the_blocker_only,
-    the_open_conversation_limit_refuses_the_creator_and_changes_nothing,
-    answering_a_conversation_counts_it_and_is_refused_at_the_limit,
-    ping_answers,
-);
+with_every_contract_function!(contract_tests!());
+
+// After the macros: the modules use them.
+mod cluster;
+mod contract;
+mod helpers;
+mod redis_only;
+mod steps;

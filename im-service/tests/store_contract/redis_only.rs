@@ -5,54 +5,25 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
-use im_service::{
-    domain::{ConversationRecord, PartnersRequest, StatusFilter},
-    store::{AppendOutcome, CreateOutcome, Store, StoreError},
-};
+use im_service::store::{CreateOutcome, Store, StoreError};
 use redis::AsyncCommands;
 use shared_types::presence::PresenceStatus;
 use uuid::Uuid;
 
-use crate::helpers::{LIMITS, RETENTION, RedisFixture, conversation, minutes, now, user};
+use crate::{
+    helpers::{LIMITS, RETENTION, RedisFixture, conversation, minutes, now, user},
+    steps::{self, available, names as partner_names, open},
+};
 
 /// Longest an operation may take while Redis is down: it must fail, not hang.
 const OUTAGE_LIMIT: Duration = Duration::from_secs(10);
 
-async fn open(
-    store: &dyn Store,
-    people: &[&str],
-    at: DateTime<Utc>,
-) -> anyhow::Result<ConversationRecord> {
-    match store
-        .create_conversation(&conversation(people, at)?)
-        .await?
-    {
-        CreateOutcome::Created(record) => Ok(record),
-        CreateOutcome::Limit => bail!("{people:?}: refused at the conversation limit"),
-    }
-}
-
+/// `who` posts "hi" at `at`, which must be appended.
 async fn say(store: &dyn Store, id: Uuid, who: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
-    let record = store.conversation(id).await?.context("the conversation")?;
-    match store.append_message(&record, &user(who)?, "hi", at).await? {
-        AppendOutcome::Appended(_) => Ok(()),
-        other => bail!("{who} could not post: {other:?}"),
-    }
-}
-
-async fn partner_names(store: &dyn Store, who: &str) -> anyhow::Result<Vec<String>> {
-    Ok(store
-        .partners(&PartnersRequest {
-            user: user(who)?,
-            since: now() - minutes(30),
-            filter: StatusFilter::default(),
-            limit: 100,
-        })
-        .await?
-        .partners
-        .into_iter()
-        .map(|p| p.user_id.to_string())
-        .collect())
+    let outcome = steps::say(store, id, who, "hi", at).await?;
+    steps::appended(outcome)
+        .with_context(|| format!("{who} could not post"))
+        .map(drop)
 }
 
 async fn sorted_keys(fixture: &RedisFixture) -> anyhow::Result<Vec<String>> {
@@ -186,14 +157,7 @@ async fn stores_sharing_a_redis_see_each_others_writes_under_one_prefix_only() -
 async fn a_conversation_whose_keys_expired_disappears_from_every_listing() -> anyhow::Result<()> {
     let fixture = RedisFixture::start("expired")?;
     let store = &fixture.store;
-    store
-        .set_presence(&user("alice")?, PresenceStatus::Available)
-        .await?;
-    for who in ["bob", "carol"] {
-        store
-            .set_presence(&user(who)?, PresenceStatus::Available)
-            .await?;
-    }
+    available(store, &["alice", "bob", "carol"]).await?;
     let t0 = now() - minutes(1);
     let gone = open(store, &["alice", "bob"], t0).await?;
     let kept = open(store, &["alice", "carol"], t0).await?;
@@ -208,12 +172,7 @@ async fn a_conversation_whose_keys_expired_disappears_from_every_listing() -> an
             fixture.prefix, gone.conversation.id
         ))
         .await?;
-    let listed: Vec<_> = store
-        .conversations_of(&user("alice")?)
-        .await?
-        .iter()
-        .map(|c| c.id)
-        .collect();
+    let listed = steps::listed(store, "alice").await?;
     assert_eq!(listed, [kept.conversation.id]);
     assert_eq!(partner_names(store, "alice").await?, ["carol"]);
     Ok(())

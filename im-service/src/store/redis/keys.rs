@@ -1,0 +1,39 @@
+//! Key names: every key carries one entity's hash tag (`{c.<id>}` or `{u.<user>}`), so it lives in that entity's slot.
+
+use shared_types::UserId;
+use uuid::Uuid;
+
+/// The names of every key the store writes, under the configured prefix (the layout is
+/// listed in the parent module's doc).
+pub(super) struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub(super) fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+    pub(super) fn conversation_meta(&self, id: Uuid) -> String {
+        format!("{}:{{c.{id}}}:meta", self.prefix)
+    }
+    pub(super) fn conversation_messages(&self, id: Uuid) -> String {
+        format!("{}:{{c.{id}}}:msgs", self.prefix)
+    }
+    pub(super) fn user_conversations(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:convs", self.prefix)
+    }
+    pub(super) fn user_open(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:open", self.prefix)
+    }
+    pub(super) fn user_contacts(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:contacts", self.prefix)
+    }
+    pub(super) fn user_blocks(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:blocks", self.prefix)
+    }
+    pub(super) fn user_presence(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:presence", self.prefix)
+    }
+}

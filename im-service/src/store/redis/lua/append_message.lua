@@ -1,0 +1,33 @@
+-- KEYS: meta, msgs. ARGV: message JSON, activity ms, ttl ms, append id, messages kept, sender.
+-- Appends, drops the oldest beyond the kept count, records the sender as a poster and moves
+-- the last activity, at once. Returns {seq, stored JSON, posters, 1 if the sender posts here
+-- for the first time}; seq -1 when missing, -2 when closed. Replaying the same append id (a
+-- retry after a dropped connection) returns the first result instead of appending twice.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', '', 0} end
+local posters = redis.call('HGET', KEYS[1], 'posters') or ''
+if redis.call('HGET', KEYS[1], 'append_id') == ARGV[4] then
+  local seq = tonumber(redis.call('HGET', KEYS[1], 'append_seq'))
+  local last = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+  local index = redis.call('LLEN', KEYS[2]) - 1 - (last - seq)
+  local stored = ''
+  if index >= 0 then stored = redis.call('LINDEX', KEYS[2], index) or '' end
+  return {seq, stored, posters, tonumber(redis.call('HGET', KEYS[1], 'append_newly') or '0')}
+end
+if redis.call('HGET', KEYS[1], 'closed') == '1' then return {-2, '', '', 0} end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or redis.call('LLEN', KEYS[2])) + 1
+redis.call('RPUSH', KEYS[2], ARGV[1])
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+local active = redis.call('HGET', KEYS[1], 'active')
+if (not active) or tonumber(active) < tonumber(ARGV[2]) then
+  redis.call('HSET', KEYS[1], 'active', ARGV[2])
+end
+local newly = 0
+if not string.find(',' .. posters .. ',', ',' .. ARGV[6] .. ',', 1, true) then
+  if posters == '' then posters = ARGV[6] else posters = posters .. ',' .. ARGV[6] end
+  newly = 1
+end
+redis.call('HSET', KEYS[1], 'seq', seq, 'posters', posters, 'append_id', ARGV[4],
+  'append_seq', seq, 'append_newly', newly)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return {seq, ARGV[1], posters, newly}

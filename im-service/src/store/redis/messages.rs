@@ -1,0 +1,179 @@
+//! Messages: appending one (indexes first, then the message, then the contacts it earns) and reading them back in pages.
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use futures_util::future::try_join_all;
+use serde::{Deserialize, Serialize};
+use shared_types::{UserId, im::Message};
+use uuid::Uuid;
+
+use super::{
+    RedisStore,
+    values::{from_millis, millis, parse_users},
+};
+use crate::{
+    domain::ConversationRecord,
+    store::{AppendOutcome, StoreError},
+};
+
+/// A message as kept in the list; `seq` and the conversation id come from where it is stored.
+#[derive(Serialize, Deserialize)]
+struct StoredMessage {
+    sender: UserId,
+    text: String,
+    sent_at_ms: i64,
+}
+
+pub(super) async fn append(
+    store: &RedisStore,
+    record: &ConversationRecord,
+    sender: &UserId,
+    text: &str,
+    at: DateTime<Utc>,
+) -> Result<AppendOutcome, StoreError> {
+    let conversation = &record.conversation;
+    let id = conversation.id;
+    if conversation.closed {
+        return Ok(AppendOutcome::Closed);
+    }
+    let at_ms = millis(at).to_string();
+    // Pairs already complete before this message: re-adding them is safe (they lag the
+    // truth) and heals a contact update an earlier append could not finish.
+    let sender_contacts: Vec<&UserId> = record.talking_with(sender).collect();
+    let touch_others = || {
+        try_join_all(
+            conversation
+                .participants
+                .iter()
+                .filter(|user| *user != sender && record.visible_to(user))
+                .map(|user| {
+                    let keys = [
+                        store.keys.user_conversations(user),
+                        store.keys.user_open(user),
+                        store.keys.user_contacts(user),
+                    ];
+                    let mut args = vec![
+                        id.to_string(),
+                        at_ms.clone(),
+                        store.retention_ms.to_string(),
+                    ];
+                    args.extend(record.talking_with(user).map(|u| u.to_string()));
+                    async move {
+                        store
+                            .invoke::<i64>(
+                                "moving a participant's conversation forward",
+                                &store.scripts.touch_participant,
+                                &keys,
+                                &args,
+                            )
+                            .await
+                    }
+                }),
+        )
+    };
+    // 1. Indexes first; a first message that answers a conversation takes the sender's
+    //    slot before anything else, and is refused at the limit.
+    if record.counts_for(sender) {
+        let (kept, touched) = tokio::join!(
+            store.keep_reserved(sender, id, at, &sender_contacts),
+            touch_others()
+        );
+        kept?;
+        touched?;
+    } else {
+        if !store.reserve(sender, id, at, &sender_contacts).await? {
+            return Ok(AppendOutcome::Limit);
+        }
+        touch_others().await?;
+    }
+    // 2. The message, the posters and the activity, in the conversation's slot.
+    let payload = serde_json::to_string(&StoredMessage {
+        sender: sender.clone(),
+        text: text.to_owned(),
+        sent_at_ms: millis(at),
+    })
+    .context("encoding a message")?;
+    let append_id = Uuid::new_v4().to_string();
+    let (seq, stored, posters, newly): (i64, String, String, i64) = store
+        .invoke(
+            "appending a message",
+            &store.scripts.append_message,
+            &[
+                store.keys.conversation_meta(id),
+                store.keys.conversation_messages(id),
+            ],
+            &[
+                payload.clone(),
+                at_ms,
+                store.retention_ms.to_string(),
+                append_id,
+                store.limits.messages_kept.to_string(),
+                sender.to_string(),
+            ],
+        )
+        .await?;
+    let seq = match seq {
+        -1 => return Ok(AppendOutcome::Missing),
+        -2 => return Ok(AppendOutcome::Closed),
+        seq => u64::try_from(seq).context("negative message seq")?,
+    };
+    // 3. A first message that makes the sender talk with earlier posters: now (and only
+    //    now, after the message) they may see each other's presence.
+    if newly == 1 {
+        let posters = parse_users(&posters)?;
+        let others: Vec<&UserId> = posters.iter().filter(|p| *p != sender).collect();
+        if !others.is_empty() {
+            let sender_side = store.add_contacts(sender, &others);
+            let their_side = try_join_all(
+                others
+                    .iter()
+                    .map(|other| store.add_contacts(other, std::slice::from_ref(&sender))),
+            );
+            let (mine, theirs) = tokio::join!(sender_side, their_side);
+            mine?;
+            theirs?;
+        }
+    }
+    let raw = if stored.is_empty() { &payload } else { &stored };
+    Ok(AppendOutcome::Appended(parse_message(id, seq, raw)?))
+}
+
+/// Up to `limit` of the kept messages with a seq greater than `after`, oldest first.
+pub(super) async fn read(
+    store: &RedisStore,
+    conversation_id: Uuid,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<Message>, StoreError> {
+    if limit == 0 || i64::try_from(after).is_err() {
+        return Ok(Vec::new());
+    }
+    let (first, raw): (i64, Vec<String>) = store
+        .invoke(
+            "reading messages",
+            &store.scripts.read_messages,
+            &[
+                store.keys.conversation_meta(conversation_id),
+                store.keys.conversation_messages(conversation_id),
+            ],
+            &[after.to_string(), limit.to_string()],
+        )
+        .await?;
+    let first = u64::try_from(first).context("negative message seq")?;
+    raw.iter()
+        .zip(first..)
+        .map(|(raw, seq)| parse_message(conversation_id, seq, raw).map_err(StoreError::from))
+        .collect()
+}
+
+fn parse_message(conversation_id: Uuid, seq: u64, raw: &str) -> anyhow::Result<Message> {
+    let stored: StoredMessage = serde_json::from_str(raw)
+        .with_context(|| format!("parsing message {seq} of conversation {conversation_id}"))?;
+    Ok(Message {
+        seq,
+        conversation_id,
+        sender: stored.sender,
+        text: stored.text,
+        sent_at: from_millis(stored.sent_at_ms)?,
+    })
+}

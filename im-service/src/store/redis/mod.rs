@@ -1,0 +1,219 @@
+//! The Redis store: standalone or cluster, every key hash-tagged per entity and expiring.
+//!
+//! Keys (`P` is the configured prefix):
+//! - `P:{c.<id>}:meta`      hash: participants (creator first), created (ms), active (ms of the
+//!   newest message; absent until someone posts), closed, posters (who posted, in order), hidden
+//!   (participants who blocked the creator when it was opened), seq (of the newest message),
+//!   the last append id
+//! - `P:{c.<id>}:msgs`      list: the newest `IM_MESSAGES_KEPT` messages as JSON, oldest first
+//! - `P:{u.<user>}:convs`   sorted set: the conversations the user sees, scored by activity (ms)
+//! - `P:{u.<user>}:open`    sorted set: the open conversations that count for the user (opened or
+//!   answered), scored by activity: at most `IM_MAX_OPEN_CONVERSATIONS`, and what a partners
+//!   query reads
+//! - `P:{u.<user>}:contacts` set: users the user has talked with (both posted in a conversation)
+//! - `P:{u.<user>}:blocks`  sorted set: users this user blocks, scored by when (ms)
+//! - `P:{u.<user>}:presence` string: presence status
+//!
+//! A Lua script touches one slot only. Every change that lives in one slot is one script:
+//! presence, block and unblock (limit included), a conversation's own state (create, append +
+//! posters + activity + trim, close). A change that spans slots (creating, posting in and closing
+//! a conversation also update the participants' indexes) is a fixed sequence of such scripts,
+//! each idempotent, ordered so that an interruption never shows a half-written state:
+//! - a user's open-conversation slot is taken (limit checked in the same script) *before* the
+//!   conversation is created or the user's first message is appended, and freed *after* it is
+//!   closed; a slot held by a conversation that was closed or never created is reclaimed when
+//!   the user reaches the limit (the entries are checked against the conversations then);
+//! - index scores are written before the conversation changes: they may run ahead of the truth,
+//!   never lag behind it, and every read checks the conversation itself;
+//! - contacts (who may see whose presence) are written only *after* the message that makes two
+//!   users talk, so they lag the truth; every later message in the conversation re-adds the
+//!   pairs already complete, which heals an update that was interrupted.
+//!
+//! Reads that span slots are batched: on a standalone server one pipeline, on a cluster one
+//! pipeline per slot, all sent at once. Every write refreshes the TTL (retention) of the keys
+//! it touches; every key is written with one.
+//!
+//! # Layout
+//! - `conversations` and `messages`: creating, listing and closing conversations; appending
+//!   and reading messages (the cross-slot sequences above).
+//! - `open_slots`: the open-conversation limit: taking, keeping, freeing, reclaiming slots.
+//! - `presence`, `blocks`, `partners`: presence and contacts; blocks; what a partners query reads.
+//! - `commands`: retrying once on a broken connection, script calls, batches per slot.
+//! - `keys`, `scripts` (`lua/`), `values`: key names, the Lua scripts, stored values.
+//!
+//! Each operation of [`Store`] is a function of its topic's module; what several share
+//! (running commands, reading records, taking slots, adding contacts) are `RedisStore` methods.
+
+mod blocks;
+mod commands;
+mod conversations;
+mod keys;
+mod messages;
+mod open_slots;
+mod partners;
+mod presence;
+mod scripts;
+mod values;
+
+use std::time::Duration;
+
+use anyhow::anyhow;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use service_kit::redis_conn::RedisConn;
+use shared_types::{
+    UserId,
+    im::{Block, Conversation, Message},
+    presence::PresenceStatus,
+};
+use uuid::Uuid;
+
+use self::{keys::Keys, scripts::Scripts};
+use super::{AppendOutcome, BlockOutcome, CreateOutcome, Store, StoreError, StoreLimits};
+use crate::domain::{CandidateFacts, ConversationRecord, Relationship};
+
+/// Where and how to keep the data.
+#[derive(Debug, Clone)]
+pub struct RedisStoreConfig {
+    /// `redis://host:port/db`; in cluster mode a comma-separated list of seed nodes.
+    pub url: String,
+    pub cluster: bool,
+    /// Lets several deployments (or tests) share one Redis.
+    pub key_prefix: String,
+    /// TTL of every key, refreshed by activity.
+    pub retention: Duration,
+    pub limits: StoreLimits,
+}
+
+pub struct RedisStore {
+    conn: RedisConn,
+    keys: Keys,
+    retention_ms: i64,
+    limits: StoreLimits,
+    scripts: Scripts,
+}
+
+impl RedisStore {
+    /// Prepares the connection without waiting for Redis: the service starts (not ready) while
+    /// Redis is down and connects when it comes up. Fails only on an invalid configuration.
+    pub fn connect(config: &RedisStoreConfig) -> anyhow::Result<Self> {
+        if config.key_prefix.contains(['{', '}']) {
+            anyhow::bail!("REDIS_KEY_PREFIX must not contain braces: they would break hash tags");
+        }
+        let conn = RedisConn::connect(&config.url, config.cluster)?;
+        Ok(Self {
+            conn,
+            keys: Keys::new(&config.key_prefix),
+            retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
+            limits: config.limits,
+            scripts: Scripts::load(),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError> {
+        presence::set(self, user, status).await
+    }
+
+    async fn presence(&self, user: &UserId) -> Result<PresenceStatus, StoreError> {
+        presence::get(self, user).await
+    }
+
+    async fn relationship(
+        &self,
+        viewer: &UserId,
+        subject: &UserId,
+    ) -> Result<(Relationship, PresenceStatus), StoreError> {
+        presence::relationship(self, viewer, subject).await
+    }
+
+    async fn create_conversation(
+        &self,
+        conversation: &Conversation,
+    ) -> Result<CreateOutcome, StoreError> {
+        conversations::create(self, conversation).await
+    }
+
+    async fn conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
+        conversations::find(self, id).await
+    }
+
+    async fn conversations_of(&self, user: &UserId) -> Result<Vec<Conversation>, StoreError> {
+        conversations::of_user(self, user).await
+    }
+
+    async fn append_message(
+        &self,
+        record: &ConversationRecord,
+        sender: &UserId,
+        text: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
+        messages::append(self, record, sender, text, at).await
+    }
+
+    async fn messages(
+        &self,
+        conversation_id: Uuid,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        messages::read(self, conversation_id, after, limit).await
+    }
+
+    async fn close_conversation(&self, id: Uuid) -> Result<Option<Conversation>, StoreError> {
+        conversations::close(self, id).await
+    }
+
+    async fn partner_sources(
+        &self,
+        user: &UserId,
+        since: DateTime<Utc>,
+    ) -> Result<(PresenceStatus, Vec<ConversationRecord>), StoreError> {
+        partners::sources(self, user, since).await
+    }
+
+    async fn candidate_facts(
+        &self,
+        user: &UserId,
+        candidates: &[UserId],
+    ) -> Result<Vec<CandidateFacts>, StoreError> {
+        partners::candidate_facts(self, user, candidates).await
+    }
+
+    async fn block(
+        &self,
+        blocker: &UserId,
+        blocked: &UserId,
+        at: DateTime<Utc>,
+    ) -> Result<BlockOutcome, StoreError> {
+        blocks::block(self, blocker, blocked, at).await
+    }
+
+    async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> Result<(), StoreError> {
+        blocks::unblock(self, blocker, blocked).await
+    }
+
+    async fn blocks(&self, blocker: &UserId) -> Result<Vec<Block>, StoreError> {
+        blocks::list(self, blocker).await
+    }
+
+    fn attach_to_this_thread(&self) {
+        self.conn.attach_to_this_thread();
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let pong: String = self
+            .run("pinging redis", |mut conn| async move {
+                redis::cmd("PING").query_async(&mut conn).await
+            })
+            .await?;
+        if pong == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Unexpected(anyhow!("PING answered {pong:?}")))
+        }
+    }
+}

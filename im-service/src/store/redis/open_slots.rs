@@ -1,0 +1,148 @@
+//! A user's open-conversation slots (the limit on conversations they opened or answered): taken, kept, freed, and reclaimed from interrupted steps.
+
+use chrono::{DateTime, Utc};
+use shared_types::UserId;
+use uuid::Uuid;
+
+use super::{
+    RedisStore,
+    commands::Group,
+    values::{millis, parse, score_millis},
+};
+use crate::store::StoreError;
+
+/// How long an open-conversation slot may name a conversation that does not exist before it
+/// counts as the leftover of an interrupted creation (a creation in flight takes far less).
+const UNFINISHED_CREATE_GRACE_MS: i64 = 60_000;
+
+impl RedisStore {
+    /// Takes `user`'s open-conversation slot for `id` (or keeps it, moving its score to `at`),
+    /// adding `contacts`; `false` when the user is at the limit. At the limit, slots naming
+    /// conversations that were closed, or never created and older than a grace period (steps
+    /// an interruption left behind), are reclaimed and the reservation tried once more.
+    pub(super) async fn reserve(
+        &self,
+        user: &UserId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        contacts: &[&UserId],
+    ) -> Result<bool, StoreError> {
+        let limit = self.limits.max_open_conversations;
+        if self
+            .invoke_reserve(user, id, at, limit, &[], contacts)
+            .await?
+        {
+            return Ok(true);
+        }
+        let stale = self.stale_open_entries(user, at).await?;
+        if stale.is_empty() {
+            return Ok(false);
+        }
+        self.invoke_reserve(user, id, at, limit, &stale, contacts)
+            .await
+    }
+
+    /// As [`RedisStore::reserve`] for a user who already holds the slot (the conversation's
+    /// creator, or someone who posted in it): moves it forward, never takes a new one.
+    pub(super) async fn keep_reserved(
+        &self,
+        user: &UserId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        contacts: &[&UserId],
+    ) -> Result<(), StoreError> {
+        self.invoke_reserve(user, id, at, 0, &[], contacts)
+            .await
+            .map(drop)
+    }
+
+    /// Frees the slot of conversation `id` for each of `users` (freeing again is harmless).
+    pub(super) async fn free_slots(&self, id: Uuid, users: &[UserId]) -> Result<(), StoreError> {
+        let groups: Vec<Group> = users
+            .iter()
+            .map(|user| {
+                let mut cmd = redis::cmd("ZREM");
+                cmd.arg(self.keys.user_open(user)).arg(id.to_string());
+                vec![cmd]
+            })
+            .collect();
+        self.batch("freeing open-conversation slots", &groups)
+            .await
+            .map(drop)
+    }
+
+    async fn invoke_reserve(
+        &self,
+        user: &UserId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        limit: usize,
+        stale: &[String],
+        contacts: &[&UserId],
+    ) -> Result<bool, StoreError> {
+        let at_ms = millis(at);
+        let keys = [
+            self.keys.user_open(user),
+            self.keys.user_conversations(user),
+            self.keys.user_contacts(user),
+            self.keys.user_blocks(user),
+        ];
+        let mut args = vec![
+            id.to_string(),
+            at_ms.to_string(),
+            self.retention_ms.to_string(),
+            limit.to_string(),
+            at_ms.saturating_sub(self.retention_ms).to_string(),
+            stale.len().to_string(),
+        ];
+        args.extend(stale.iter().cloned());
+        args.extend(contacts.iter().map(|c| c.to_string()));
+        let taken: i64 = self
+            .invoke(
+                "taking an open-conversation slot",
+                &self.scripts.reserve,
+                &keys,
+                &args,
+            )
+            .await?;
+        Ok(taken == 1)
+    }
+
+    /// The entries of `user`'s open conversations that no longer hold a slot: closed
+    /// conversations, and missing ones reserved more than a grace period before `now`.
+    async fn stale_open_entries(
+        &self,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut cmd = redis::cmd("ZRANGE");
+        cmd.arg(self.keys.user_open(user))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES");
+        let reply = self
+            .batch("listing open conversations", &[vec![cmd]])
+            .await?;
+        let entries: Vec<(String, f64)> = match reply.into_iter().flatten().next() {
+            Some(value) => parse(value, "open conversations")?,
+            None => Vec::new(),
+        };
+        let ids: Vec<Uuid> = entries
+            .iter()
+            .filter_map(|(raw, _)| raw.parse().ok())
+            .collect();
+        let records = self.load_records(&ids).await?;
+        let grace_floor = millis(now).saturating_sub(UNFINISHED_CREATE_GRACE_MS);
+        Ok(entries
+            .into_iter()
+            .filter(|(raw, score)| match raw.parse::<Uuid>() {
+                Err(_) => true,
+                Ok(id) => match records.get(&id) {
+                    Some(record) => record.conversation.closed,
+                    None => score_millis(*score) < grace_floor,
+                },
+            })
+            .map(|(raw, _)| raw)
+            .collect())
+    }
+}

@@ -1,0 +1,16 @@
+//! The behaviour every store must have, one module per topic. Each function is run against every backend by `main.rs` and `cluster.rs`.
+
+mod blocks;
+mod conversations;
+mod limits;
+mod partners;
+mod presence;
+
+use im_service::store::Store;
+
+pub use self::{blocks::*, conversations::*, limits::*, partners::*, presence::*};
+
+pub async fn ping_answers(store: &dyn Store) -> anyhow::Result<()> {
+    store.ping().await?;
+    Ok(())
+}
