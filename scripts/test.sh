@@ -6,7 +6,8 @@
 # Steps: install redis-server if missing (the e2e suite starts private
 # servers), rustfmt, clippy, build the binaries the e2e suite runs, test, the
 # e2e suite again on a Redis Cluster (E2E_REDIS=cluster), then the API contract
-# checks (OpenAPI validation + schemathesis, scripts/qa.sh).
+# checks (OpenAPI validation + schemathesis, scripts/qa.sh), then the deployment
+# (scripts/deploy_check.sh, run beside the build, and scripts/deploy_run_check.py).
 # One shared target dir, one build: clippy checks, `cargo build` compiles the
 # binaries, `cargo test` reuses them.
 set -euo pipefail
@@ -104,6 +105,17 @@ ensure_cargo_deny() {
 step "redis-server + openssl" ensure_redis
 step "rustfmt + clippy present" ensure_components
 step "cargo-deny present" ensure_cargo_deny
+# The deployment's static checks (image lint, manifests against the Kubernetes
+# schemas, checkov, settings the services read) need no build: they run beside it.
+DEPLOY_LOG="$(mktemp "${TMPDIR:-/tmp}/deploy-check.XXXXXX.log")"
+bash scripts/deploy_check.sh >"$DEPLOY_LOG" 2>&1 &
+DEPLOY_PID=$!
+deploy_static_checks() {
+    local status=0
+    wait "$DEPLOY_PID" || status=$?
+    cat "$DEPLOY_LOG"
+    return "$status"
+}
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo build --bins" cargo build --workspace --bins
@@ -114,6 +126,11 @@ step "cargo test" cargo test --workspace --no-fail-fast
 # nothing is compiled again.
 step "e2e on a Redis Cluster" env E2E_REDIS=cluster cargo test --workspace --test e2e
 step "API contract (scripts/qa.sh)" bash scripts/qa.sh
+step "deployment: static checks" deploy_static_checks
+# The rendered Deployments started as Kubernetes would start them, in a private
+# network namespace (probes, metrics port, one pairing, SIGTERM within the grace).
+step "deployment: the manifests run" \
+    .venv/bin/python scripts/deploy_run_check.py "${CARGO_TARGET_DIR:-target}/debug" k8s/overlays/dev k8s/overlays/production
 step "supply chain (cargo deny)" cargo deny check licenses bans
 
 print_summary

@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use prometheus::IntGauge;
 use shared_types::UserId;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,16 +33,28 @@ pub struct Breaker {
     threshold: u32,
     cool_down: Duration,
     state: Mutex<State>,
+    /// 1 while not closed (`game_im_breaker_open`).
+    open_gauge: IntGauge,
 }
 
 impl Breaker {
     pub fn new(threshold: u32, cool_down: Duration) -> Self {
+        Self::reporting_to(
+            threshold,
+            cool_down,
+            crate::metrics::IM_BREAKER_OPEN.clone(),
+        )
+    }
+
+    /// A breaker whose open state `gauge` shows (tests give it one of their own).
+    fn reporting_to(threshold: u32, cool_down: Duration, open_gauge: IntGauge) -> Self {
         Self {
             threshold: threshold.max(1),
             cool_down,
             state: Mutex::new(State::Closed {
                 failing: BTreeSet::new(),
             }),
+            open_gauge,
         }
     }
 
@@ -65,6 +78,7 @@ impl Breaker {
             *state = State::Closed {
                 failing: BTreeSet::new(),
             };
+            self.open_gauge.set(0);
         }
     }
 
@@ -82,9 +96,13 @@ impl Breaker {
                 failing.insert(player.clone());
                 if failing.len() >= self.threshold as usize {
                     *state = open;
+                    self.open_gauge.set(1);
                 }
             }
-            State::Probing | State::Open { .. } => *state = open,
+            State::Probing | State::Open { .. } => {
+                *state = open;
+                self.open_gauge.set(1);
+            }
         }
     }
 
@@ -154,6 +172,20 @@ mod tests {
         assert!(!breaker.allow(later), "only one probe at a time");
         breaker.success();
         assert!(breaker.allow(later) && !breaker.is_open());
+    }
+
+    #[test]
+    fn its_gauge_is_1_from_opening_until_a_probe_succeeds() {
+        let gauge = IntGauge::new("test_breaker_open", "test").expect("valid");
+        let breaker = Breaker::reporting_to(1, COOL_DOWN, gauge.clone());
+        let now = Instant::now();
+        assert_eq!(gauge.get(), 0);
+        breaker.failure(now, &player("a"));
+        assert_eq!(gauge.get(), 1, "open");
+        assert!(breaker.allow(now + COOL_DOWN));
+        assert_eq!(gauge.get(), 1, "probing is not closed");
+        breaker.success();
+        assert_eq!(gauge.get(), 0, "closed again");
     }
 
     #[test]

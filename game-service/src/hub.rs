@@ -48,6 +48,7 @@ pub struct Subscription {
 
 impl Drop for Subscription {
     fn drop(&mut self) {
+        crate::metrics::EVENT_STREAMS_OPEN.dec();
         if let Ok(mut subscribers) = self.hub.subscribers.lock()
             && let Some(streams) = subscribers.get_mut(&self.player)
         {
@@ -112,6 +113,9 @@ impl EventHub {
             streams.drain(..excess);
             streams.push((id, tx));
         }
+        // Counted while the subscription lives: a stream the hub cut stays
+        // open until its handler notices and drops it.
+        crate::metrics::EVENT_STREAMS_OPEN.inc();
         Subscription {
             events: rx,
             hub: self.inner.clone(),

@@ -14,7 +14,11 @@ use shared_types::{
     im::PartnersResponse,
 };
 
-use crate::{breaker::Breaker, domain::engine::Partners};
+use crate::{
+    breaker::Breaker,
+    domain::engine::Partners,
+    metrics::{self, ImOutcome},
+};
 
 /// The game service's own identity towards the IM service.
 const SERVICE_SUBJECT: &str = "game-service";
@@ -86,6 +90,7 @@ impl ImClient {
         let started = Instant::now();
         if !self.breaker.allow(started) {
             tracing::debug!(%player, "IM circuit open; going solo without calling");
+            metrics::im_request(ImOutcome::BreakerOpen, None);
             return Partners::Unavailable;
         }
         let outcome = tokio::time::timeout(self.timeout, self.fetch(player)).await;
@@ -93,6 +98,13 @@ impl ImClient {
             Ok(Ok(_)) => self.breaker.success(),
             _ => self.breaker.failure(Instant::now(), player),
         }
+        let counted = match &outcome {
+            Ok(Ok(_)) => ImOutcome::Ok,
+            Ok(Err(err)) if timed_out(err) => ImOutcome::Timeout,
+            Ok(Err(_)) => ImOutcome::Error,
+            Err(_) => ImOutcome::Timeout,
+        };
+        metrics::im_request(counted, Some(started.elapsed()));
         match outcome {
             Ok(Ok(found)) => Partners::Found(found),
             Ok(Err(err)) => {
@@ -143,6 +155,14 @@ impl ImClient {
         ));
         Ok(token)
     }
+}
+
+/// The HTTP client's own timeout (the same `IM_TIMEOUT_MS`) may fire just
+/// before ours: that is a timeout too, not an error answer.
+fn timed_out(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<reqwest::Error>())
+        .any(reqwest::Error::is_timeout)
 }
 
 #[async_trait]

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`configuration`]: settings from the environment.
-//! - [`startup`]: builds the app and its background tasks; [`shutdown`]: SIGTERM handling.
+//! - [`startup`]: builds the app and its background tasks; [`sweeper`]: runs due expiry jobs.
 //! - [`domain`]: records, the transition context and the state-machine engine.
 //! - [`game`]: runs transitions against the store (locks, retries, rendering).
 //! - [`store`]: the store trait, its in-memory and Redis backends.
@@ -24,8 +24,8 @@ pub mod join_tokens;
 pub mod metrics;
 pub mod openapi;
 pub mod routes;
-pub mod shutdown;
 pub mod startup;
 pub mod store;
+pub mod sweeper;
 
 pub use openapi::openapi;

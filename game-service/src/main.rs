@@ -22,7 +22,11 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let app = Application::build(settings).await?;
-    tracing::info!(port = app.port(), "game-service listening");
+    tracing::info!(
+        port = app.port(),
+        metrics_port = app.metrics_port(),
+        "game-service listening"
+    );
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -1,11 +1,11 @@
 //! Builds the application: store, engine, IM client, event hub, expiry sweeper, HTTP server.
 
-use std::{net::TcpListener, sync::Arc, time::Duration};
+use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
-use service_kit::ops::{Readiness, ReadinessCheck};
+use service_kit::{ops::ReadinessCheck, serve::Ops};
 
 use crate::{
     breaker::Breaker,
@@ -15,19 +15,12 @@ use crate::{
     hub::EventHub,
     im_client::ImClient,
     join_tokens::JoinTokens,
-    shutdown::Shutdown,
     store::{Retention, Store, memory::MemoryStore, redis::RedisStore},
 };
 
-/// Jobs one sweep claims; the rest wait for the next sweep.
-const SWEEP_BATCH: usize = 256;
-/// A claimed job not finished within this lease is handed out again.
-const JOB_LEASE: Duration = Duration::from_secs(30);
-/// In-flight requests get this long to finish after SIGTERM.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
-
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
     game: Arc<Game>,
 }
@@ -74,13 +67,14 @@ impl Application {
         ));
         let hub = EventHub::start(&store, settings.max_streams_per_player);
         let verifier = web::Data::new(settings.jwt.verifier()?);
-        let readiness = web::Data::new(Readiness(vec![Arc::new(StoreCheck(store.clone()))]));
-        let metrics = service_kit::ops::metrics_with("game", crate::metrics::collectors())?;
-        let openapi = crate::openapi::openapi();
+        let ops = Ops::from_env("game", crate::metrics::collectors())?;
+        let readiness = web::Data::new(ops.readiness(vec![Arc::new(StoreCheck(store.clone()))]));
+        let metrics = ops.metrics.clone();
+        let metrics_port = ops.metrics_port();
+        let openapi = ops.document(crate::openapi::openapi());
         let game_data = web::Data::from(game.clone());
         let hub_data = web::Data::new(hub);
-        let (stop_streams, shutdown) = Shutdown::channel();
-        let shutdown_data = web::Data::new(shutdown);
+        let shutdown_data = web::Data::new(ops.shutdown.clone());
 
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("binding {}", settings.bind_addr))?;
@@ -114,17 +108,31 @@ impl Application {
         // HTTP/1.1, and HTTP/2 cleartext with prior knowledge (h2c) on the same
         // port: a proxy can multiplex many clients' event streams on few connections.
         .listen_auto_h2c(listener)?
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .shutdown_timeout(ops.settings.timeout.as_secs())
+        // Signals are `Ops`'s: drain first, then stop (see service_kit::shutdown).
         .disable_signals()
         .run();
-        tokio::spawn(crate::shutdown::on_signal(stop_streams, server.handle()));
+        let server = ops.start(server)?;
 
-        tokio::spawn(sweep_expiries(game.clone(), settings.expiry_poll));
-        Ok(Self { port, server, game })
+        tokio::spawn(crate::sweeper::sweep_expiries(
+            game.clone(),
+            settings.expiry_poll,
+        ));
+        Ok(Self {
+            port,
+            metrics_port,
+            server,
+            game,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `/metrics` when `METRICS_BIND_ADDR` gives it one of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub fn game(&self) -> &Arc<Game> {
@@ -156,36 +164,6 @@ fn join_tokens(settings: &Settings) -> anyhow::Result<JoinTokens> {
         &settings.jwt.issuer,
         settings.join_token_ttl,
     )
-}
-
-/// Claims due expiry jobs from the store (each goes to exactly one replica) and runs them.
-async fn sweep_expiries(game: Arc<Game>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let jobs = match game
-            .store()
-            .claim_due(game.now(), SWEEP_BATCH, JOB_LEASE)
-            .await
-        {
-            Ok(jobs) => jobs,
-            Err(err) => {
-                tracing::debug!(%err, "cannot claim expiry jobs now");
-                continue;
-            }
-        };
-        for job in jobs {
-            match game.expire(&job).await {
-                Ok(()) => {
-                    if let Err(err) = game.store().finish_job(&job).await {
-                        tracing::warn!(%err, "finishing an expiry job; it will run again (harmlessly)");
-                    }
-                }
-                Err(err) => tracing::warn!(%err, ?job, "expiry failed; retried after its lease"),
-            }
-        }
-    }
 }
 
 struct StoreCheck(Arc<dyn Store>);

@@ -10,9 +10,11 @@
 //! - [`domain`]: rules without I/O: participant lists, message text, the partner rule (talking
 //!   takes two, blocks), who sees whose presence, the clock.
 //! - [`store`]: the [`store::Store`] trait with its in-memory and Redis backends.
+//! - [`metrics`]: the service's own Prometheus series.
 
 pub mod configuration;
 pub mod domain;
+pub mod metrics;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -4,10 +4,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use service_kit::{
-    extract,
-    ops::{self, Readiness},
-};
+use service_kit::{extract, ops, serve::Ops};
 
 use crate::{
     configuration::{Limits, Settings},
@@ -16,12 +13,10 @@ use crate::{
     store::{MemoryStore, RedisStore, RedisStoreConfig, Store, StoreReadiness},
 };
 
-/// How long in-flight requests may finish after SIGTERM before workers are stopped.
-const SHUTDOWN_TIMEOUT_SECS: u64 = 10;
-
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
+    metrics_port: Option<u16>,
     server: Server,
 }
 
@@ -57,15 +52,18 @@ impl Application {
         limits.validate()?;
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let store = connect_store(&settings, &limits).await?;
-        let readiness = web::Data::new(Readiness(vec![Arc::new(StoreReadiness(store.clone()))]));
+        let ops = Ops::from_env("im", crate::metrics::collectors())?;
+        let readiness =
+            web::Data::new(ops.readiness(vec![Arc::new(StoreReadiness(store.clone()))]));
+        let metrics_port = ops.metrics_port();
         let state = web::Data::new(AppState {
             store,
             clock,
             default_window,
             limits,
         });
-        let metrics = ops::metrics("im")?;
-        let openapi = crate::openapi();
+        let metrics = ops.metrics.clone();
+        let openapi = ops.document(crate::openapi());
 
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("binding BIND_ADDR={}", settings.bind_addr))?;
@@ -91,15 +89,22 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(extract::not_found))
         })
-        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .shutdown_timeout(ops.settings.timeout.as_secs())
+        // Signals are `Ops`'s: drain first, then stop (see service_kit::shutdown).
+        .disable_signals()
         // Small responses (events above all) go out at once, not after a delayed ACK.
         .tcp_nodelay(true)
         // HTTP/1.1, and HTTP/2 cleartext with prior knowledge (h2c) on the same
         // port: a proxy can multiplex many clients' event streams on few connections.
         .listen_auto_h2c(listener)?
         .run();
-        tracing::info!(port, "im-service listening");
-        Ok(Self { port, server })
+        let server = ops.start(server)?;
+        tracing::info!(port, metrics_port, "im-service listening");
+        Ok(Self {
+            port,
+            metrics_port,
+            server,
+        })
     }
 
     /// The port actually bound (useful with `BIND_ADDR=…:0`).
@@ -107,7 +112,12 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains in-flight requests (up to 10 s).
+    /// The port of `/metrics` when `METRICS_BIND_ADDR` gives it one of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains (`service_kit::shutdown`).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }

@@ -8,17 +8,23 @@
 //! - [`config`]: environment-variable parsing shared by both services.
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
-//! - [`ops`]: `/healthz`, `/readyz`, `/docs` and the Prometheus middleware.
+//! - [`ops`]: `/healthz`, `/readyz`, `/docs`; [`metrics`]: the Prometheus middleware and `/metrics`.
+//! - [`shutdown`]: the SIGTERM sequence (drain, end streams, finish requests);
+//!   [`event_stream`]: streams that end with a `retry` advice; [`serve`]: both, set up from the environment.
 //! - [`telemetry`]: tracing subscriber set-up.
 
 pub mod auth;
 pub mod body_deadline;
 pub mod config;
 pub mod error;
+pub mod event_stream;
 pub mod extract;
+pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod redis_conn;
+pub mod serve;
+pub mod shutdown;
 pub mod telemetry;
 
 pub use error::ApiError;

@@ -1,9 +1,8 @@
-//! Operational endpoints: `/healthz`, `/readyz`, `/docs` + `/openapi.json`, and `/metrics`.
+//! Operational endpoints: `/healthz`, `/readyz`, `/docs` + `/openapi.json` (`/metrics`: [`crate::metrics`]).
 
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, get, web};
-use actix_web_prom::{PrometheusMetrics, PrometheusMetricsBuilder};
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,9 +14,28 @@ pub trait ReadinessCheck: Send + Sync {
     fn check(&self) -> BoxFuture<'_, anyhow::Result<()>>;
 }
 
-/// The checks `/readyz` runs, registered as app data.
+/// The checks `/readyz` runs, registered as app data, and the shutdown it
+/// reports (`draining`, 503) from the signal on.
 #[derive(Clone, Default)]
-pub struct Readiness(pub Vec<Arc<dyn ReadinessCheck>>);
+pub struct Readiness {
+    checks: Vec<Arc<dyn ReadinessCheck>>,
+    shutdown: Option<crate::shutdown::Shutdown>,
+}
+
+impl Readiness {
+    pub fn new(checks: Vec<Arc<dyn ReadinessCheck>>) -> Self {
+        Self {
+            checks,
+            shutdown: None,
+        }
+    }
+
+    /// Answers 503 `draining` once `shutdown` has begun.
+    pub fn draining_with(mut self, shutdown: crate::shutdown::Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+}
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"status": "ok", "checks": {"store": "ok"}}))]
@@ -42,23 +60,31 @@ pub async fn healthz() -> HttpResponse {
     })
 }
 
-/// Readiness: the store and dependencies answer.
+/// Readiness: the store and dependencies answer, and the replica is not shutting down.
 ///
 /// Each check is listed with `ok` or `unavailable` (its error goes to the
 /// log, never to an anonymous caller); 503 while any fails (the Kubernetes
-/// readiness probe: no traffic until the store answers).
+/// readiness probe: no traffic until the store answers). From SIGTERM on,
+/// 503 with status `draining` and no checks: the replica still serves for
+/// `SHUTDOWN_DELAY_SECS` while load balancers stop sending it traffic.
 #[utoipa::path(
     tag = "operations",
     responses(
         (status = 200, description = "Every dependency answers", body = HealthReport),
-        (status = 503, description = "A dependency does not answer", body = HealthReport)
+        (status = 503, description = "A dependency does not answer, or the replica is shutting down (`draining`)", body = HealthReport)
     )
 )]
 #[get("/readyz")]
 pub async fn readyz(readiness: web::Data<Readiness>) -> HttpResponse {
+    if readiness.shutdown.as_ref().is_some_and(|s| s.is_draining()) {
+        return HttpResponse::ServiceUnavailable().json(HealthReport {
+            status: "draining",
+            checks: serde_json::Map::new(),
+        });
+    }
     let mut checks = serde_json::Map::new();
     let mut ready = true;
-    for check in &readiness.0 {
+    for check in &readiness.checks {
         let outcome = match check.check().await {
             Ok(()) => "ok",
             Err(err) => {
@@ -132,41 +158,6 @@ pub fn configure(cfg: &mut web::ServiceConfig, openapi: utoipa::openapi::OpenApi
                 .finish()
         })))
         .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", openapi));
-}
-
-/// The `endpoint` label of every request no route matched.
-pub const UNMATCHED_PATH_LABEL: &str = "unmatched";
-
-/// Prometheus middleware that also serves `/metrics`.
-pub fn metrics(namespace: &str) -> anyhow::Result<PrometheusMetrics> {
-    metrics_with(namespace, Vec::new())
-}
-
-/// [`metrics`] plus a service's own collectors.
-pub fn metrics_with(
-    namespace: &str,
-    collectors: Vec<Box<dyn prometheus::core::Collector>>,
-) -> anyhow::Result<PrometheusMetrics> {
-    let registry = prometheus::Registry::new();
-    registry
-        .register(Box::new(crate::redis_conn::ROUND_TRIPS.clone()))
-        .map_err(|e| anyhow::anyhow!("registering the Redis round-trip counter: {e}"))?;
-    for collector in collectors {
-        registry
-            .register(collector)
-            .map_err(|e| anyhow::anyhow!("registering a metric: {e}"))?;
-    }
-    PrometheusMetricsBuilder::new(namespace)
-        .registry(registry)
-        .endpoint("/metrics")
-        // Whatever paths callers invent, they share one label value (methods
-        // outside HTTP's own are answered before the metrics see them: see
-        // `middleware::bounded`).
-        .mask_unmatched_patterns(UNMATCHED_PATH_LABEL)
-        // The docs' catch-all pattern cannot be a metric label; nobody needs its timings.
-        .exclude_regex("^/docs")
-        .build()
-        .map_err(|e| anyhow::anyhow!("building the metrics middleware: {e}"))
 }
 
 /// Adds the `bearer` (JWT) security scheme that the v1 operations require.

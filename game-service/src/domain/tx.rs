@@ -8,7 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use shared_types::{UserId, game::GameEvent};
+use shared_types::{
+    UserId,
+    game::{GameEvent, SessionState},
+};
 use uuid::Uuid;
 
 use super::records::{PlayerRecord, ScheduledJob, SessionRecord, SessionRef};
@@ -45,6 +48,9 @@ pub struct Tx {
     pub now: DateTime<Utc>,
     players: BTreeMap<UserId, PlayerRecord>,
     sessions: BTreeMap<Uuid, Option<SessionRecord>>,
+    /// The state of each session as loaded, before this transition wrote it
+    /// (what tells a session that became active from one written again).
+    loaded: BTreeMap<Uuid, SessionState>,
     dirty_players: BTreeSet<UserId>,
     dirty_sessions: BTreeSet<Uuid>,
     events: Vec<(UserId, GameEvent)>,
@@ -58,10 +64,15 @@ impl Tx {
         players: BTreeMap<UserId, PlayerRecord>,
         sessions: BTreeMap<Uuid, Option<SessionRecord>>,
     ) -> Self {
+        let loaded = sessions
+            .iter()
+            .filter_map(|(id, session)| session.as_ref().map(|s| (*id, s.state)))
+            .collect();
         Self {
             now,
             players,
             sessions,
+            loaded,
             dirty_players: BTreeSet::new(),
             dirty_sessions: BTreeSet::new(),
             events: Vec::new(),
@@ -146,6 +157,18 @@ impl Tx {
             events: self.events.clone(),
             jobs: self.jobs.clone(),
         }
+    }
+
+    /// A session's state as this transition loaded it; `None` for a session
+    /// it created (or found gone).
+    pub fn loaded_state(&self, id: Uuid) -> Option<SessionState> {
+        self.loaded.get(&id).copied()
+    }
+
+    /// Whether the transition tells anybody anything: every change a player
+    /// can see is an event (docs/CONTRACT.md, "Every change is an event").
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// The record of a locked player as it stands now (after this transition's changes).

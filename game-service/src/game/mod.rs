@@ -109,6 +109,12 @@ impl Game {
 
     /// Steps 2-6 of the flow (docs/CONTRACT.md): resume what is open, else ask the IM service and propose or go solo.
     pub async fn connect(&self, p: &UserId) -> Result<PlayerState, GameError> {
+        let state = self.resume_or_arrive(p).await?;
+        crate::metrics::CONNECTS.inc();
+        Ok(state)
+    }
+
+    async fn resume_or_arrive(&self, p: &UserId) -> Result<PlayerState, GameError> {
         // One unlocked read decides whether to ask the IM service straight away.
         let record = self.store.player(p).await?.unwrap_or_default();
         if !nothing_open(&record) {
@@ -141,7 +147,9 @@ impl Game {
                 engine.accept(tx, p, prompt_id, with)
             })
             .await?;
-        self.finish(p, outcome, &tx).await
+        let state = self.finish(p, outcome, &tx).await?;
+        crate::metrics::ANSWERS.with_label_values(&["accept"]).inc();
+        Ok(state)
     }
 
     pub async fn reject(&self, p: &UserId, prompt_id: Uuid) -> Result<PlayerState, GameError> {
@@ -150,7 +158,9 @@ impl Game {
                 engine.reject(tx, p, prompt_id)
             })
             .await?;
-        self.finish(p, outcome, &tx).await
+        let state = self.finish(p, outcome, &tx).await?;
+        crate::metrics::ANSWERS.with_label_values(&["reject"]).inc();
+        Ok(state)
     }
 
     pub async fn leave(&self, p: &UserId, session_id: Uuid) -> Result<PlayerState, GameError> {
@@ -218,9 +228,11 @@ impl Game {
             ExpiryJob::Invitation { invitee, .. } => invitee,
             ExpiryJob::Idle { session, .. } => &session.host,
         };
-        self.run(actor, Scope::Record, &|engine, tx| engine.expire(tx, job))
-            .await
-            .map(|_| ())
+        let (_, tx) = self
+            .run(actor, Scope::Record, &|engine, tx| engine.expire(tx, job))
+            .await?;
+        crate::metrics::record_expiry(job, tx.has_events());
+        Ok(())
     }
 
     async fn finish(
@@ -269,7 +281,7 @@ impl Game {
                     let committed = self.store.commit(&locked, &token, &changes).await;
                     match committed {
                         Ok(()) => {
-                            crate::metrics::record(&changes);
+                            crate::metrics::record(&tx, &changes);
                             return Ok((outcome, tx));
                         }
                         Err(StoreError::LeaseLost) => {

@@ -7,6 +7,8 @@ use actix_web_lab::sse::{self, Sse};
 use service_kit::{
     ApiError,
     auth::{Authenticated, Player},
+    event_stream::ending_with_retry,
+    shutdown::Shutdown,
 };
 use shared_types::problem::Problem;
 use tokio::sync::mpsc;
@@ -14,7 +16,6 @@ use tokio::sync::mpsc;
 use crate::{
     game::Game,
     hub::EventHub,
-    shutdown::Shutdown,
     store::{EVENTS_KEPT, Relayed, StoredEvent, parse_event_id},
 };
 
@@ -62,7 +63,10 @@ const RETRY_ADVICE: Duration = Duration::from_secs(1);
 /// to receive every event after that id first (events are kept for an hour,
 /// the newest 256 per player). Lines starting with `:` are keep-alives. The
 /// stream starts with `retry: 1000` and ends when the bearer token that
-/// opened it expires; reconnect with a fresh token and `Last-Event-ID`.
+/// opened it expires; reconnect with a fresh token and `Last-Event-ID`. A
+/// replica shutting down ends its streams with a last `retry:` of its own
+/// (1 s plus a random share of `SHUTDOWN_RECONNECT_JITTER_MS`), so that its
+/// clients reconnect to other replicas spread over time.
 #[utoipa::path(
     tag = "events",
     security(("bearer" = [])),
@@ -114,6 +118,12 @@ pub async fn stream(
     }
     .map_err(crate::game::GameError::from)?;
     let (out, rx) = mpsc::channel::<sse::Event>(16);
+    let (retry_tail, response) = ending_with_retry(
+        Sse::from_infallible_receiver(rx)
+            .with_keep_alive(KEEP_ALIVE)
+            .with_retry_duration(RETRY_ADVICE),
+        &req,
+    );
     let mut shutdown = shutdown.get_ref().clone();
     // An open stream is a sign of life of the player's session, noted as
     // often as the game records life, from one period after it opened (the
@@ -142,7 +152,11 @@ pub async fn stream(
         loop {
             let next = tokio::select! {
                 () = stream.out.closed() => return,
-                () = shutdown.begun() => return, // ends the response: the client reconnects elsewhere
+                () = shutdown.streams_end() => {
+                    // The client reconnects elsewhere, at a time of its own.
+                    retry_tail.advise(shutdown.reconnect_advice());
+                    return;
+                }
                 () = tokio::time::sleep_until(token_expires) => return, // reconnects with a fresh token
                 next = live.events.recv() => next,
                 _ = alive.tick() => {
@@ -174,9 +188,7 @@ pub async fn stream(
             }
         }
     });
-    Ok(Sse::from_infallible_receiver(rx)
-        .with_keep_alive(KEEP_ALIVE)
-        .with_retry_duration(RETRY_ADVICE))
+    Ok(response)
 }
 
 fn unix_now() -> u64 {

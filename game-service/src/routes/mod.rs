@@ -27,7 +27,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 impl From<GameError> for ApiError {
+    /// Also counts the failure: every request that fails on the store or on
+    /// lock contention passes here exactly once, on its way to its problem.
     fn from(err: GameError) -> Self {
+        crate::metrics::count_failure(&err);
         match err {
             GameError::Store(StoreError::Corrupt(err)) => ApiError::unexpected(&err),
             GameError::Store(StoreError::Unavailable(err)) => ApiError::store_unavailable(&err),
@@ -82,5 +85,22 @@ mod tests {
         assert_eq!(down.code, ProblemCode::StoreUnavailable);
         assert!(down.retry_after.is_some());
         assert!(!down.detail.contains("refused"), "no internal error text");
+    }
+
+    #[test]
+    fn a_request_failing_on_locks_or_the_store_is_counted_under_its_series() {
+        use crate::metrics::{LOCK_CONTENTION, STORE_ERRORS};
+        // The counters are process-wide and other tests fail requests too: at least ours.
+        let (busy, store) = (LOCK_CONTENTION.get(), STORE_ERRORS.get());
+        let _ = ApiError::from(GameError::Busy);
+        let _ = ApiError::from(GameError::Store(StoreError::Contended));
+        assert!(LOCK_CONTENTION.get() >= busy + 2);
+        let _ = ApiError::from(GameError::Store(StoreError::Unavailable(anyhow::anyhow!(
+            "down"
+        ))));
+        let _ = ApiError::from(GameError::Store(StoreError::Corrupt(anyhow::anyhow!(
+            "bad json"
+        ))));
+        assert!(STORE_ERRORS.get() >= store + 2);
     }
 }

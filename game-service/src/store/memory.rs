@@ -343,6 +343,13 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn due_count(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        // A scan, like `claim_due`: the embedded store serves one process.
+        let state = self.state()?;
+        let due = state.jobs.values().filter(|(at, _)| *at <= now).count();
+        Ok(u64::try_from(due).unwrap_or(u64::MAX))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.state().map(|_| ())
     }

@@ -215,6 +215,11 @@ pub trait Store: Send + Sync + 'static {
 
     async fn finish_job(&self, job: &ExpiryJob) -> StoreResult<()>;
 
+    /// How many jobs are due at `now` and not claimed (a claimed job is due
+    /// again only when its lease ends): the expiry backlog. O(log n) per job
+    /// shard on Redis; the sweeper asks only when a claim came back full.
+    async fn due_count(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
     async fn ping(&self) -> StoreResult<()>;
 
     /// Gives the calling (worker) thread its own connection where the backend

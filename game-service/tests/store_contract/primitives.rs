@@ -33,6 +33,7 @@ on_both_stores!(
     a_commit_after_losing_the_lease_writes_nothing,
     each_due_job_is_claimed_by_exactly_one_caller,
     an_unfinished_job_is_handed_out_again_after_its_lease,
+    the_due_count_is_the_jobs_due_and_not_claimed,
 );
 
 const LEASE: Duration = Duration::from_secs(5);
@@ -297,6 +298,38 @@ async fn an_unfinished_job_is_handed_out_again_after_its_lease(h: Harness) -> an
     let later = now + chrono::Duration::seconds(6);
     let again = h.store.claim_due(later, 1000, LEASE).await?;
     ensure!(again == vec![claimed[1].clone()], "{again:?}");
+    Ok(())
+}
+
+/// The expiry backlog the sweeper reports: due jobs, across every job shard,
+/// not those leased to a caller, nor those not due yet.
+async fn the_due_count_is_the_jobs_due_and_not_claimed(h: Harness) -> anyhow::Result<()> {
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    ensure!(h.store.due_count(now).await? == 0, "nothing scheduled");
+    h.store.commit(&[], "t1", &jobs(40)).await?;
+    let mut later = jobs(3);
+    for scheduled in &mut later.jobs {
+        scheduled.due = now + chrono::Duration::hours(1);
+    }
+    // Another transaction (its own token: a commit's slots are applied once per token).
+    h.store.commit(&[], "t2", &later).await?;
+    let due = h.store.due_count(now).await?;
+    ensure!(due == 40, "40 due now, 3 in an hour: {due}");
+    let claimed = h.store.claim_due(now, 15, LEASE).await?;
+    ensure!(claimed.len() == 15);
+    let due = h.store.due_count(now).await?;
+    ensure!(due == 25, "claimed jobs are leased, not due: {due}");
+    for job in &claimed[..5] {
+        h.store.finish_job(job).await?;
+    }
+    let after_lease = now + chrono::Duration::seconds(6);
+    let due = h.store.due_count(after_lease).await?;
+    ensure!(
+        due == 35,
+        "unfinished claims are due again after their lease: {due}"
+    );
+    let due = h.store.due_count(now + chrono::Duration::hours(2)).await?;
+    ensure!(due == 38, "and the later ones once their time comes: {due}");
     Ok(())
 }
 

@@ -37,7 +37,10 @@ pub enum StoreError {
 }
 
 impl From<StoreError> for ApiError {
+    /// Also counts the failure: every request that fails on the store passes
+    /// here exactly once, on its way to its problem.
     fn from(err: StoreError) -> Self {
+        crate::metrics::STORE_ERRORS.inc();
         match err {
             StoreError::Unavailable(source) => ApiError::store_unavailable(&source),
             StoreError::Unexpected(source) => ApiError::unexpected(&source),

@@ -119,6 +119,42 @@ async fn while_redis_is_down_the_api_answers_503_with_retry_after_and_recovers_b
 }
 
 #[tokio::test]
+async fn a_request_failing_on_an_unreachable_store_is_counted_in_im_store_errors_total()
+-> anyhow::Result<()> {
+    // A port nobody listens on: every store call fails as unavailable.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let app = spawn_app_with_redis(format!("redis://127.0.0.1:{closed}")).await?;
+    let before = im_service::metrics::STORE_ERRORS.get();
+    assert_problem(
+        app.put_json(
+            "/v1/presence",
+            &app.token("alice")?,
+            &json!({"status": "available"}),
+        )
+        .await?,
+        StatusCode::SERVICE_UNAVAILABLE,
+        ProblemCode::StoreUnavailable,
+    )
+    .await?;
+    // Process-wide: other tests of this binary may count too, never less than ours.
+    assert!(im_service::metrics::STORE_ERRORS.get() > before);
+    let registry = prometheus::Registry::new();
+    for collector in im_service::metrics::collectors() {
+        registry.register(collector)?;
+    }
+    let served = registry.gather();
+    assert!(
+        served
+            .iter()
+            .any(|family| family.name() == "im_store_errors_total"),
+        "the collectors carry it under its contract name"
+    );
+    Ok(())
+}
+
+#[tokio::test]
 async fn on_redis_talking_takes_two_blocks_hide_and_limits_refuse_as_in_memory()
 -> anyhow::Result<()> {
     let redis = e2e::RedisServer::start()?;

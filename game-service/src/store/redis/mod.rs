@@ -367,6 +367,20 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn due_count(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        // One ZCOUNT per shard (each its own slot on a cluster), like `claim_due`.
+        let mut due = 0;
+        for shard in 0..JOB_SHARDS {
+            let count: u64 = self
+                .conn()
+                .zcount(&self.keys.jobs(shard).name, "-inf", now.timestamp_millis())
+                .await
+                .map_err(from_redis)?;
+            due += count;
+        }
+        Ok(due)
+    }
+
     fn attach_to_this_thread(&self) {
         self.conn.attach_to_this_thread();
     }

@@ -1,0 +1,143 @@
+//! The expiry sweeper: each replica claims due expiry jobs and runs them.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{game::Game, metrics};
+
+/// Jobs one sweep claims; the rest wait for the next sweep.
+const SWEEP_BATCH: usize = 256;
+/// A claimed job not finished within this lease is handed out again.
+const JOB_LEASE: Duration = Duration::from_secs(30);
+
+/// Claims due expiry jobs from the store (each goes to exactly one replica) and runs them.
+pub async fn sweep_expiries(game: Arc<Game>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        sweep(&game, SWEEP_BATCH).await;
+    }
+}
+
+/// One sweep: claims up to `batch` due jobs, records the backlog it found
+/// (`game_expiry_backlog`) and runs the jobs. Returns that backlog, `None`
+/// when the store could not tell.
+pub async fn sweep(game: &Game, batch: usize) -> Option<u64> {
+    let now = game.now();
+    let jobs = match game.store().claim_due(now, batch, JOB_LEASE).await {
+        Ok(jobs) => jobs,
+        Err(err) => {
+            metrics::count_store_failure(&err);
+            tracing::debug!(%err, "cannot claim expiry jobs now");
+            return None;
+        }
+    };
+    let backlog = backlog(game, now, jobs.len(), batch).await;
+    if let Some(backlog) = backlog {
+        metrics::EXPIRY_BACKLOG.set(i64::try_from(backlog).unwrap_or(i64::MAX));
+    }
+    for job in jobs {
+        match game.expire(&job).await {
+            Ok(()) => {
+                if let Err(err) = game.store().finish_job(&job).await {
+                    metrics::count_store_failure(&err);
+                    tracing::warn!(%err, "finishing an expiry job; it will run again (harmlessly)");
+                }
+            }
+            Err(err) => {
+                metrics::count_failure(&err);
+                tracing::warn!(%err, ?job, "expiry failed; retried after its lease");
+            }
+        }
+    }
+    backlog
+}
+
+/// The jobs due at `now` and not yet run: the `claimed` ones plus those the
+/// claim left. A claim that came back short took every due job, so the store
+/// is asked for the rest only when it came back full (a quiet sweep costs no
+/// extra round trip).
+async fn backlog(
+    game: &Game,
+    now: chrono::DateTime<chrono::Utc>,
+    claimed: usize,
+    batch: usize,
+) -> Option<u64> {
+    let claimed = u64::try_from(claimed).unwrap_or(u64::MAX);
+    if claimed < u64::try_from(batch).unwrap_or(u64::MAX) {
+        return Some(claimed);
+    }
+    match game.store().due_count(now).await {
+        Ok(left) => Some(claimed.saturating_add(left)),
+        Err(err) => {
+            metrics::count_store_failure(&err);
+            tracing::debug!(%err, "cannot count the expiry backlog now");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests")]
+mod tests {
+    use async_trait::async_trait;
+    use chrono::Utc;
+    use shared_types::UserId;
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::{
+        domain::{
+            engine::{Engine, Partners},
+            records::{ExpiryJob, ScheduledJob},
+            tx::Changes,
+        },
+        game::SystemClock,
+        im_client::PartnerSource,
+        join_tokens::{JoinTokens, KeySource},
+        store::{Store, memory::MemoryStore},
+    };
+
+    struct Nobody;
+
+    #[async_trait]
+    impl PartnerSource for Nobody {
+        async fn partners(&self, _: &UserId) -> Partners {
+            Partners::Found(Vec::new())
+        }
+    }
+
+    #[tokio::test]
+    async fn the_backlog_is_what_is_due_claimed_or_not_and_shrinks_as_sweeps_run_it() {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let tokens = JoinTokens::new(&KeySource::default(), "test", Duration::from_secs(60))
+            .expect("an ephemeral key");
+        let game = Game::new(
+            store.clone(),
+            Engine::new(chrono::Duration::seconds(60)),
+            Arc::new(Nobody),
+            Arc::new(SystemClock),
+            Arc::new(tokens),
+        );
+        // Five invite expiries for prompts nobody holds: each runs and changes nothing.
+        let jobs = (0..5)
+            .map(|i| ScheduledJob {
+                job: ExpiryJob::Invite {
+                    player: UserId::parse(&format!("p{i}")).expect("valid"),
+                    prompt_id: Uuid::new_v4(),
+                },
+                due: Utc::now(),
+            })
+            .collect();
+        let changes = Changes {
+            jobs,
+            ..Changes::default()
+        };
+        store.commit(&[], "t", &changes).await.expect("scheduled");
+
+        assert_eq!(sweep(&game, 2).await, Some(5), "2 claimed + 3 waiting");
+        assert_eq!(sweep(&game, 2).await, Some(3), "the first two ran");
+        assert_eq!(sweep(&game, 2).await, Some(1), "a short claim took all");
+        assert_eq!(sweep(&game, 2).await, Some(0));
+    }
+}

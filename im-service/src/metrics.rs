@@ -1,0 +1,21 @@
+//! The IM service's own Prometheus series, beside the HTTP ones `service_kit` serves.
+
+use std::sync::LazyLock;
+
+use prometheus::{IntCounter, core::Collector};
+
+/// Requests that failed on the store (answered 503 `store_unavailable` or 500).
+#[expect(clippy::expect_used, reason = "a constant, valid metric definition")]
+pub static STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "im_store_errors_total",
+        "Requests that failed on the store: unavailable (answered 503 store_unavailable) or \
+         unexpected (500)",
+    )
+    .expect("valid metric")
+});
+
+/// What `/metrics` serves besides the HTTP series.
+pub fn collectors() -> Vec<Box<dyn Collector>> {
+    vec![Box::new(STORE_ERRORS.clone())]
+}
