@@ -66,6 +66,7 @@ impl Application {
             tokens,
         ));
         let hub = EventHub::start(&store, settings.max_streams_per_player);
+        let tickets = web::Data::new(event_tickets(&settings)?);
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let ops = Ops::from_env("game", crate::metrics::collectors())?;
         let readiness = web::Data::new(ops.readiness(vec![Arc::new(StoreCheck(store.clone()))]));
@@ -80,17 +81,22 @@ impl Application {
             .with_context(|| format!("binding {}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
+        let cors = service_kit::cors::AllowedOrigins::from_env()?;
         let worker_store = store.clone();
         let server = HttpServer::new(move || {
             // Runs once per worker thread: give it its own Redis connection.
             worker_store.attach_to_this_thread();
             App::new()
-                // Outermost last: request id and access log, size bounds, metrics,
-                // problem rendering, then the rate limit closest to the handlers.
+                // Outermost last: request id and access log, CORS, size bounds,
+                // metrics, problem rendering, then the rate limit closest to the handlers.
                 .wrap(from_fn(service_kit::middleware::rate_limit))
                 .wrap(service_kit::error::problem_errors())
                 .wrap(metrics.clone())
                 .wrap(from_fn(service_kit::middleware::bounded))
+                // Preflights are answered before limits, auth and routing, and every
+                // answer (errors and 429s included) carries the CORS headers.
+                .wrap(cors.middleware())
+                .wrap(from_fn(service_kit::cors::tidy))
                 .wrap(from_fn(service_kit::middleware::request_context))
                 .app_data(rate_limit.clone())
                 .app_data(verifier.clone())
@@ -98,6 +104,7 @@ impl Application {
                 .app_data(game_data.clone())
                 .app_data(hub_data.clone())
                 .app_data(shutdown_data.clone())
+                .app_data(tickets.clone())
                 .configure(service_kit::extract::configure)
                 .configure(crate::routes::configure)
                 .configure(|cfg| service_kit::ops::configure(cfg, openapi.clone()))
@@ -142,6 +149,21 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// Event-stream tickets: in Redis beside the game's keys (any replica
+/// redeems them), or in this process with the in-memory store.
+fn event_tickets(settings: &Settings) -> anyhow::Result<service_kit::tickets::Tickets> {
+    use service_kit::tickets::Tickets;
+    let ttl = Tickets::ttl_from_env()?;
+    Ok(match &settings.redis_url {
+        Some(url) => Tickets::in_redis(
+            service_kit::redis_conn::RedisConn::connect(url, settings.redis_cluster)?,
+            &settings.redis_key_prefix,
+            ttl,
+        ),
+        None => Tickets::in_memory(ttl),
+    })
 }
 
 /// The join-token keys: a key file, or (in-memory store only) a key made now.

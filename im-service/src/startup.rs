@@ -69,16 +69,21 @@ impl Application {
             .with_context(|| format!("binding BIND_ADDR={}", settings.bind_addr))?;
         let port = listener.local_addr()?.port();
         let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
+        let cors = service_kit::cors::AllowedOrigins::from_env()?;
         let server = HttpServer::new(move || {
             // Runs once per worker thread: give it its own Redis connection.
             state.store.attach_to_this_thread();
             App::new()
-                // Outermost last: request id and access log, size bounds, metrics,
-                // problem rendering, then the rate limit closest to the handlers.
+                // Outermost last: request id and access log, CORS, size bounds,
+                // metrics, problem rendering, then the rate limit closest to the handlers.
                 .wrap(from_fn(service_kit::middleware::rate_limit))
                 .wrap(service_kit::error::problem_errors())
                 .wrap(metrics.clone())
                 .wrap(from_fn(service_kit::middleware::bounded))
+                // Preflights are answered before limits, auth and routing, and every
+                // answer (errors and 429s included) carries the CORS headers.
+                .wrap(cors.middleware())
+                .wrap(from_fn(service_kit::cors::tidy))
                 .wrap(from_fn(service_kit::middleware::request_context))
                 .app_data(rate_limit.clone())
                 .app_data(verifier.clone())

@@ -5,17 +5,19 @@
 //! - [`extract`]: JSON/path/query configs that answer in problem+json, and the 404 fallback.
 //! - [`auth`]: the [`auth::Authenticated`] extractor (bearer JWT).
 //! - [`body_deadline`]: a deadline on reading request bodies, HTTP/1.1 and HTTP/2 alike.
-//! - [`config`]: environment-variable parsing shared by both services.
+//! - [`config`]: environment-variable parsing shared by both services; [`cors`]: `CORS_ALLOWED_ORIGINS`.
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs`; [`metrics`]: the Prometheus middleware and `/metrics`.
 //! - [`shutdown`]: the SIGTERM sequence (drain, end streams, finish requests);
 //!   [`event_stream`]: streams that end with a `retry` advice; [`serve`]: both, set up from the environment.
+//! - [`tickets`]: event-stream tickets for browsers, and the stream caller extractor.
 //! - [`telemetry`]: tracing subscriber set-up.
 
 pub mod auth;
 pub mod body_deadline;
 pub mod config;
+pub mod cors;
 pub mod error;
 pub mod event_stream;
 pub mod extract;
@@ -26,5 +28,6 @@ pub mod redis_conn;
 pub mod serve;
 pub mod shutdown;
 pub mod telemetry;
+pub mod tickets;
 
 pub use error::ApiError;

@@ -230,9 +230,22 @@ impl utoipa::Modify for StandardResponses {
                         .iter()
                         .all(|r| *r == SecurityRequirement::default())
                 });
+                // `security(("bearer" = []), ())`: a token or another credential
+                // (an event-stream ticket), documented as the route says.
+                let optional = operation.security.as_ref().is_some_and(|requirements| {
+                    requirements.len() > 1
+                        && requirements
+                            .iter()
+                            .any(|r| *r == SecurityRequirement::default())
+                });
                 let mut standard = Vec::new();
                 if public {
                     operation.security = Some(Vec::new());
+                } else if optional {
+                    standard.push((
+                        "401",
+                        problem("Missing, expired or invalid credentials", false),
+                    ));
                 } else {
                     operation.security = Some(vec![SecurityRequirement::new(
                         "bearer",

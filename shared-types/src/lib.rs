@@ -6,7 +6,7 @@
 //! - [`im`]: conversations, messages and the partners answer.
 //! - [`game`]: `PlayerState`, prompts, sessions, reasons and events.
 //! - [`problem`]: the one RFC 9457 error body and its stable codes.
-//! - [`auth`]: JWT claims, verification and minting.
+//! - [`auth`]: JWT claims, verification and minting; [`tickets`]: event-stream tickets.
 
 pub mod auth;
 pub mod game;
@@ -14,5 +14,6 @@ pub mod ids;
 pub mod im;
 pub mod presence;
 pub mod problem;
+pub mod tickets;
 
 pub use ids::UserId;

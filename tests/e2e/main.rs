@@ -32,6 +32,8 @@
 //! - [`storm`]: hundreds of pairs and trios racing on two replicas; the invariants afterwards.
 //! - [`cluster`]: the flows on a real Redis Cluster.
 //! - [`events`]: pushed events and `Last-Event-ID` replay.
+//! - [`tickets`]: event-stream tickets: any replica, expiry, other players, never logged.
+//! - [`cors`]: `CORS_ALLOWED_ORIGINS` on both services: preflights, allowed and other origins.
 //! - [`security`]: tokens, other players' prompts and sessions, malformed requests.
 //! - [`operations`]: health, readiness, metrics, OpenAPI and docs on both services.
 //! - [`im`]: the IM service's partners answer on its own.
@@ -40,6 +42,7 @@
 
 mod abuse;
 mod cluster;
+mod cors;
 mod decisions;
 mod events;
 mod expiry;
@@ -56,4 +59,5 @@ mod replicas;
 mod resilience;
 mod security;
 mod storm;
+mod tickets;
 mod trust;

@@ -5,10 +5,7 @@ use std::time::Duration;
 use actix_web::{HttpRequest, Responder, get, web};
 use actix_web_lab::sse::{self, Sse};
 use service_kit::{
-    ApiError,
-    auth::{Authenticated, Player},
-    event_stream::ending_with_retry,
-    shutdown::Shutdown,
+    ApiError, event_stream::ending_with_retry, shutdown::Shutdown, tickets::StreamPlayer,
 };
 use shared_types::problem::Problem;
 use tokio::sync::mpsc;
@@ -63,18 +60,25 @@ const RETRY_ADVICE: Duration = Duration::from_secs(1);
 /// to receive every event after that id first (events are kept for an hour,
 /// the newest 256 per player). Lines starting with `:` are keep-alives. The
 /// stream starts with `retry: 1000` and ends when the bearer token that
-/// opened it expires; reconnect with a fresh token and `Last-Event-ID`. A
+/// opened it expires; reconnect with a fresh token and `Last-Event-ID`.
+/// Browsers, whose `EventSource` cannot send `Authorization`, open it with
+/// `?ticket=` from `POST /v1/events/tickets` instead, and resume with
+/// `last_event_id` in the query (the header's twin; the header wins). A
 /// replica shutting down ends its streams with a last `retry:` of its own
 /// (1 s plus a random share of `SHUTDOWN_RECONNECT_JITTER_MS`), so that its
 /// clients reconnect to other replicas spread over time.
 #[utoipa::path(
     tag = "events",
-    security(("bearer" = [])),
-    params(("Last-Event-ID" = Option<String>, Header, nullable = false, example = "1795410951397-0", description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$")),
+    security(("bearer" = []), ()),
+    params(
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, example = "1795410951397-0", description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$"),
+        ("ticket" = Option<String>, Query, nullable = false, description = "Instead of `Authorization`: a ticket from `POST /v1/events/tickets` (browsers)"),
+        ("last_event_id" = Option<String>, Query, nullable = false, example = "1795410951397-0", description = "The `Last-Event-ID` header's twin, for clients that cannot send headers", pattern = r"^\d+(-\d+)?$"),
+    ),
     responses(
         (status = 200, description = "An endless `text/event-stream` of the player's events, one `EventFrame` each", content_type = "text/event-stream", body = EventFrame),
-        (status = 400, description = "Malformed `Last-Event-ID`", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed `Last-Event-ID` or `last_event_id`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing or invalid token; unknown, expired or another player's ticket", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Store unavailable; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
@@ -82,26 +86,35 @@ const RETRY_ADVICE: Duration = Duration::from_secs(1);
 )]
 #[get("/v1/events")]
 pub async fn stream(
-    player: Player,
-    caller: Authenticated,
+    caller: StreamPlayer,
     game: web::Data<Game>,
     hub: web::Data<EventHub>,
     shutdown: web::Data<Shutdown>,
     req: HttpRequest,
 ) -> Result<impl Responder, ApiError> {
-    let player = player.0;
-    // The stream ends when the token that opened it expires: it must not
-    // outlive the credential (session events carry join tokens).
-    let token_expires = tokio::time::Instant::now()
-        + Duration::from_secs(caller.0.expires_at.saturating_sub(unix_now()));
-    let last_id = match req.headers().get("Last-Event-ID") {
+    let StreamPlayer {
+        player,
+        expires_at,
+        last_event_id,
+    } = caller;
+    // The stream ends when the token that opened it (or that the ticket was
+    // issued for) expires: it must not outlive the credential (session
+    // events carry join tokens).
+    let token_expires =
+        tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(unix_now()));
+    // The header wins over its query twin (a browser's EventSource sends the
+    // header itself when it reconnects).
+    let resume_from = match req.headers().get("Last-Event-ID") {
+        Some(value) => Some(value.to_str().unwrap_or_default().trim().to_owned()),
+        None => last_event_id.map(|id| id.trim().to_owned()),
+    };
+    let last_id = match resume_from {
         None => None,
-        Some(value) => {
-            let raw = value.to_str().unwrap_or_default().trim().to_owned();
+        Some(raw) => {
             // The largest id has no successor to replay from (Redis refuses it).
             if parse_event_id(&raw).is_none_or(|id| id == (u64::MAX, u64::MAX)) {
                 return Err(ApiError::invalid(
-                    "Last-Event-ID must look like <millis>-<seq>, each a number below 2^64",
+                    "Last-Event-ID (or last_event_id) must look like <millis>-<seq>, each a number below 2^64",
                 ));
             }
             Some(raw)

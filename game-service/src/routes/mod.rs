@@ -23,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(sessions::heartbeat)
         .service(join_tokens::jwks)
         .service(join_tokens::verify)
-        .service(events::stream);
+        .service(events::stream)
+        .service(service_kit::tickets::issue_ticket);
 }
 
 impl From<GameError> for ApiError {

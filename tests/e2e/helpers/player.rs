@@ -207,6 +207,53 @@ impl Player {
         Ok(EventStream::new(self.id.clone(), response))
     }
 
+    /// Opens `GET /v1/events?{query}` as a browser's `EventSource` does: without
+    /// `Authorization` (the query carries a ticket), with `headers`. The stream when it
+    /// answers 200, else the reply read in full.
+    pub async fn events_by_query(
+        &self,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Result<EventStream, Reply>> {
+        let path = format!("/v1/events?{query}");
+        let mut request = self
+            .api
+            .client
+            .get(format!("{}{path}", self.api.game))
+            .header(header::ACCEPT, "text/event-stream");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let start = std::time::Instant::now();
+        let response = tokio::time::timeout(REQUEST_TIMEOUT, request.send())
+            .await
+            .context("opening the event stream timed out")?
+            .context("opening the event stream")?;
+        let status = response.status();
+        if status == StatusCode::OK {
+            let content_type = content_type(response.headers());
+            ensure!(
+                content_type.starts_with("text/event-stream"),
+                "{}: GET /v1/events answered content-type {content_type:?}",
+                self.id
+            );
+            return Ok(Ok(EventStream::new(self.id.clone(), response)));
+        }
+        let headers = response.headers().clone();
+        let body = tokio::time::timeout(REQUEST_TIMEOUT, response.text())
+            .await
+            .context("reading a refusal of the event stream timed out")?
+            .context("reading a refusal of the event stream")?;
+        Ok(Err(Reply {
+            method: Method::GET,
+            path,
+            status,
+            headers,
+            body,
+            elapsed: start.elapsed(),
+        }))
+    }
+
     /// A request with this player's token, for status-code checks.
     pub async fn raw(
         &self,

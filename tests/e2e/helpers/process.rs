@@ -21,6 +21,9 @@ use reqwest::Client;
 const STARTUP_LIMIT: Duration = Duration::from_secs(30);
 /// Lines of child output kept to explain a failed start-up.
 const LOG_TAIL_LINES: usize = 60;
+/// Lines of child output kept in full, for checks of what a process logged (what must never
+/// appear in a log, say); past this many, further lines are counted, not kept.
+const LOG_KEPT_LINES: usize = 100_000;
 
 fn workspace_root() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -155,6 +158,10 @@ pub(super) struct ServiceProcess {
     base_url: String,
     child: Option<Child>,
     tail: Arc<Mutex<VecDeque<String>>>,
+    /// Every line of output over every run (up to [`LOG_KEPT_LINES`]).
+    log: Arc<Mutex<Vec<String>>>,
+    /// Lines of output not kept in `log` because it was full.
+    dropped: Arc<AtomicUsize>,
     /// Lines of output that report a panic, over every run of this process.
     panics: Arc<AtomicUsize>,
 }
@@ -173,6 +180,8 @@ impl ServiceProcess {
             base_url,
             child: None,
             tail: Arc::default(),
+            log: Arc::default(),
+            dropped: Arc::default(),
             panics: Arc::default(),
         };
         process.respawn()?;
@@ -235,6 +244,8 @@ impl ServiceProcess {
     fn forward(&self, stream: impl Read + Send + 'static, echo: bool) {
         let label = self.label.clone();
         let tail = Arc::clone(&self.tail);
+        let log = Arc::clone(&self.log);
+        let dropped = Arc::clone(&self.dropped);
         let panics = Arc::clone(&self.panics);
         thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -243,6 +254,13 @@ impl ServiceProcess {
                 }
                 if echo {
                     eprintln!("[{label}] {line}");
+                }
+                if let Ok(mut log) = log.lock() {
+                    if log.len() < LOG_KEPT_LINES {
+                        log.push(line.clone());
+                    } else {
+                        dropped.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
                 if let Ok(mut tail) = tail.lock() {
                     if tail.len() == LOG_TAIL_LINES {
@@ -353,6 +371,17 @@ impl ServiceProcess {
             .lock()
             .map(|lines| lines.iter().cloned().collect::<Vec<_>>().join("\n"))
             .unwrap_or_default()
+    }
+
+    /// Every line of output so far, over every run; an error when some were not kept.
+    pub(super) fn output(&self) -> anyhow::Result<Vec<String>> {
+        let dropped = self.dropped.load(Ordering::Relaxed);
+        ensure!(
+            dropped == 0,
+            "{} printed {dropped} lines more than the {LOG_KEPT_LINES} kept",
+            self.label
+        );
+        Ok(self.log.lock().map(|log| log.clone()).unwrap_or_default())
     }
 
     pub(super) fn kill(&mut self) {

@@ -64,6 +64,11 @@ impl EventStream {
         }
     }
 
+    /// The headers the stream was answered with.
+    pub fn headers(&self) -> &reqwest::header::HeaderMap {
+        self.response.headers()
+    }
+
     /// The next event, or `None` when none arrives `within` (keep-alive comments skipped).
     /// Cancel-safe: a timed-out `chunk()` has not taken anything off the body.
     pub async fn next_within(&mut self, within: Duration) -> anyhow::Result<Option<SseEvent>> {

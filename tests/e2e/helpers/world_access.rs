@@ -98,6 +98,21 @@ impl TestWorld {
             .await
     }
 
+    /// [`Self::raw`] without a body and with more request headers (`Origin`,
+    /// `Access-Control-Request-Method`, …): for CORS checks.
+    pub async fn raw_with_headers(
+        &self,
+        service: Service,
+        method: Method,
+        path: &str,
+        authorization: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.api
+            .send_with(service, method, path, authorization, None, headers)
+            .await
+    }
+
     /// Every key the world's services wrote, with its type, TTL and (for strings) value.
     pub async fn stored_keys(&self) -> anyhow::Result<Vec<StoredKey>> {
         snapshot(&self.redis_nodes, &format!("{}-*", self.prefix)).await

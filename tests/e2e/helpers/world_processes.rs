@@ -122,6 +122,22 @@ impl TestWorld {
         self.game.tail()
     }
 
+    /// Every line every game-service process printed so far (the primary, then each
+    /// replica), each prefixed with the process's label: for checks of what the logs hold.
+    pub fn game_output(&self) -> anyhow::Result<Vec<String>> {
+        let mut lines = Vec::new();
+        for process in std::iter::once(&self.game).chain(&self.replicas) {
+            let label = process.label();
+            lines.extend(
+                process
+                    .output()?
+                    .into_iter()
+                    .map(|line| format!("[{label}] {line}")),
+            );
+        }
+        Ok(lines)
+    }
+
     /// The last lines of every game-service process's output (the primary, then each replica).
     pub fn game_log_tails(&self) -> String {
         std::iter::once(&self.game)
