@@ -72,7 +72,7 @@ const RETRY_ADVICE: Duration = Duration::from_secs(1);
     security(("bearer" = []), ()),
     params(
         ("Last-Event-ID" = Option<String>, Header, nullable = false, example = "1795410951397-0", description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$"),
-        ("ticket" = Option<String>, Query, nullable = false, description = "Instead of `Authorization`: a ticket from `POST /v1/events/tickets` (browsers)"),
+        ("ticket" = Option<String>, Query, nullable = false, example = "q3Vb0m8yXc1Zp9RkT4sLwE7uHn2JfA6dGiK5oYtBvQe", description = "Instead of `Authorization`: a ticket from `POST /v1/events/tickets` (browsers)"),
         ("last_event_id" = Option<String>, Query, nullable = false, example = "1795410951397-0", description = "The `Last-Event-ID` header's twin, for clients that cannot send headers", pattern = r"^\d+(-\d+)?$"),
     ),
     responses(
