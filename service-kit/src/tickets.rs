@@ -49,6 +49,7 @@ pub struct Tickets {
 
 enum Backend {
     /// The in-memory store's twin: one process.
+    /// By digest: the holder and when the ticket dies (ms since the epoch).
     Memory(Mutex<HashMap<String, (Holder, u64)>>),
     Redis {
         conn: RedisConn,
@@ -85,12 +86,12 @@ impl Tickets {
 
     /// A new ticket for `caller`, living `EVENT_TICKET_TTL_SECS` or until the token expires.
     pub async fn issue(&self, caller: &Caller) -> Result<EventTicket, ApiError> {
-        let now = unix_now();
-        let lives = self
-            .ttl
-            .as_secs()
-            .min(caller.expires_at.saturating_sub(now))
-            .max(1);
+        // Milliseconds: a ticket of a one-second TTL lives a whole second.
+        let now = unix_now_ms();
+        let ttl = u64::try_from(self.ttl.as_millis()).unwrap_or(u64::MAX);
+        let until = now
+            .saturating_add(ttl)
+            .min(caller.expires_at.saturating_mul(1000));
         let mut bytes = [0u8; TICKET_BYTES];
         rand::rng().fill_bytes(&mut bytes);
         let ticket = URL_SAFE_NO_PAD.encode(bytes);
@@ -106,7 +107,7 @@ impl Tickets {
                 if map.len() >= MEMORY_PRUNE_AT {
                     map.retain(|_, (_, until)| *until > now);
                 }
-                map.insert(digest(&ticket), (holder, now + lives));
+                map.insert(digest(&ticket), (holder, until));
             }
             Backend::Redis { conn, prefix } => {
                 let value = format!("{}\n{}", holder.player, holder.token_expires_at);
@@ -114,8 +115,8 @@ impl Tickets {
                 redis::cmd("SET")
                     .arg(key(prefix, &ticket))
                     .arg(value)
-                    .arg("EXAT")
-                    .arg(now + lives)
+                    .arg("PXAT")
+                    .arg(until)
                     .query_async::<()>(&mut conn.clone())
                     .await
                     .context("storing an event-stream ticket")
@@ -123,7 +124,7 @@ impl Tickets {
             }
         }
         let expires_at =
-            chrono::DateTime::from_timestamp(i64::try_from(now + lives).unwrap_or(i64::MAX), 0)
+            chrono::DateTime::from_timestamp_millis(i64::try_from(until).unwrap_or(i64::MAX))
                 .unwrap_or_default();
         Ok(EventTicket { ticket, expires_at })
     }
@@ -138,8 +139,8 @@ impl Tickets {
                 Ok(map
                     .get(&digest(ticket))
                     .filter(|(holder, until)| {
-                        let now = unix_now();
-                        *until > now && holder.token_expires_at > now
+                        let now = unix_now_ms();
+                        *until > now && holder.token_expires_at.saturating_mul(1000) > now
                     })
                     .map(|(holder, _)| holder.clone()))
             }
@@ -152,7 +153,7 @@ impl Tickets {
                     .map_err(|err| ApiError::store_unavailable(&err))?;
                 Ok(value
                     .and_then(|v| parse_holder(&v))
-                    .filter(|holder| holder.token_expires_at > unix_now()))
+                    .filter(|holder| holder.token_expires_at.saturating_mul(1000) > unix_now_ms()))
             }
         }
     }
@@ -175,10 +176,10 @@ fn parse_holder(value: &str) -> Option<Holder> {
     })
 }
 
-fn unix_now() -> u64 {
+fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or_default()
 }
 
