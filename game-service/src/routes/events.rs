@@ -104,22 +104,21 @@ pub async fn stream(
         tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(unix_now()));
     // The header wins over its query twin (a browser's EventSource sends the
     // header itself when it reconnects).
-    let resume_from = match req.headers().get("Last-Event-ID") {
-        Some(value) => Some(value.to_str().unwrap_or_default().trim().to_owned()),
-        None => last_event_id.map(|id| id.trim().to_owned()),
-    };
-    let last_id = match resume_from {
-        None => None,
-        Some(raw) => {
-            // The largest id has no successor to replay from (Redis refuses it).
-            if parse_event_id(&raw).is_none_or(|id| id == (u64::MAX, u64::MAX)) {
-                return Err(ApiError::invalid(
-                    "Last-Event-ID (or last_event_id) must look like <millis>-<seq>, each a number below 2^64",
-                ));
-            }
-            Some(raw)
+    let header_id = req
+        .headers()
+        .get("Last-Event-ID")
+        .map(|value| value.to_str().unwrap_or_default().trim().to_owned());
+    let query_id = last_event_id.map(|id| id.trim().to_owned());
+    // Both are checked, whichever is used: a malformed id is a 400 either way.
+    for raw in header_id.iter().chain(query_id.iter()) {
+        // The largest id has no successor to replay from (Redis refuses it).
+        if parse_event_id(raw).is_none_or(|id| id == (u64::MAX, u64::MAX)) {
+            return Err(ApiError::invalid(
+                "Last-Event-ID (or last_event_id) must look like <millis>-<seq>, each a number below 2^64",
+            ));
         }
-    };
+    }
+    let last_id = header_id.or(query_id);
     // Subscribe before reading the store, so no event falls between the two.
     let mut live = hub.subscribe(&player);
     let store = game.store().clone();
