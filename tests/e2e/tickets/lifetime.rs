@@ -39,19 +39,11 @@ async fn a_ticket_opens_streams_until_event_ticket_ttl_secs_and_then_is_refused_
         }
     };
 
-    let refusal = eventually(
+    let refusal = refused_within(
+        &alice,
+        &ticket,
         "the expired ticket is refused",
         Duration::from_secs(10),
-        || {
-            let alice = &alice;
-            let ticket = &ticket;
-            async move {
-                match alice.events_by_query(&query(ticket, None), &[]).await? {
-                    Ok(_still_open) => Ok(None),
-                    Err(refusal) => Ok(Some(refusal)),
-                }
-            }
-        },
     )
     .await?;
     refusal.problem(401, ProblemCode::Unauthorized)?;
@@ -99,19 +91,11 @@ async fn a_stream_opened_by_a_ticket_ends_when_the_token_it_was_issued_for_expir
         "the stream ended at {ended}, before the token expired at {token_expires_at}"
     );
     // The ticket dies with the token (give or take the second both round to).
-    let refusal = eventually(
+    let refusal = refused_within(
+        &alice,
+        &ticket,
         "the ticket is refused once its token expired",
         Duration::from_secs(5),
-        || {
-            let alice = &alice;
-            let ticket = &ticket;
-            async move {
-                match alice.events_by_query(&query(ticket, None), &[]).await? {
-                    Ok(_still_open) => Ok(None),
-                    Err(refusal) => Ok(Some(refusal)),
-                }
-            }
-        },
     )
     .await?;
     refusal.problem(401, ProblemCode::Unauthorized)?;

@@ -112,6 +112,22 @@ async fn refused(player: &Player, query: &str, headers: &[(&str, &str)]) -> anyh
     }
 }
 
+/// Waits (up to `within`) until `ticket` no longer opens the player's stream; the refusal.
+async fn refused_within(
+    player: &Player,
+    ticket: &EventTicket,
+    what: &str,
+    within: Duration,
+) -> anyhow::Result<Reply> {
+    eventually(what, within, || async move {
+        match player.events_by_query(&query(ticket, None), &[]).await? {
+            Ok(_still_open) => Ok(None),
+            Err(refusal) => Ok(Some(refusal)),
+        }
+    })
+    .await
+}
+
 fn ids(events: &[SseEvent]) -> Vec<Option<&str>> {
     events.iter().map(|e| e.id.as_deref()).collect()
 }
