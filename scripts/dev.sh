@@ -49,16 +49,31 @@ on_signal() {
 trap on_signal INT TERM
 trap stop EXIT
 
-BIND_ADDR="$IM_ADDR" "$TARGET_DIR/debug/im-service" &
+# The web client at /play/ is served by the game service and calls the IM
+# service from the browser: the IM service lets that origin in (CORS).
+BIND_ADDR="$IM_ADDR" CORS_ALLOWED_ORIGINS="http://$GAME_ADDR,http://localhost:${GAME_ADDR##*:}" \
+    "$TARGET_DIR/debug/im-service" &
 IM_PID=$!
 BIND_ADDR="$GAME_ADDR" IM_URL="http://$IM_ADDR" "$TARGET_DIR/debug/game-service" &
 GAME_PID=$!
+
+# Tokens for the two links (8 hours). The token is in the URL fragment, which
+# the browser never sends to a server; the page moves it out of the address bar.
+link() { echo "http://$GAME_ADDR/play/#token=$("$TARGET_DIR/debug/xtask" token "$1" --ttl 28800)"; }
+ALICE_LINK=$(link alice)
+BOB_LINK=$(link bob)
 
 cat <<INFO
 
 ==> running (in-memory store, JWT_SECRET=$JWT_SECRET)
     IM service    http://$IM_ADDR    docs http://$IM_ADDR/docs/
     game service  http://$GAME_ADDR    docs http://$GAME_ADDR/docs/
+
+    play in the browser: open each link in its own window (one is alice, one is bob):
+      alice  $ALICE_LINK
+      bob    $BOB_LINK
+    then in both: presence "available", alice opens a conversation with bob, both
+    send a message, both press Play and answer the pop-ups.
 
     mint a player token (same secret):   cargo xtask token alice
     a service token:                     cargo xtask token game-service --service --ttl 600

@@ -35,17 +35,29 @@ pub struct Settings {
     pub record_ttl: Duration,
     /// Event streams one player may hold on one replica (the oldest is closed past it).
     pub max_streams_per_player: usize,
+    /// The reference web client at `/play/` (`PLAY_ENABLED`), and the IM
+    /// service's URL as a player's browser reaches it (`PLAY_IM_URL`).
+    pub play: Option<crate::play::PlayClient>,
 }
 
 impl Settings {
     pub fn from_env() -> anyhow::Result<Self> {
+        let im_url = env_or("IM_URL", "http://127.0.0.1:8081".to_owned())?;
+        let play = if env_or("PLAY_ENABLED", true)? {
+            Some(crate::play::PlayClient::new(&env_or(
+                "PLAY_IM_URL",
+                im_url.clone(),
+            )?)?)
+        } else {
+            None
+        };
         Ok(Self {
             bind_addr: env_or("BIND_ADDR", "0.0.0.0:8080".to_owned())?,
             redis_url: env_opt("REDIS_URL"),
             redis_cluster: service_kit::config::redis_cluster_forced()?,
             redis_key_prefix: env_or("REDIS_KEY_PREFIX", "game".to_owned())?,
             jwt: JwtSettings::from_env(env_opt("REDIS_URL").is_none())?,
-            im_url: env_or("IM_URL", "http://127.0.0.1:8081".to_owned())?,
+            im_url,
             im_timeout: Duration::from_millis(env_or("IM_TIMEOUT_MS", 500)?),
             invite_ttl: Duration::from_secs(env_or("INVITE_TTL_SECS", 60)?),
             expiry_poll: Duration::from_millis(env_or("EXPIRY_POLL_MS", 200)?),
@@ -72,6 +84,7 @@ impl Settings {
             )?
             .try_into()
             .unwrap_or(usize::MAX),
+            play,
         })
     }
 }

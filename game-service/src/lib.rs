@@ -13,6 +13,7 @@
 //! - [`hub`]: fans events out to this replica's event streams.
 //! - [`routes`]: HTTP handlers, one module per resource.
 //! - [`openapi`]: the generated OpenAPI document.
+//! - [`play`]: the reference web client at `/play/`.
 
 pub mod breaker;
 pub mod configuration;
@@ -23,6 +24,7 @@ pub mod im_client;
 pub mod join_tokens;
 pub mod metrics;
 pub mod openapi;
+pub mod play;
 pub mod routes;
 pub mod startup;
 pub mod store;

@@ -82,6 +82,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let rate_limit = web::Data::new(service_kit::middleware::RateLimit::from_env()?);
         let cors = service_kit::cors::AllowedOrigins::from_env()?;
+        let play = settings.play.clone();
         let worker_store = store.clone();
         let server = HttpServer::new(move || {
             // Runs once per worker thread: give it its own Redis connection.
@@ -107,6 +108,11 @@ impl Application {
                 .app_data(tickets.clone())
                 .configure(service_kit::extract::configure)
                 .configure(crate::routes::configure)
+                .configure(|cfg| {
+                    if let Some(play) = play.clone() {
+                        crate::play::configure(cfg, play);
+                    }
+                })
                 .configure(|cfg| service_kit::ops::configure(cfg, openapi.clone()))
                 .default_service(web::to(service_kit::extract::not_found))
         })
