@@ -6,7 +6,8 @@
 # Steps: install redis-server if missing (the e2e suite starts private
 # servers), rustfmt, clippy, build the binaries the e2e suite runs, test, the
 # e2e suite again on a Redis Cluster (E2E_REDIS=cluster), then the API contract
-# checks (OpenAPI validation + schemathesis, scripts/qa.sh), then the deployment
+# checks (OpenAPI validation + schemathesis, scripts/qa.sh), the browser tests
+# (Chromium + Playwright, scripts/browser_test.sh), then the deployment
 # (scripts/deploy_check.sh, run beside the build, and scripts/deploy_run_check.py).
 # One shared target dir, one build: clippy checks, `cargo build` compiles the
 # binaries, `cargo test` reuses them.
@@ -105,6 +106,7 @@ ensure_cargo_deny() {
 step "redis-server + openssl" ensure_redis
 step "rustfmt + clippy present" ensure_components
 step "cargo-deny present" ensure_cargo_deny
+step "chromium + browser-test packages" bash scripts/browser_test.sh --install-only
 # The deployment's static checks (image lint, manifests against the Kubernetes
 # schemas, checkov, settings the services read) need no build: they run beside it.
 DEPLOY_LOG="$(mktemp "${TMPDIR:-/tmp}/deploy-check.XXXXXX.log")"
@@ -126,6 +128,8 @@ step "cargo test" cargo test --workspace --no-fail-fast
 # nothing is compiled again.
 step "e2e on a Redis Cluster" env E2E_REDIS=cluster cargo test --workspace --test e2e
 step "API contract (scripts/qa.sh)" bash scripts/qa.sh
+# The reference web client and cross-origin pages in a real headless Chromium.
+step "browser tests" bash scripts/browser_test.sh
 step "deployment: static checks" deploy_static_checks
 # The rendered Deployments started as Kubernetes would start them, in a private
 # network namespace (probes, metrics port, one pairing, SIGTERM within the grace).

@@ -4,6 +4,13 @@
 
 import { byId, el, say, secondsUntil } from "./dom.js";
 
+// Why a prompt closed without an answer (the `reason` of `prompt_cancelled`).
+const CLOSED = {
+  expired: "time ran out (expired)",
+  superseded: "a partner invited you first (superseded)",
+  withdrawn: "the game was called off (withdrawn)",
+};
+
 export class Game {
   constructor(api, me) {
     this.api = api;
@@ -53,7 +60,7 @@ export class Game {
       this.setPrompt(data);
     } else if (name === "prompt_cancelled" && this.prompt?.id === data.prompt_id) {
       this.setPrompt(null);
-      say(byId("game-status"), `Your ${this.lastPromptKind} prompt was withdrawn (${data.reason}).`);
+      say(byId("game-status"), `Your ${this.lastPromptKind} prompt closed: ${CLOSED[data.reason] ?? data.reason}.`);
     } else if (name === "session") {
       // A fallback session says so; any other session means the IM service answered.
       this.degraded = data.reason === "im_unavailable";
