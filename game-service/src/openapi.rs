@@ -9,7 +9,10 @@ use shared_types::{
     },
     problem::{Problem, ProblemCode},
 };
-use utoipa::OpenApi;
+use utoipa::{
+    Modify, OpenApi,
+    openapi::{RefOr, Required},
+};
 
 use crate::routes;
 
@@ -43,7 +46,7 @@ use crate::routes;
         routes::events::EventFrame, routes::events::EventName,
         shared_types::tickets::EventTicket
     )),
-    modifiers(&BearerSecurity, &StandardResponses),
+    modifiers(&BearerSecurity, &StandardResponses, &OptionalAcceptBody),
     tags(
         (name = "players", description = "Arriving and the player's state"),
         (name = "prompts", description = "Answering invite and join prompts"),
@@ -55,7 +58,113 @@ use crate::routes;
 )]
 struct ApiDoc;
 
+/// `POST /v1/prompts/{id}/accept` takes an optional body: `requestBody.required:
+/// false` with the plain `AcceptBody` schema, which client generators turn
+/// into an argument that may be left out (utoipa can only say "optional" as
+/// `Option<AcceptBody>`, a `oneOf [AcceptBody, null]` value that generated
+/// clients make the caller pass). The server reads no body, an empty one,
+/// `null` and `{}` alike (`routes::prompts::parse_optional_body`).
+struct OptionalAcceptBody;
+
+impl Modify for OptionalAcceptBody {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(RefOr::T(body)) = openapi
+            .paths
+            .paths
+            .get_mut("/v1/prompts/{id}/accept")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|operation| operation.request_body.as_mut())
+        else {
+            panic!("POST /v1/prompts/{{id}}/accept declares its request body inline");
+        };
+        body.required = Some(Required::False);
+    }
+}
+
 /// The document served at `/openapi.json` and checked in as `openapi/game-service.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
     ApiDoc::openapi()
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
+mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::to_value(super::openapi()).expect("the document serialises")
+    }
+
+    #[test]
+    fn the_accept_body_is_an_optional_accept_body() {
+        let doc = document();
+        let body = &doc["paths"]["/v1/prompts/{id}/accept"]["post"]["requestBody"];
+        assert_eq!(body["required"], Value::Bool(false), "{body}");
+        assert_eq!(
+            body["content"]["application/json"]["schema"],
+            serde_json::json!({"$ref": "#/components/schemas/AcceptBody"}),
+            "{body}"
+        );
+    }
+
+    /// Every link names an operation of the document by its id, gives exactly
+    /// that operation's path parameters, and points into a field that the
+    /// response's schema (`PlayerState`: `prompt.id`, `session.id`) has.
+    /// (`leave` links to `connect`, which takes no parameters.)
+    #[test]
+    fn every_link_leads_to_an_operation_with_its_path_parameters() {
+        let doc = document();
+        let mut operations = std::collections::HashMap::new();
+        for item in doc["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                if let Some(id) = operation["operationId"].as_str() {
+                    operations.insert(id.to_owned(), operation);
+                }
+            }
+        }
+        let mut links = 0;
+        for (source, operation) in &operations {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let Some(map) = response["links"].as_object() else {
+                    continue;
+                };
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                assert_eq!(
+                    schema, "#/components/schemas/PlayerState",
+                    "{source} {status}"
+                );
+                for (name, link) in map {
+                    links += 1;
+                    let target = link["operationId"].as_str().unwrap();
+                    let target_operation = operations.get(target).unwrap_or_else(|| {
+                        panic!("{source} {status} {name}: no operation {target}")
+                    });
+                    let mut wanted: Vec<&str> = target_operation["parameters"]
+                        .as_array()
+                        .map_or(&[][..], Vec::as_slice)
+                        .iter()
+                        .filter(|p| p["in"] == "path")
+                        .map(|p| p["name"].as_str().unwrap())
+                        .collect();
+                    let no_parameters = serde_json::Map::new();
+                    let parameters = link["parameters"].as_object().unwrap_or(&no_parameters);
+                    let mut given: Vec<&str> = parameters.keys().map(String::as_str).collect();
+                    wanted.sort_unstable();
+                    given.sort_unstable();
+                    assert_eq!(given, wanted, "{source} {status} {name}");
+                    for expression in parameters.values() {
+                        let expression = expression.as_str().unwrap();
+                        assert!(
+                            ["$response.body#/prompt/id", "$response.body#/session/id"]
+                                .contains(&expression),
+                            "{source} {status} {name}: {expression}"
+                        );
+                    }
+                }
+            }
+        }
+        // connect and me: accept, reject, get and leave; accept and reject: get
+        // and leave; leave: connect again.
+        assert_eq!(links, 13);
+    }
 }

@@ -155,8 +155,10 @@ pub enum Reason {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"with": ["bob"]}))]
 pub struct AcceptBody {
-    /// Subset of the prompt's candidates to invite; all of them when absent.
+    /// Subset of the prompt's candidates to invite (at least one; to invite
+    /// nobody, reject); all of them when absent.
     #[serde(default, rename = "with")]
+    #[schema(min_items = 1)]
     pub with: Option<Vec<UserId>>,
 }
 

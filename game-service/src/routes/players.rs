@@ -17,7 +17,14 @@ use crate::game::Game;
     tag = "players",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The player's state after arriving", body = PlayerState),
+        (status = 200, description = "The player's state after arriving", body = PlayerState,
+            links(
+                ("accept_prompt" = (operation_id = "accept", parameters(("id" = "$response.body#/prompt/id")), description = "Accept the open prompt (when `prompt` is set)")),
+                ("reject_prompt" = (operation_id = "reject", parameters(("id" = "$response.body#/prompt/id")), description = "Reject the open prompt (when `prompt` is set)")),
+                ("get_session" = (operation_id = "get_session", parameters(("id" = "$response.body#/session/id")), description = "Read the live session (when `session` is set)")),
+                ("leave_session" = (operation_id = "leave", parameters(("id" = "$response.body#/session/id")), description = "Leave the live session (when `session` is set)")),
+            )
+        ),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
@@ -42,7 +49,14 @@ pub async fn connect(
     tag = "players",
     security(("bearer" = [])),
     responses(
-        (status = 200, description = "The player's state", body = PlayerState),
+        (status = 200, description = "The player's state", body = PlayerState,
+            links(
+                ("accept_prompt" = (operation_id = "accept", parameters(("id" = "$response.body#/prompt/id")), description = "Accept the open prompt (when `prompt` is set)")),
+                ("reject_prompt" = (operation_id = "reject", parameters(("id" = "$response.body#/prompt/id")), description = "Reject the open prompt (when `prompt` is set)")),
+                ("get_session" = (operation_id = "get_session", parameters(("id" = "$response.body#/session/id")), description = "Read the live session (when `session` is set)")),
+                ("leave_session" = (operation_id = "leave", parameters(("id" = "$response.body#/session/id")), description = "Leave the live session (when `session` is set)")),
+            )
+        ),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),

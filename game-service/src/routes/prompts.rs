@@ -22,9 +22,17 @@ use crate::game::Game;
     tag = "prompts",
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The prompt's id", example = "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b")),
-    request_body(content = Option<AcceptBody>, content_type = "application/json", description = "Optional; invite prompts only"),
+    // Optional body: `crate::openapi` marks it `required: false` (utoipa renders
+    // `Option<AcceptBody>` as `oneOf [AcceptBody, null]`, which generated
+    // clients send as a value the caller must pass).
+    request_body(content = AcceptBody, content_type = "application/json", description = "Optional. Invite prompt: `{\"with\": [ids]}` invites that subset of the candidates; no body (or `null`, or `{}`) invites all of them. Join prompt: send no body."),
     responses(
-        (status = 200, description = "The player's state after accepting", body = PlayerState),
+        (status = 200, description = "The player's state after accepting", body = PlayerState,
+            links(
+                ("get_session" = (operation_id = "get_session", parameters(("id" = "$response.body#/session/id")), description = "Read the session the answer led to")),
+                ("leave_session" = (operation_id = "leave", parameters(("id" = "$response.body#/session/id")), description = "Leave the session the answer led to")),
+            )
+        ),
         (status = 400, description = "Malformed body, or `with` names a non-candidate", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "A body that is not `application/json`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
@@ -57,7 +65,12 @@ pub async fn accept(
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The prompt's id", example = "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b")),
     responses(
-        (status = 200, description = "The player's state after rejecting", body = PlayerState),
+        (status = 200, description = "The player's state after rejecting", body = PlayerState,
+            links(
+                ("get_session" = (operation_id = "get_session", parameters(("id" = "$response.body#/session/id")), description = "Read the session the answer led to")),
+                ("leave_session" = (operation_id = "leave", parameters(("id" = "$response.body#/session/id")), description = "Leave the session the answer led to")),
+            )
+        ),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),

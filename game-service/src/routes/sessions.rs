@@ -55,7 +55,9 @@ pub async fn get_session(
     security(("bearer" = [])),
     params(("id" = Uuid, Path, description = "The session's id", example = "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10")),
     responses(
-        (status = 200, description = "The player's state after leaving", body = PlayerState),
+        (status = 200, description = "The player's state after leaving", body = PlayerState,
+            links(("connect_again" = (operation_id = "connect", description = "Arrive again: a new prompt or session")))
+        ),
         (status = 401, description = "Missing or invalid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A `service` token: these endpoints are for players", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many requests from this caller; retry after `Retry-After`", body = Problem, content_type = "application/problem+json"),
