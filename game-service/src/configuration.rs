@@ -80,7 +80,7 @@ impl Settings {
             record_ttl: Duration::from_secs(positive("RECORD_TTL_SECS", 86_400)?),
             max_streams_per_player: positive(
                 "MAX_STREAMS_PER_PLAYER",
-                crate::hub::DEFAULT_MAX_STREAMS_PER_PLAYER as u64,
+                service_kit::events::DEFAULT_MAX_STREAMS_PER_PLAYER as u64,
             )?
             .try_into()
             .unwrap_or(usize::MAX),

@@ -10,7 +10,6 @@
 //! - [`im_client`]: the call to the IM service; [`breaker`]: its circuit breaker.
 //! - [`join_tokens`]: the signed credentials game servers verify, and their keys.
 //! - [`metrics`]: the game's own Prometheus series.
-//! - [`hub`]: fans events out to this replica's event streams.
 //! - [`routes`]: HTTP handlers, one module per resource.
 //! - [`openapi`]: the generated OpenAPI document.
 //! - [`play`]: the reference web client at `/play/`.
@@ -19,7 +18,6 @@ pub mod breaker;
 pub mod configuration;
 pub mod domain;
 pub mod game;
-pub mod hub;
 pub mod im_client;
 pub mod join_tokens;
 pub mod metrics;

@@ -5,14 +5,13 @@ use std::{net::TcpListener, sync::Arc};
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use futures_util::future::BoxFuture;
-use service_kit::{ops::ReadinessCheck, serve::Ops};
+use service_kit::{events::EventHub, ops::ReadinessCheck, serve::Ops};
 
 use crate::{
     breaker::Breaker,
     configuration::Settings,
     domain::engine::Engine,
     game::{Game, SystemClock},
-    hub::EventHub,
     im_client::ImClient,
     join_tokens::JoinTokens,
     store::{Retention, Store, memory::MemoryStore, redis::RedisStore},
@@ -65,7 +64,11 @@ impl Application {
             Arc::new(SystemClock),
             tokens,
         ));
-        let hub = EventHub::start(&store, settings.max_streams_per_player);
+        let hub = EventHub::start(
+            &*store,
+            settings.max_streams_per_player,
+            crate::metrics::EVENT_STREAMS_OPEN.clone(),
+        );
         let tickets = web::Data::new(event_tickets(&settings)?);
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let ops = Ops::from_env("game", crate::metrics::collectors())?;

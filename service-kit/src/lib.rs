@@ -11,6 +11,7 @@
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs`; [`metrics`]: the Prometheus middleware and `/metrics`.
 //! - [`shutdown`]: the SIGTERM sequence (drain, end streams, finish requests);
 //!   [`event_stream`]: streams that end with a `retry` advice; [`serve`]: both, set up from the environment.
+//! - [`events`]: stored, replayable, relayed per-user events and the `GET /v1/events` stream.
 //! - [`tickets`]: event-stream tickets for browsers, and the stream caller extractor.
 //! - [`telemetry`]: tracing subscriber set-up.
 
@@ -20,6 +21,7 @@ pub mod config;
 pub mod cors;
 pub mod error;
 pub mod event_stream;
+pub mod events;
 pub mod extract;
 pub mod metrics;
 pub mod middleware;

@@ -185,14 +185,22 @@ pub enum GameEvent {
     Session(Session),
 }
 
-impl GameEvent {
-    /// The SSE event name.
-    pub fn name(&self) -> &'static str {
+impl crate::events::Payload for GameEvent {
+    fn name(&self) -> &'static str {
         match self {
             Self::Prompt(_) => "prompt",
             Self::PromptCancelled(_) => "prompt_cancelled",
             Self::Session(_) => "session",
         }
+    }
+
+    fn data(&self) -> String {
+        match self {
+            Self::Prompt(prompt) => serde_json::to_string(prompt),
+            Self::PromptCancelled(cancelled) => serde_json::to_string(cancelled),
+            Self::Session(session) => serde_json::to_string(session),
+        }
+        .unwrap_or_default()
     }
 }
 

@@ -1,20 +1,20 @@
 //! `GET /v1/events`: the player's events as server-sent events, replayable with `Last-Event-ID`.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use actix_web::{HttpRequest, Responder, get, web};
-use actix_web_lab::sse::{self, Sse};
 use service_kit::{
-    ApiError, event_stream::ending_with_retry, shutdown::Shutdown, tickets::StreamPlayer,
+    ApiError,
+    events::{
+        EventHub,
+        sse::{Stream, WhileOpen},
+    },
+    shutdown::Shutdown,
+    tickets::StreamPlayer,
 };
-use shared_types::problem::Problem;
-use tokio::sync::mpsc;
+use shared_types::{game::GameEvent, problem::Problem};
 
-use crate::{
-    game::Game,
-    hub::EventHub,
-    store::{EVENTS_KEPT, Relayed, StoredEvent, parse_event_id},
-};
+use crate::game::Game;
 
 /// One server-sent event as it appears on the stream (documentation of the wire format).
 #[derive(utoipa::ToSchema)]
@@ -41,16 +41,8 @@ pub enum EventName {
     Session,
 }
 
-/// Proxies close idle connections; a comment line every so often keeps the
-/// stream open, and its failed write is how a vanished client is noticed (so
-/// the socket is freed within this time).
-const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// However short `SESSION_IDLE_SECS`, a stream notes life at most this often.
 const MIN_LIFE_TICK: Duration = Duration::from_millis(250);
-/// The `retry:` advice at the start of every stream: how soon a client
-/// reconnects (with `Last-Event-ID`) after the stream ends, at its token's
-/// expiry, a replica's shutdown or a cut for lagging.
-const RETRY_ADVICE: Duration = Duration::from_secs(1);
 
 /// The player's event stream (`text/event-stream`).
 ///
@@ -88,55 +80,10 @@ const RETRY_ADVICE: Duration = Duration::from_secs(1);
 pub async fn stream(
     caller: StreamPlayer,
     game: web::Data<Game>,
-    hub: web::Data<EventHub>,
+    hub: web::Data<EventHub<GameEvent>>,
     shutdown: web::Data<Shutdown>,
     req: HttpRequest,
 ) -> Result<impl Responder, ApiError> {
-    let StreamPlayer {
-        player,
-        expires_at,
-        last_event_id,
-    } = caller;
-    // The stream ends when the token that opened it (or that the ticket was
-    // issued for) expires: it must not outlive the credential (session
-    // events carry join tokens).
-    let token_expires =
-        tokio::time::Instant::now() + Duration::from_secs(expires_at.saturating_sub(unix_now()));
-    // The header wins over its query twin (a browser's EventSource sends the
-    // header itself when it reconnects).
-    let header_id = req
-        .headers()
-        .get("Last-Event-ID")
-        .map(|value| value.to_str().unwrap_or_default().trim().to_owned());
-    let query_id = last_event_id.map(|id| id.trim().to_owned());
-    // Both are checked, whichever is used: a malformed id is a 400 either way.
-    for raw in header_id.iter().chain(query_id.iter()) {
-        // The largest id has no successor to replay from (Redis refuses it).
-        if parse_event_id(raw).is_none_or(|id| id == (u64::MAX, u64::MAX)) {
-            return Err(ApiError::invalid(
-                "Last-Event-ID (or last_event_id) must look like <millis>-<seq>, each a number below 2^64",
-            ));
-        }
-    }
-    let last_id = header_id.or(query_id);
-    // Subscribe before reading the store, so no event falls between the two.
-    let mut live = hub.subscribe(&player);
-    let store = game.store().clone();
-    let replay = match &last_id {
-        Some(id) => store.events_after(&player, Some(id), EVENTS_KEPT).await,
-        // Without Last-Event-ID the stream starts now: remember where "now" is,
-        // so that a resync knows what counts as missed.
-        None => store.events_after(&player, None, 1).await,
-    }
-    .map_err(crate::game::GameError::from)?;
-    let (out, rx) = mpsc::channel::<sse::Event>(16);
-    let (retry_tail, response) = ending_with_retry(
-        Sse::from_infallible_receiver(rx)
-            .with_keep_alive(KEEP_ALIVE)
-            .with_retry_duration(RETRY_ADVICE),
-        &req,
-    );
-    let mut shutdown = shutdown.get_ref().clone();
     // An open stream is a sign of life of the player's session, noted as
     // often as the game records life, from one period after it opened (the
     // idle deadline allows for that, so opening a stream reads nothing more).
@@ -147,98 +94,25 @@ pub async fn stream(
         .to_std()
         .unwrap_or(Duration::from_secs(60))
         .max(MIN_LIFE_TICK);
-    let mut alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
-    alive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    actix_web::rt::spawn(async move {
-        let mut stream = Cursor {
-            last_sent: last_id.as_deref().and_then(parse_event_id),
-            out,
-        };
-        if last_id.is_some() {
-            if stream.send_all(replay).await.is_err() {
-                return;
-            }
-        } else {
-            stream.last_sent = replay.last().and_then(|e| parse_event_id(&e.id));
-        }
-        loop {
-            let next = tokio::select! {
-                () = stream.out.closed() => return,
-                () = shutdown.streams_end() => {
-                    // The client reconnects elsewhere, at a time of its own.
-                    retry_tail.advise(shutdown.reconnect_advice());
-                    return;
+    let noting = game.clone();
+    let while_open = WhileOpen {
+        every,
+        tick: Arc::new(move |player| {
+            let game = noting.clone();
+            Box::pin(async move {
+                if let Err(err) = game.note_life_of(&player).await {
+                    tracing::debug!(%err, "noting an open stream's life");
                 }
-                () = tokio::time::sleep_until(token_expires) => return, // reconnects with a fresh token
-                next = live.events.recv() => next,
-                _ = alive.tick() => {
-                    if let Err(err) = game.note_life_of(&player).await {
-                        tracing::debug!(%err, "noting an open stream's life");
-                    }
-                    continue;
-                }
-            };
-            let sent = match next {
-                None => return, // cut by the hub: the client reconnects and replays
-                Some(Relayed::Event(event)) => stream.send_all(vec![event]).await,
-                Some(Relayed::Resync) => {
-                    let after = stream.last_sent.map(|(ms, seq)| format!("{ms}-{seq}"));
-                    match store
-                        .events_after(&player, after.as_deref(), EVENTS_KEPT)
-                        .await
-                    {
-                        Ok(missed) => stream.send_all(missed).await,
-                        Err(err) => {
-                            tracing::warn!(%err, "resync failed; closing the stream for a replay");
-                            return;
-                        }
-                    }
-                }
-            };
-            if sent.is_err() {
-                return;
-            }
-        }
-    });
-    Ok(response)
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
-}
-
-/// One open stream: what it sent last, so nothing goes out twice or out of order.
-struct Cursor {
-    last_sent: Option<(u64, u64)>,
-    out: mpsc::Sender<sse::Event>,
-}
-
-impl Cursor {
-    async fn send_all(&mut self, events: Vec<StoredEvent>) -> Result<(), ()> {
-        for event in events {
-            let id = parse_event_id(&event.id);
-            if id <= self.last_sent {
-                continue;
-            }
-            self.last_sent = id;
-            self.out.send(frame(&event)).await.map_err(|_| ())?;
-        }
-        Ok(())
+            })
+        }),
+    };
+    Stream {
+        caller,
+        log: game.store().clone(),
+        hub: &hub,
+        shutdown: &shutdown,
+        while_open: Some(while_open),
     }
-}
-
-fn frame(event: &StoredEvent) -> sse::Event {
-    let data = match &event.event {
-        shared_types::game::GameEvent::Prompt(prompt) => serde_json::to_string(prompt),
-        shared_types::game::GameEvent::PromptCancelled(c) => serde_json::to_string(c),
-        shared_types::game::GameEvent::Session(session) => serde_json::to_string(session),
-    }
-    .unwrap_or_default();
-    sse::Data::new(data)
-        .event(event.event.name())
-        .id(event.id.clone())
-        .into()
+    .respond(&req)
+    .await
 }

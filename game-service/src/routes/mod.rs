@@ -27,6 +27,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(service_kit::tickets::issue_ticket);
 }
 
+/// A store failure outside a transition (reading an event stream back).
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        GameError::Store(err).into()
+    }
+}
+
 impl From<GameError> for ApiError {
     /// Also counts the failure: every request that fails on the store or on
     /// lock contention passes here exactly once, on its way to its problem.

@@ -2,20 +2,24 @@
 //! Redis, lifetimes included ([`Retention`], in real time).
 
 use std::{
-    collections::{BTreeMap, HashMap, VecDeque},
+    collections::{BTreeMap, HashMap},
     sync::{Mutex, MutexGuard},
     time::{Duration, Instant},
 };
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use shared_types::{UserId, game::SessionState};
+use service_kit::events::{EventBuffer, EventLog};
+use shared_types::{
+    UserId,
+    game::{GameEvent, SessionState},
+};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{
-    EVENTS_KEPT, Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent,
-    event_message, job_key, parse_event_id,
+    Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent, event_message,
+    job_key,
 };
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
@@ -81,7 +85,7 @@ struct State {
     locks: HashMap<UserId, (String, Instant)>,
     players: Ttl<UserId, PlayerRecord>,
     sessions: Ttl<Uuid, SessionRecord>,
-    streams: Ttl<UserId, VecDeque<StoredEvent>>,
+    streams: Ttl<UserId, EventBuffer<GameEvent>>,
     /// job key → (due, job); `due` moves forward while a claim is leased.
     /// Jobs are kept until finished (Redis keeps their sets at least as long).
     jobs: HashMap<String, (DateTime<Utc>, ExpiryJob)>,
@@ -134,27 +138,40 @@ impl State {
             .is_some_and(|(owner, until)| owner == token && *until > Instant::now())
     }
 
-    fn append(&mut self, player: &UserId, mut event: StoredEvent, ttl: Duration) -> StoredEvent {
+    fn append(&mut self, player: &UserId, event: StoredEvent, ttl: Duration) -> StoredEvent {
         if self.streams.get(player).is_none() {
             self.streams
-                .set(player.clone(), VecDeque::new(), ttl, false);
+                .set(player.clone(), EventBuffer::default(), ttl, false);
         }
         self.streams.extend(player, ttl);
         let Some(stream) = self.streams.get_mut(player) else {
             return event;
         };
         let millis = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
-        let last = stream.back().and_then(|e| parse_event_id(&e.id));
-        let (ms, seq) = match last {
-            Some((last_ms, last_seq)) if last_ms >= millis => (last_ms, last_seq + 1),
-            _ => (millis, 0),
-        };
-        event.id = format!("{ms}-{seq}");
-        stream.push_back(event.clone());
-        while stream.len() > EVENTS_KEPT {
-            stream.pop_front();
-        }
-        event
+        stream.append(event, millis)
+    }
+}
+
+#[async_trait]
+impl EventLog<GameEvent> for MemoryStore {
+    type Error = StoreError;
+
+    async fn events_after(
+        &self,
+        player: &UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let state = self.state()?;
+        Ok(state
+            .streams
+            .get(player)
+            .map(|stream| stream.after(after, limit))
+            .unwrap_or_default())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Relayed> {
+        self.events.subscribe()
     }
 }
 
@@ -291,29 +308,6 @@ impl Store for MemoryStore {
 
     async fn session_host(&self, id: Uuid) -> StoreResult<Option<UserId>> {
         Ok(self.state()?.sessions.get(&id).map(|s| s.host.clone()))
-    }
-
-    async fn events_after(
-        &self,
-        player: &UserId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredEvent>> {
-        let after = after.and_then(parse_event_id);
-        let state = self.state()?;
-        let Some(stream) = state.streams.get(player) else {
-            return Ok(Vec::new());
-        };
-        Ok(stream
-            .iter()
-            .filter(|e| after.is_none_or(|a| parse_event_id(&e.id).is_some_and(|id| id > a)))
-            .take(limit)
-            .cloned()
-            .collect())
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Relayed> {
-        self.events.subscribe()
     }
 
     async fn claim_due(

@@ -22,7 +22,6 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared_types::{UserId, game::GameEvent};
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::domain::{
@@ -30,11 +29,7 @@ use crate::domain::{
     tx::Changes,
 };
 
-/// Events one replica may buffer between the store and its event streams.
-pub const BROADCAST_CAPACITY: usize = 65_536;
-
-/// Events kept per player for `Last-Event-ID` replay.
-pub const EVENTS_KEPT: usize = 256;
+pub use service_kit::events::{BROADCAST_CAPACITY, EVENTS_KEPT, parse_event_id};
 
 /// How long the store keeps what it holds, in real time (Redis TTLs; the
 /// memory store expires the same things after the same times).
@@ -81,22 +76,11 @@ impl Retention {
     }
 }
 
-/// An event as stored in a player's stream. Ids are `<millis>-<seq>`, increasing per player.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct StoredEvent {
-    pub player: UserId,
-    pub id: String,
-    pub event: GameEvent,
-}
+/// A game event as stored in a player's stream (ids `<millis>-<seq>`, increasing per player).
+pub type StoredEvent = service_kit::events::StoredEvent<GameEvent>;
 
 /// What a store relays to its subscribers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Relayed {
-    Event(StoredEvent),
-    /// Events may have been missed (the subscription to Redis was re-established):
-    /// live streams re-read what they lack from the store.
-    Resync,
-}
+pub type Relayed = service_kit::events::Relayed<GameEvent>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -155,8 +139,10 @@ pub struct Locked {
     pub sessions: BTreeMap<Uuid, Option<SessionRecord>>,
 }
 
+/// A store is also where the players' event streams are read back (replay
+/// and the live feed), through the machinery both services share.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: service_kit::events::EventLog<GameEvent, Error = StoreError> {
     /// Takes the locks of all `players` for `lease`, all or none: `None`
     /// (holding nothing) when another transition holds one of them. Returns
     /// their records (default when none) and the `sessions` whose host is
@@ -193,17 +179,6 @@ pub trait Store: Send + Sync + 'static {
     /// Which player hosts (and so stores) the session with this id.
     async fn session_host(&self, id: Uuid) -> StoreResult<Option<UserId>>;
 
-    /// The player's events after `after` (all kept ones when `None`), oldest first.
-    async fn events_after(
-        &self,
-        player: &UserId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredEvent>>;
-
-    /// Every event committed from now on, by any replica.
-    fn subscribe(&self) -> broadcast::Receiver<Relayed>;
-
     /// Claims up to `limit` jobs due at `now`: each is handed to exactly one
     /// caller, and handed out again after `lease` unless [`Store::finish_job`] is called.
     async fn claim_due(
@@ -227,13 +202,6 @@ pub trait Store: Send + Sync + 'static {
     fn attach_to_this_thread(&self) {}
 }
 
-/// Orders stream ids `<millis>-<seq>` numerically (a bare `<millis>` is
-/// `<millis>-0`, as in Redis); `None` for a malformed id.
-pub fn parse_event_id(id: &str) -> Option<(u64, u64)> {
-    let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
-    Some((ms.parse().ok()?, seq.parse().ok()?))
-}
-
 /// A stable key for a job (dedupes scheduling, names it in the store).
 pub fn job_key(job: &ExpiryJob) -> String {
     match job {
@@ -248,9 +216,5 @@ pub fn job_key(job: &ExpiryJob) -> String {
 }
 
 pub(crate) fn event_message(player: &UserId, event: &GameEvent) -> StoredEvent {
-    StoredEvent {
-        player: player.clone(),
-        id: String::new(),
-        event: event.clone(),
-    }
+    StoredEvent::new(player, event.clone())
 }

@@ -91,7 +91,7 @@ pub fn game_settings(im_address: &str) -> Settings {
         join_token_ttl: Duration::from_secs(900),
         session_idle: Duration::from_secs(1800),
         record_ttl: Duration::from_secs(86_400),
-        max_streams_per_player: game_service::hub::DEFAULT_MAX_STREAMS_PER_PLAYER,
+        max_streams_per_player: service_kit::events::DEFAULT_MAX_STREAMS_PER_PLAYER,
         play: None,
     }
 }

@@ -2,6 +2,7 @@
 
 use anyhow::ensure;
 use game_service::{domain::engine::Refusal, game::GameError};
+use shared_types::events::Payload as _;
 use shared_types::game::{PromptKind, Reason, SessionKind, SessionState};
 
 use crate::{

@@ -31,14 +31,12 @@
 //! # Layout
 //! - `locks`: taking and releasing locks, at once (standalone) or player by player (cluster).
 //! - `two_phase`: the cluster's commit (prepare, apply) and its recovery or abort.
-//! - `relay`: events published by any replica, forwarded to local subscribers.
 //! - `replies`: Redis replies and errors read as store values.
 //! - `keys` and `plan`: key names, and the writes a commit sends to each slot.
 
 mod keys;
 mod locks;
 mod plan;
-mod relay;
 mod replies;
 mod two_phase;
 
@@ -47,8 +45,15 @@ use std::{sync::Arc, time::Duration};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use redis::{AsyncCommands, Script};
-use service_kit::{config::redis_cluster_nodes, redis_conn::RedisConn};
-use shared_types::UserId;
+use service_kit::{
+    config::redis_cluster_nodes,
+    events::{
+        EventLog,
+        redis::{ReadError, relay_events},
+    },
+    redis_conn::RedisConn,
+};
+use shared_types::{UserId, game::GameEvent};
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
@@ -56,10 +61,9 @@ pub use self::two_phase::CrashPoint;
 use self::{
     keys::{JOB_SHARDS, Keys},
     plan::{Group, groups, millis},
-    relay::relay_events,
     replies::{corrupt, decode, from_redis},
 };
-use super::{Locked, Relayed, Retention, Scope, Store, StoreResult, StoredEvent};
+use super::{Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
@@ -179,6 +183,30 @@ impl RedisStore {
 }
 
 #[async_trait]
+impl EventLog<GameEvent> for RedisStore {
+    type Error = StoreError;
+
+    async fn events_after(
+        &self,
+        player: &UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let key = self.keys.events(player).name;
+        service_kit::events::redis::events_after(&mut self.conn(), &key, player, after, limit)
+            .await
+            .map_err(|err| match err {
+                ReadError::Redis(err) => from_redis(err),
+                ReadError::Corrupt { error, .. } => corrupt(error, "an event"),
+            })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Relayed> {
+        self.events.subscribe()
+    }
+}
+
+#[async_trait]
 impl Store for RedisStore {
     async fn lock(
         &self,
@@ -269,61 +297,6 @@ impl Store for RedisStore {
             .await
             .map_err(from_redis)?;
         Ok(raw.and_then(|host| UserId::parse(&host).ok()))
-    }
-
-    async fn events_after(
-        &self,
-        player: &UserId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredEvent>> {
-        let key = self.keys.events(player).name;
-        let mut conn = self.conn();
-        type Entries = Vec<(String, Vec<(String, String)>)>;
-        let entries: Entries = match after {
-            Some(id) => redis::cmd("XRANGE")
-                .arg(&key)
-                .arg(format!("({id}"))
-                .arg("+")
-                .arg("COUNT")
-                .arg(limit)
-                .query_async(&mut conn)
-                .await
-                .map_err(from_redis)?,
-            None => {
-                let mut newest: Entries = redis::cmd("XREVRANGE")
-                    .arg(&key)
-                    .arg("+")
-                    .arg("-")
-                    .arg("COUNT")
-                    .arg(limit)
-                    .query_async(&mut conn)
-                    .await
-                    .map_err(from_redis)?;
-                newest.reverse();
-                newest
-            }
-        };
-        entries
-            .into_iter()
-            .filter_map(|(id, fields)| {
-                fields
-                    .into_iter()
-                    .find(|(name, _)| name == "e")
-                    .map(|(_, json)| (id, json))
-            })
-            .map(|(id, json)| {
-                Ok(StoredEvent {
-                    player: player.clone(),
-                    id,
-                    event: serde_json::from_str(&json).map_err(|e| corrupt(e, "an event"))?,
-                })
-            })
-            .collect()
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Relayed> {
-        self.events.subscribe()
     }
 
     async fn claim_due(

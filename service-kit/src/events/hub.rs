@@ -11,44 +11,54 @@ use std::{
 use shared_types::UserId;
 use tokio::sync::{broadcast::error::RecvError, mpsc};
 
-use crate::store::{Relayed, Store};
+use prometheus::IntGauge;
+
+use super::{EventLog, Payload, Relayed};
 
 /// Events one slow stream may fall behind before it is cut (it reconnects with Last-Event-ID).
 const STREAM_BUFFER: usize = 64;
 
 /// Each player's open streams on this replica, by subscription id.
-type Subscribers = HashMap<UserId, Vec<(u64, mpsc::Sender<Relayed>)>>;
+type Subscribers<E> = HashMap<UserId, Vec<(u64, mpsc::Sender<Relayed<E>>)>>;
 
 /// Default `MAX_STREAMS_PER_PLAYER`: a few devices and tabs, not a thousand.
 pub const DEFAULT_MAX_STREAMS_PER_PLAYER: usize = 8;
 
-#[derive(Clone, Default)]
-pub struct EventHub {
-    inner: Arc<Inner>,
+pub struct EventHub<E> {
+    inner: Arc<Inner<E>>,
 }
 
-#[derive(Default)]
-struct Inner {
-    subscribers: Mutex<Subscribers>,
+impl<E> Clone for EventHub<E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct Inner<E> {
+    subscribers: Mutex<Subscribers<E>>,
     next_id: AtomicU64,
-    /// Streams one player may hold on this replica; `0` (default) means
+    /// Streams one player may hold on this replica; `0` means
     /// [`DEFAULT_MAX_STREAMS_PER_PLAYER`].
     max_per_player: usize,
+    /// The service's gauge of open streams.
+    open: IntGauge,
 }
 
 /// A live subscription: its receiver, and on drop it leaves the hub (so a
 /// closed stream costs nothing afterwards, even if its player never gets
 /// another event).
-pub struct Subscription {
-    pub events: mpsc::Receiver<Relayed>,
-    hub: Arc<Inner>,
+pub struct Subscription<E> {
+    pub events: mpsc::Receiver<Relayed<E>>,
+    hub: Arc<Inner<E>>,
     player: UserId,
     id: u64,
 }
 
-impl Drop for Subscription {
+impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
-        crate::metrics::EVENT_STREAMS_OPEN.dec();
+        self.hub.open.dec();
         if let Ok(mut subscribers) = self.hub.subscribers.lock()
             && let Some(streams) = subscribers.get_mut(&self.player)
         {
@@ -60,14 +70,14 @@ impl Drop for Subscription {
     }
 }
 
-impl EventHub {
-    /// Starts relaying the store's events to local subscribers; a player
+impl<E: Payload> EventHub<E> {
+    /// Starts relaying the log's events to local subscribers; a player
     /// holds at most `max_per_player` streams here (opening one more closes
     /// their oldest, whose client reconnects with `Last-Event-ID` if it is
-    /// still there).
-    pub fn start(store: &Arc<dyn Store>, max_per_player: usize) -> Self {
-        let hub = Self::with_max_streams(max_per_player);
-        let mut events = store.subscribe();
+    /// still there). `open` counts the streams held.
+    pub fn start<L: EventLog<E> + ?Sized>(log: &L, max_per_player: usize, open: IntGauge) -> Self {
+        let hub = Self::new(max_per_player, open);
+        let mut events = log.subscribe();
         let relay = hub.clone();
         tokio::spawn(async move {
             loop {
@@ -88,11 +98,13 @@ impl EventHub {
         hub
     }
 
-    fn with_max_streams(max_per_player: usize) -> Self {
+    fn new(max_per_player: usize, open: IntGauge) -> Self {
         Self {
             inner: Arc::new(Inner {
+                subscribers: Mutex::default(),
+                next_id: AtomicU64::default(),
                 max_per_player,
-                ..Inner::default()
+                open,
             }),
         }
     }
@@ -100,7 +112,7 @@ impl EventHub {
     /// `player`'s events (and resync signals) from now on, until the
     /// subscription is dropped. Past the per-player bound, the oldest of
     /// the player's streams is cut (its receiver ends).
-    pub fn subscribe(&self, player: &UserId) -> Subscription {
+    pub fn subscribe(&self, player: &UserId) -> Subscription<E> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let max = match self.inner.max_per_player {
@@ -115,7 +127,7 @@ impl EventHub {
         }
         // Counted while the subscription lives: a stream the hub cut stays
         // open until its handler notices and drops it.
-        crate::metrics::EVENT_STREAMS_OPEN.inc();
+        self.inner.open.inc();
         Subscription {
             events: rx,
             hub: self.inner.clone(),
@@ -135,11 +147,11 @@ impl EventHub {
 
     /// Sends to `player`'s streams (one map lookup), or to every stream when
     /// `player` is `None`. A full stream is cut: its client reconnects and replays.
-    fn dispatch(&self, player: Option<&UserId>, item: Relayed) {
+    fn dispatch(&self, player: Option<&UserId>, item: Relayed<E>) {
         let Ok(mut subscribers) = self.inner.subscribers.lock() else {
             return;
         };
-        let deliver = |streams: &mut Vec<(u64, mpsc::Sender<Relayed>)>| {
+        let deliver = |streams: &mut Vec<(u64, mpsc::Sender<Relayed<E>>)>| {
             streams.retain(|(_, stream)| stream.try_send(item.clone()).is_ok());
         };
         match player {
@@ -164,9 +176,29 @@ impl EventHub {
 mod tests {
     use super::*;
 
+    /// A payload for the tests: the hub only routes it.
+    #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Note;
+
+    impl Payload for Note {
+        fn name(&self) -> &'static str {
+            "note"
+        }
+        fn data(&self) -> String {
+            "{}".into()
+        }
+    }
+
+    fn hub(max_per_player: usize) -> EventHub<Note> {
+        EventHub::new(
+            max_per_player,
+            IntGauge::new("open", "open streams").expect("a gauge"),
+        )
+    }
+
     #[test]
     fn a_dropped_subscription_leaves_the_hub() {
-        let hub = EventHub::default();
+        let hub = hub(0);
         let alice = UserId::parse("alice").expect("valid id");
         let first = hub.subscribe(&alice);
         let second = hub.subscribe(&alice);
@@ -180,7 +212,7 @@ mod tests {
 
     #[test]
     fn past_the_bound_a_players_oldest_stream_is_cut() {
-        let hub = EventHub::with_max_streams(2);
+        let hub = hub(2);
         let alice = UserId::parse("alice").expect("valid id");
         let mut oldest = hub.subscribe(&alice);
         let mut older = hub.subscribe(&alice);
@@ -202,7 +234,7 @@ mod tests {
 
     #[test]
     fn an_event_reaches_only_its_players_streams() {
-        let hub = EventHub::default();
+        let hub = hub(0);
         let alice = UserId::parse("alice").expect("valid id");
         let bob = UserId::parse("bob").expect("valid id");
         let mut to_alice = hub.subscribe(&alice);
