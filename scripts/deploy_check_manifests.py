@@ -65,6 +65,9 @@ ADAPTER_RULES = ROOT / "k8s/components/autoscaling/prometheus-adapter-rules.yaml
 DEPLOY_DOC = ROOT / "docs/DEPLOY.md"
 OPENAPI = {"game-service": ROOT / "openapi/game-service.json", "im-service": ROOT / "openapi/im-service.json"}
 STREAM_PATHS = {"/v1/events"}
+# Where a service's paths may also be published on the shared host (the gateway
+# strips the prefix): both services have /v1/events, so the IM service's is /im/v1/events.
+PUBLIC_PREFIXES = {"game-service": [""], "im-service": ["", "/im"]}
 
 
 class Render:
@@ -411,6 +414,43 @@ def _route_matches(match: dict, path: str, method: str) -> bool:
     return re.fullmatch(value, path) is not None
 
 
+def _precedence(match: dict) -> tuple:
+    """Gateway API precedence among matching rules: an Exact path over a prefix, the
+    longer prefix first, then a match that names the method."""
+    m = match.get("path") or {"type": "PathPrefix", "value": "/"}
+    return (m.get("type", "PathPrefix") == "Exact", len(m.get("value", "/")), bool(match.get("method")))
+
+
+def _winners(rules: list, path: str, method: str) -> list:
+    """The rules that take `path`: those matching it with the highest precedence (one, unless
+    two tie, which the check reports)."""
+    ranked = []
+    for where, i, rule, backend in rules:
+        best = [_precedence(m) for m in rule.get("matches") or [{}] if _route_matches(m, path, method)]
+        if best:
+            ranked.append((max(best), (where, i, rule, backend)))
+    if not ranked:
+        return []
+    top = max(rank for rank, _ in ranked)
+    return [hit for rank, hit in ranked if rank == top]
+
+
+def _rewritten(rule: dict, path: str, method: str) -> str:
+    """The path the backend receives for `path`, after the rule's URLRewrite filter if any."""
+    for f in rule.get("filters") or []:
+        if f.get("type") != "URLRewrite":
+            continue
+        rewrite = (f.get("urlRewrite") or {}).get("path") or {}
+        if rewrite.get("type") == "ReplaceFullPath":
+            return rewrite.get("replaceFullPath", "/")
+        if rewrite.get("type") == "ReplacePrefixMatch":
+            for m in rule.get("matches") or []:
+                if _route_matches(m, path, method) and (m.get("path") or {}).get("type", "PathPrefix") == "PathPrefix":
+                    prefix = m["path"]["value"].rstrip("/")
+                    return rewrite.get("replacePrefixMatch", "/").rstrip("/") + path[len(prefix):] or "/"
+    return path
+
+
 def check_routes(renders: list[Render]) -> list[str]:
     errors = []
     seen = False
@@ -449,13 +489,28 @@ def check_routes(renders: list[Render]) -> list[str]:
                 for method in ops:
                     if method.upper() not in ("GET", "POST", "PUT", "DELETE", "PATCH"):
                         continue
-                    hits = [(w, i, rule, backend) for w, i, rule, backend in rules if any(_route_matches(m, sample, method.upper()) for m in rule.get("matches") or [{}])]
-                    if len(hits) != 1:
-                        errors.append(f"{r.name}: {method.upper()} {path} ({service}) matches {len(hits)} route rules, want exactly 1: {[f'{w} rule {i}' for w, i, _, _ in hits]}")
+                    # Reachable at one of the service's public paths: exactly one rule
+                    # matches it, sends it to the service, and rewrites it back to the path.
+                    failures = []
+                    for prefix in PUBLIC_PREFIXES[service]:
+                        public = prefix + sample
+                        hits = _winners(rules, public, method.upper())
+                        if len(hits) != 1:
+                            failures.append(f"{r.name}: {method.upper()} {prefix}{path} ({service}) matches {len(hits)} route rules of the same precedence, want exactly 1: {[f'{w} rule {i}' for w, i, _, _ in hits]}")
+                            continue
+                        where, i, rule, backend = hits[0]
+                        if backend != service:
+                            failures.append(f"{r.name}: {method.upper()} {prefix}{path} is routed to {backend}, not {service}")
+                            continue
+                        arrives = _rewritten(rule, public, method.upper())
+                        if arrives != sample:
+                            failures.append(f"{where} rule {i}: {method.upper()} {prefix}{path} reaches {service} as {arrives}, not {path}")
+                            continue
+                        failures = []
+                        break
+                    if failures:
+                        errors.extend(failures)
                         continue
-                    where, i, rule, backend = hits[0]
-                    if backend != service:
-                        errors.append(f"{r.name}: {method.upper()} {path} is routed to {backend}, not {service}")
                     timeout = str((rule.get("timeouts") or {}).get("request", ""))
                     if path in STREAM_PATHS:
                         m = re.fullmatch(r"(\d+)(ms|s|m|h)", timeout)

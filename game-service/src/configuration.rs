@@ -78,12 +78,7 @@ impl Settings {
             join_token_ttl: Duration::from_secs(positive("JOIN_TOKEN_TTL_SECS", 900)?),
             session_idle: Duration::from_secs(positive("SESSION_IDLE_SECS", 1800)?),
             record_ttl: Duration::from_secs(positive("RECORD_TTL_SECS", 86_400)?),
-            max_streams_per_player: positive(
-                "MAX_STREAMS_PER_PLAYER",
-                service_kit::events::DEFAULT_MAX_STREAMS_PER_PLAYER as u64,
-            )?
-            .try_into()
-            .unwrap_or(usize::MAX),
+            max_streams_per_player: service_kit::events::max_streams_from_env()?,
             play,
         })
     }

@@ -69,7 +69,11 @@ impl Application {
             settings.max_streams_per_player,
             crate::metrics::EVENT_STREAMS_OPEN.clone(),
         );
-        let tickets = web::Data::new(event_tickets(&settings)?);
+        let tickets = web::Data::new(service_kit::tickets::Tickets::from_env(
+            settings.redis_url.as_deref(),
+            settings.redis_cluster,
+            &settings.redis_key_prefix,
+        )?);
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let ops = Ops::from_env("game", crate::metrics::collectors())?;
         let readiness = web::Data::new(ops.readiness(vec![Arc::new(StoreCheck(store.clone()))]));
@@ -158,21 +162,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-/// Event-stream tickets: in Redis beside the game's keys (any replica
-/// redeems them), or in this process with the in-memory store.
-fn event_tickets(settings: &Settings) -> anyhow::Result<service_kit::tickets::Tickets> {
-    use service_kit::tickets::Tickets;
-    let ttl = Tickets::ttl_from_env()?;
-    Ok(match &settings.redis_url {
-        Some(url) => Tickets::in_redis(
-            service_kit::redis_conn::RedisConn::connect(url, settings.redis_cluster)?,
-            &settings.redis_key_prefix,
-            ttl,
-        ),
-        None => Tickets::in_memory(ttl),
-    })
 }
 
 /// The join-token keys: a key file, or (in-memory store only) a key made now.

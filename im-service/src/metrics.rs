@@ -2,7 +2,7 @@
 
 use std::sync::LazyLock;
 
-use prometheus::{IntCounter, core::Collector};
+use prometheus::{IntCounter, IntGauge, core::Collector};
 
 /// Requests that failed on the store (answered 503 `store_unavailable` or 500).
 #[expect(clippy::expect_used, reason = "a constant, valid metric definition")]
@@ -15,7 +15,20 @@ pub static STORE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("valid metric")
 });
 
+/// Event streams open on this replica.
+#[expect(clippy::expect_used, reason = "a constant, valid metric definition")]
+pub static EVENT_STREAMS_OPEN: LazyLock<IntGauge> = LazyLock::new(|| {
+    IntGauge::new(
+        "im_event_streams_open",
+        "IM event streams (GET /v1/events) open on this replica",
+    )
+    .expect("valid metric")
+});
+
 /// What `/metrics` serves besides the HTTP series.
 pub fn collectors() -> Vec<Box<dyn Collector>> {
-    vec![Box::new(STORE_ERRORS.clone())]
+    vec![
+        Box::new(STORE_ERRORS.clone()),
+        Box::new(EVENT_STREAMS_OPEN.clone()),
+    ]
 }

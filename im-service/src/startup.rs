@@ -4,7 +4,7 @@ use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use service_kit::{extract, ops, serve::Ops};
+use service_kit::{events::EventHub, extract, ops, serve::Ops};
 
 use crate::{
     configuration::{Limits, Settings},
@@ -52,6 +52,16 @@ impl Application {
         limits.validate()?;
         let verifier = web::Data::new(settings.jwt.verifier()?);
         let store = connect_store(&settings, &limits).await?;
+        let hub = web::Data::new(EventHub::start(
+            &*store,
+            service_kit::events::max_streams_from_env()?,
+            crate::metrics::EVENT_STREAMS_OPEN.clone(),
+        ));
+        let tickets = web::Data::new(service_kit::tickets::Tickets::from_env(
+            settings.redis_url.as_deref(),
+            settings.redis_cluster,
+            &settings.redis_key_prefix,
+        )?);
         let ops = Ops::from_env("im", crate::metrics::collectors())?;
         let readiness =
             web::Data::new(ops.readiness(vec![Arc::new(StoreReadiness(store.clone()))]));
@@ -64,6 +74,7 @@ impl Application {
         });
         let metrics = ops.metrics.clone();
         let openapi = ops.document(crate::openapi());
+        let shutdown = web::Data::new(ops.shutdown.clone());
 
         let listener = TcpListener::bind(&settings.bind_addr)
             .with_context(|| format!("binding BIND_ADDR={}", settings.bind_addr))?;
@@ -89,6 +100,9 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(readiness.clone())
                 .app_data(state.clone())
+                .app_data(hub.clone())
+                .app_data(tickets.clone())
+                .app_data(shutdown.clone())
                 .configure(extract::configure)
                 .configure(|cfg| ops::configure(cfg, openapi.clone()))
                 .configure(routes::configure)

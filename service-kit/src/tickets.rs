@@ -77,6 +77,17 @@ impl Tickets {
         }
     }
 
+    /// A service's tickets, lasting `EVENT_TICKET_TTL_SECS`: in Redis beside
+    /// its other keys when it has a `redis_url` (any replica redeems them),
+    /// else in this process.
+    pub fn from_env(redis_url: Option<&str>, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
+        let ttl = Self::ttl_from_env()?;
+        Ok(match redis_url {
+            Some(url) => Self::in_redis(RedisConn::connect(url, cluster)?, prefix, ttl),
+            None => Self::in_memory(ttl),
+        })
+    }
+
     /// `EVENT_TICKET_TTL_SECS` (at least 1).
     pub fn ttl_from_env() -> anyhow::Result<Duration> {
         let secs: u64 = crate::config::env_or("EVENT_TICKET_TTL_SECS", DEFAULT_TICKET_TTL_SECS)?;

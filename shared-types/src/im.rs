@@ -117,3 +117,36 @@ pub struct Block {
 pub struct BlockList {
     pub blocks: Vec<Block>,
 }
+
+/// One event on a user's IM stream (`GET /v1/events` of the IM service); the
+/// SSE `event:` line is the variant's name, `data:` its payload.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+#[schema(example = json!({"type": "message", "data": {"seq": 3, "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "sender": "bob", "text": "sure", "sent_at": "2026-11-23T09:59:30Z"}}))]
+pub enum ImEvent {
+    /// A message was posted in one of the user's conversations (their own included).
+    Message(Message),
+    /// One of the user's conversations was opened or closed (`closed` says which).
+    Conversation(Conversation),
+    /// Someone the user talks with changed their presence.
+    Presence(crate::presence::Presence),
+}
+
+impl crate::events::Payload for ImEvent {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Message(_) => "message",
+            Self::Conversation(_) => "conversation",
+            Self::Presence(_) => "presence",
+        }
+    }
+
+    fn data(&self) -> String {
+        match self {
+            Self::Message(message) => serde_json::to_string(message),
+            Self::Conversation(conversation) => serde_json::to_string(conversation),
+            Self::Presence(presence) => serde_json::to_string(presence),
+        }
+        .unwrap_or_default()
+    }
+}

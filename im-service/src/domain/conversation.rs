@@ -82,6 +82,14 @@ impl ConversationRecord {
         self.conversation.participants.contains(user) && !self.hidden_from.contains(user)
     }
 
+    /// The participants who see it (a participant who blocked its creator never does).
+    pub fn visible_participants(&self) -> impl Iterator<Item = &UserId> {
+        self.conversation
+            .participants
+            .iter()
+            .filter(|user| !self.hidden_from.contains(user))
+    }
+
     pub fn has_posted(&self, user: &UserId) -> bool {
         self.posters.contains(user)
     }

@@ -2,6 +2,7 @@
 
 pub mod blocks;
 pub mod conversations;
+pub mod events;
 pub mod partners;
 pub mod presence;
 
@@ -11,8 +12,8 @@ use actix_web::web;
 use service_kit::ops::{BearerSecurity, StandardResponses};
 use shared_types::{
     im::{
-        Block, BlockList, Conversation, ConversationList, Message, MessagePage, NewConversation,
-        NewMessage, Partner, PartnersResponse,
+        Block, BlockList, Conversation, ConversationList, ImEvent, Message, MessagePage,
+        NewConversation, NewMessage, Partner, PartnersResponse,
     },
     presence::{Presence, PresenceStatus, PresenceUpdate},
     problem::{Problem, ProblemCode},
@@ -48,6 +49,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     conversations::configure(cfg);
     partners::configure(cfg);
     blocks::configure(cfg);
+    cfg.service(events::stream)
+        .service(service_kit::tickets::issue_ticket);
 }
 
 #[derive(OpenApi)]
@@ -72,6 +75,8 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         blocks::put_block,
         blocks::delete_block,
         blocks::list_blocks,
+        events::stream,
+        service_kit::tickets::issue_ticket,
         service_kit::ops::healthz,
         service_kit::ops::readyz,
     ),
@@ -89,6 +94,10 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         PartnersResponse,
         Block,
         BlockList,
+        ImEvent,
+        events::ImEventFrame,
+        events::ImEventName,
+        shared_types::tickets::EventTicket,
         Problem,
         ProblemCode,
     )),
@@ -97,6 +106,7 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         (name = "conversations", description = "Conversations and their messages"),
         (name = "partners", description = "Who a user is talking to right now"),
         (name = "blocks", description = "Whom a player blocks"),
+        (name = "events", description = "The user's IM events, pushed as server-sent events"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
     modifiers(&BearerSecurity, &StandardResponses, &MetricsPath)

@@ -10,11 +10,13 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use service_kit::events::{BROADCAST_CAPACITY, EventBuffer, EventLog, Relayed, StoredEvent};
 use shared_types::{
     UserId,
-    im::{Block, Conversation, Message},
-    presence::PresenceStatus,
+    im::{Block, Conversation, ImEvent, Message},
+    presence::{Presence, PresenceStatus},
 };
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::{AppendOutcome, BlockOutcome, CreateOutcome, Store, StoreError, StoreLimits};
@@ -32,6 +34,8 @@ struct State {
     contacts: HashMap<UserId, HashSet<UserId>>,
     /// Who blocks whom, since when.
     blocks: HashMap<UserId, HashMap<UserId, DateTime<Utc>>>,
+    /// Each user's kept events.
+    events: HashMap<UserId, EventBuffer<ImEvent>>,
 }
 
 struct StoredConversation {
@@ -52,13 +56,49 @@ impl State {
     fn open_count(&self, user: &UserId) -> usize {
         self.open.get(user).map_or(0, HashSet::len)
     }
+
+    /// Appends `event` to each of `users`' streams and relays it, in the
+    /// same critical section as the change it tells of.
+    fn notify<'a>(
+        &mut self,
+        feed: &broadcast::Sender<Relayed<ImEvent>>,
+        users: impl IntoIterator<Item = &'a UserId>,
+        event: &ImEvent,
+    ) {
+        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+        for user in users {
+            let stored = self
+                .events
+                .entry(user.clone())
+                .or_default()
+                .append(StoredEvent::new(user, event.clone()), now);
+            let _ = feed.send(Relayed::Event(stored));
+        }
+    }
+
+    /// Those who see `user`'s presence change: whoever talked with them, no block either way.
+    fn presence_watchers(&self, user: &UserId) -> Vec<UserId> {
+        self.contacts
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|contact| !self.blocks(user, contact) && !self.blocks(contact, user))
+            .cloned()
+            .collect()
+    }
 }
 
 /// Everything in one mutex: operations are short and never await while holding it.
-#[derive(Default)]
 pub struct MemoryStore {
     state: Mutex<State>,
     limits: StoreLimits,
+    feed: broadcast::Sender<Relayed<ImEvent>>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        Self::with_limits(StoreLimits::default())
+    }
 }
 
 impl MemoryStore {
@@ -71,6 +111,7 @@ impl MemoryStore {
         Self {
             state: Mutex::default(),
             limits,
+            feed: broadcast::channel(BROADCAST_CAPACITY).0,
         }
     }
 
@@ -82,9 +123,44 @@ impl MemoryStore {
 }
 
 #[async_trait]
+impl EventLog<ImEvent> for MemoryStore {
+    type Error = StoreError;
+
+    async fn events_after(
+        &self,
+        user: &UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent<ImEvent>>, StoreError> {
+        Ok(self
+            .state()
+            .events
+            .get(user)
+            .map(|events| events.after(after, limit))
+            .unwrap_or_default())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Relayed<ImEvent>> {
+        self.feed.subscribe()
+    }
+}
+
+#[async_trait]
 impl Store for MemoryStore {
     async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError> {
-        self.state().presence.insert(user.clone(), status);
+        let mut state = self.state();
+        let before = state
+            .presence
+            .insert(user.clone(), status)
+            .unwrap_or_default();
+        if before != status {
+            let watchers = state.presence_watchers(user);
+            let event = ImEvent::Presence(Presence {
+                user_id: user.clone(),
+                status,
+            });
+            state.notify(&self.feed, &watchers, &event);
+        }
         Ok(())
     }
 
@@ -152,6 +228,8 @@ impl Store for MemoryStore {
                 last_seq: 0,
             },
         );
+        let event = ImEvent::Conversation(conversation.clone());
+        state.notify(&self.feed, record.visible_participants(), &event);
         Ok(CreateOutcome::Created(record))
     }
 
@@ -233,6 +311,7 @@ impl Store for MemoryStore {
             .entry(sender.clone())
             .or_default()
             .insert(conversation_id);
+        let record = stored.record.clone();
         if newly_posting {
             for other in others {
                 state
@@ -247,6 +326,8 @@ impl Store for MemoryStore {
                     .insert(sender.clone());
             }
         }
+        let event = ImEvent::Message(message.clone());
+        state.notify(&self.feed, record.visible_participants(), &event);
         Ok(AppendOutcome::Appended(message))
     }
 
@@ -275,13 +356,19 @@ impl Store for MemoryStore {
         let Some(stored) = state.conversations.get_mut(&id) else {
             return Ok(None);
         };
+        let newly_closed = !stored.record.conversation.closed;
         stored.record.conversation.closed = true;
-        for participant in &stored.record.conversation.participants {
+        let record = stored.record.clone();
+        for participant in &record.conversation.participants {
             if let Some(open) = state.open.get_mut(participant) {
                 open.remove(&id);
             }
         }
-        Ok(Some(stored.record.conversation.clone()))
+        if newly_closed {
+            let event = ImEvent::Conversation(record.conversation.clone());
+            state.notify(&self.feed, record.visible_participants(), &event);
+        }
+        Ok(Some(record.conversation))
     }
 
     async fn partner_sources(

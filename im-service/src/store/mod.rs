@@ -100,8 +100,12 @@ pub enum BlockOutcome {
 /// The operations the routes need. Access rules (who may read what) live in the routes and in
 /// [`crate::domain`]; the store keeps the data consistent and enforces the limits in the same
 /// atomic step as each change (see each backend for what "atomic" means there).
+/// A store is also where the users' IM event streams are read back (replay
+/// and the live feed), through the machinery both services share.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store:
+    service_kit::events::EventLog<shared_types::im::ImEvent, Error = StoreError>
+{
     /// Records `user`'s presence.
     async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError>;
 

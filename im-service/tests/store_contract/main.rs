@@ -30,6 +30,9 @@ macro_rules! with_every_contract_function {
             a_conversation_a_blocked_user_opens_is_hidden_from_the_blocker_only,
             the_open_conversation_limit_refuses_the_creator_and_changes_nothing,
             answering_a_conversation_counts_it_and_is_refused_at_the_limit,
+            participants_hear_of_a_conversation_and_its_messages_in_order,
+            closing_is_heard_once_and_a_hidden_conversation_is_not_heard_of,
+            a_presence_change_is_heard_by_those_who_talked_and_are_not_blocked,
             ping_answers,
         }
     };

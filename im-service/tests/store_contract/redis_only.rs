@@ -65,6 +65,14 @@ async fn every_key_is_tagged_by_one_entity_and_expires() -> anyhow::Result<()> {
         format!("{p}:{{u.bob}}:contacts"),
         format!("{p}:{{u.mallory}}:convs"),
         format!("{p}:{{u.mallory}}:open"),
+        // Event streams and their marks: alice and bob heard of their conversation and its
+        // messages, mallory of hers (hidden from alice, who blocks mallory).
+        format!("{p}:{{u.alice}}:events"),
+        format!("{p}:{{u.alice}}:event_marks"),
+        format!("{p}:{{u.bob}}:events"),
+        format!("{p}:{{u.bob}}:event_marks"),
+        format!("{p}:{{u.mallory}}:events"),
+        format!("{p}:{{u.mallory}}:event_marks"),
     ];
     expected.sort();
     let keys = sorted_keys(&fixture).await?;

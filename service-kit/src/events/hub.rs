@@ -24,6 +24,14 @@ type Subscribers<E> = HashMap<UserId, Vec<(u64, mpsc::Sender<Relayed<E>>)>>;
 /// Default `MAX_STREAMS_PER_PLAYER`: a few devices and tabs, not a thousand.
 pub const DEFAULT_MAX_STREAMS_PER_PLAYER: usize = 8;
 
+/// `MAX_STREAMS_PER_PLAYER`: the streams one user may hold on one replica (at least 1).
+pub fn max_streams_from_env() -> anyhow::Result<usize> {
+    let max: usize =
+        crate::config::env_or("MAX_STREAMS_PER_PLAYER", DEFAULT_MAX_STREAMS_PER_PLAYER)?;
+    anyhow::ensure!(max >= 1, "MAX_STREAMS_PER_PLAYER must be at least 1");
+    Ok(max)
+}
+
 pub struct EventHub<E> {
     inner: Arc<Inner<E>>,
 }

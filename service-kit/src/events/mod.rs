@@ -21,7 +21,7 @@ pub use shared_types::events::Payload;
 use tokio::sync::broadcast;
 
 pub use buffer::EventBuffer;
-pub use hub::{DEFAULT_MAX_STREAMS_PER_PLAYER, EventHub, Subscription};
+pub use hub::{DEFAULT_MAX_STREAMS_PER_PLAYER, EventHub, Subscription, max_streams_from_env};
 
 /// Events one user's stream keeps for `Last-Event-ID` replay.
 pub const EVENTS_KEPT: usize = 256;

@@ -11,6 +11,16 @@ use tokio::sync::broadcast;
 
 use super::{Payload, Relayed, StoredEvent};
 
+/// The Lua function `append_event(stream, player, json, maxlen, ttl_ms,
+/// channel)` that every script appending events calls: one definition of the
+/// stored and published format for both services.
+pub const APPEND_EVENT_LUA: &str = include_str!("lua/append_event.lua");
+
+/// `body` (a script that calls `append_event`) with its definition prepended.
+pub fn with_append_event(body: &str) -> redis::Script {
+    redis::Script::new(&format!("{APPEND_EVENT_LUA}\n{body}"))
+}
+
 /// Why reading a stream failed: Redis itself, or an entry that does not decode.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -33,6 +43,8 @@ pub async fn events_after<E: Payload>(
     limit: usize,
 ) -> Result<Vec<StoredEvent<E>>, ReadError> {
     type Entries = Vec<(String, Vec<(String, String)>)>;
+    // Redis takes a COUNT up to i64::MAX.
+    let limit = limit.min(i64::MAX as usize);
     let entries: Entries = match after {
         Some(id) => {
             redis::cmd("XRANGE")

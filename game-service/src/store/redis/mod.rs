@@ -139,7 +139,10 @@ impl RedisStore {
                 lock_all: Script::new(include_str!("lua/lock_all.lua")),
                 lock: Script::new(include_str!("lua/lock.lua")),
                 unlock: Script::new(include_str!("lua/unlock.lua")),
-                commit: Script::new(include_str!("lua/commit.lua")),
+                // Events are appended and published the way both services do.
+                commit: service_kit::events::redis::with_append_event(include_str!(
+                    "lua/commit.lua"
+                )),
                 prepare: Script::new(include_str!("lua/prepare.lua")),
                 check: Script::new(include_str!("lua/check.lua")),
                 abort: Script::new(include_str!("lua/abort.lua")),

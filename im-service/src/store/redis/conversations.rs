@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use anyhow::{Context, anyhow};
 use futures_util::future::try_join_all;
-use shared_types::{UserId, im::Conversation};
+use shared_types::{
+    UserId,
+    im::{Conversation, ImEvent},
+};
 use uuid::Uuid;
 
 use super::{
@@ -84,6 +87,14 @@ pub(super) async fn create(
             ],
         )
         .await?;
+    // 4. Then those who see it hear of it.
+    store
+        .notify(
+            record.visible_participants(),
+            &ImEvent::Conversation(conversation.clone()),
+            &format!("c.{id}.opened"),
+        )
+        .await?;
     Ok(CreateOutcome::Created(record))
 }
 
@@ -140,6 +151,14 @@ pub(super) async fn close(
     // Then every participant's slot is freed (closing again frees them again).
     store
         .free_slots(id, &record.conversation.participants)
+        .await?;
+    // Last, those who see it hear of it (once, however often it is closed).
+    store
+        .notify(
+            record.visible_participants(),
+            &ImEvent::Conversation(record.conversation.clone()),
+            &format!("c.{id}.closed"),
+        )
         .await?;
     Ok(Some(record.conversation))
 }

@@ -36,4 +36,15 @@ impl Keys {
     pub(super) fn user_presence(&self, user: &UserId) -> String {
         format!("{}:{{u.{user}}}:presence", self.prefix)
     }
+    pub(super) fn user_events(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:events", self.prefix)
+    }
+    /// Marks of the events appended to `user`'s stream (a retried fan-out finds its own).
+    pub(super) fn user_event_marks(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:event_marks", self.prefix)
+    }
+    /// Where every replica hears of the events any replica appends.
+    pub(super) fn events_channel(&self) -> String {
+        format!("{}:events", self.prefix)
+    }
 }

@@ -4,7 +4,10 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
-use shared_types::{UserId, im::Message};
+use shared_types::{
+    UserId,
+    im::{ImEvent, Message},
+};
 use uuid::Uuid;
 
 use super::{
@@ -135,7 +138,16 @@ pub(super) async fn append(
         }
     }
     let raw = if stored.is_empty() { &payload } else { &stored };
-    Ok(AppendOutcome::Appended(parse_message(id, seq, raw)?))
+    let message = parse_message(id, seq, raw)?;
+    // 4. Last, everyone who sees the conversation hears of the message (once per seq).
+    store
+        .notify(
+            record.visible_participants(),
+            &ImEvent::Message(message.clone()),
+            &format!("m.{id}.{seq}"),
+        )
+        .await?;
+    Ok(AppendOutcome::Appended(message))
 }
 
 /// Up to `limit` of the kept messages with a seq greater than `after`, oldest first.

@@ -13,6 +13,10 @@
 //! - `P:{u.<user>}:contacts` set: users the user has talked with (both posted in a conversation)
 //! - `P:{u.<user>}:blocks`  sorted set: users this user blocks, scored by when (ms)
 //! - `P:{u.<user>}:presence` string: presence status
+//! - `P:{u.<user>}:events`  stream: the user's newest IM events (an hour after the newest),
+//!   each also published on `P:events` for every replica's streams
+//! - `P:{u.<user>}:event_marks` sorted set: marks of the events appended, scored by when
+//!   (a retried fan-out finds its own; twice as many as the events kept)
 //!
 //! A Lua script touches one slot only. Every change that lives in one slot is one script:
 //! presence, block and unblock (limit included), a conversation's own state (create, append +
@@ -27,7 +31,11 @@
 //!   never lag behind it, and every read checks the conversation itself;
 //! - contacts (who may see whose presence) are written only *after* the message that makes two
 //!   users talk, so they lag the truth; every later message in the conversation re-adds the
-//!   pairs already complete, which heals an update that was interrupted.
+//!   pairs already complete, which heals an update that was interrupted;
+//! - events come last, after the change they tell of, one script per user's slot, each
+//!   appended once (a mark per event): an interrupted fan-out may leave a user without the
+//!   event (never with an event of a change that did not happen); clients read the
+//!   conversation again when their stream (re)opens.
 //!
 //! Reads that span slots are batched: on a standalone server one pipeline, on a cluster one
 //! pipeline per slot, all sent at once. Every write refreshes the TTL (retention) of the keys
@@ -47,6 +55,7 @@
 mod blocks;
 mod commands;
 mod conversations;
+mod events;
 mod keys;
 mod messages;
 mod open_slots;
@@ -60,12 +69,20 @@ use std::time::Duration;
 use anyhow::anyhow;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use service_kit::redis_conn::RedisConn;
+use service_kit::{
+    config::redis_cluster_nodes,
+    events::{
+        BROADCAST_CAPACITY, EventLog, Relayed, StoredEvent,
+        redis::{ReadError, relay_events},
+    },
+    redis_conn::RedisConn,
+};
 use shared_types::{
     UserId,
-    im::{Block, Conversation, Message},
+    im::{Block, Conversation, ImEvent, Message},
     presence::PresenceStatus,
 };
+use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use self::{keys::Keys, scripts::Scripts};
@@ -91,6 +108,15 @@ pub struct RedisStore {
     retention_ms: i64,
     limits: StoreLimits,
     scripts: Scripts,
+    /// Every event any replica appends, relayed from Redis.
+    feed: broadcast::Sender<Relayed<ImEvent>>,
+    relay: JoinHandle<()>,
+}
+
+impl Drop for RedisStore {
+    fn drop(&mut self) {
+        self.relay.abort();
+    }
 }
 
 impl RedisStore {
@@ -101,13 +127,49 @@ impl RedisStore {
             anyhow::bail!("REDIS_KEY_PREFIX must not contain braces: they would break hash tags");
         }
         let conn = RedisConn::connect(&config.url, config.cluster)?;
+        let keys = Keys::new(&config.key_prefix);
+        // The relay subscribes (and resubscribes) by itself, whenever Redis is up; streams
+        // resync from the store each time it does.
+        let (feed, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let relay = tokio::spawn(relay_events(
+            redis_cluster_nodes(&config.url, config.cluster)
+                .unwrap_or_else(|| vec![config.url.clone()]),
+            keys.events_channel(),
+            feed.clone(),
+        ));
         Ok(Self {
             conn,
-            keys: Keys::new(&config.key_prefix),
+            keys,
             retention_ms: i64::try_from(config.retention.as_millis()).unwrap_or(i64::MAX),
             limits: config.limits,
             scripts: Scripts::load(),
+            feed,
+            relay,
         })
+    }
+}
+
+#[async_trait]
+impl EventLog<ImEvent> for RedisStore {
+    type Error = StoreError;
+
+    async fn events_after(
+        &self,
+        user: &UserId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent<ImEvent>>, StoreError> {
+        let key = self.keys.user_events(user);
+        service_kit::events::redis::events_after(&mut self.conn.clone(), &key, user, after, limit)
+            .await
+            .map_err(|err| match err {
+                ReadError::Redis(err) => StoreError::Unavailable(err.into()),
+                corrupt @ ReadError::Corrupt { .. } => StoreError::Unexpected(corrupt.into()),
+            })
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Relayed<ImEvent>> {
+        self.feed.subscribe()
     }
 }
 

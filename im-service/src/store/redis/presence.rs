@@ -2,7 +2,10 @@
 
 use anyhow::anyhow;
 use redis::Cmd;
-use shared_types::{UserId, presence::PresenceStatus};
+use shared_types::{
+    UserId,
+    presence::{Presence, PresenceStatus},
+};
 
 use super::{
     RedisStore, blocks,
@@ -15,15 +18,23 @@ pub(super) async fn set(
     user: &UserId,
     status: PresenceStatus,
 ) -> Result<(), StoreError> {
-    store
-        .invoke::<i64>(
+    let changed: i64 = store
+        .invoke(
             "setting presence",
             &store.scripts.set_presence,
             &[store.keys.user_presence(user), store.keys.user_blocks(user)],
             &[status.as_str().to_owned(), store.retention_ms.to_string()],
         )
-        .await
-        .map(drop)
+        .await?;
+    if changed == 1 {
+        store
+            .notify_presence(&Presence {
+                user_id: user.clone(),
+                status,
+            })
+            .await?;
+    }
+    Ok(())
 }
 
 /// The command that reads `user`'s presence: nil when none is stored (offline).

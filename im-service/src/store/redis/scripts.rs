@@ -1,6 +1,7 @@
 //! The Lua scripts, one for each change that lives in one slot; each `lua/*.lua` file says which keys and arguments it takes.
 
 use redis::Script;
+use service_kit::events::redis::with_append_event;
 
 pub(super) struct Scripts {
     pub(super) set_presence: Script,
@@ -14,6 +15,8 @@ pub(super) struct Scripts {
     pub(super) close_conversation: Script,
     pub(super) block: Script,
     pub(super) unblock: Script,
+    pub(super) notify: Script,
+    pub(super) notify_presence: Script,
 }
 
 impl Scripts {
@@ -30,6 +33,9 @@ impl Scripts {
             close_conversation: Script::new(include_str!("lua/close_conversation.lua")),
             block: Script::new(include_str!("lua/block.lua")),
             unblock: Script::new(include_str!("lua/unblock.lua")),
+            // Events are appended and published the way both services do.
+            notify: with_append_event(include_str!("lua/notify.lua")),
+            notify_presence: with_append_event(include_str!("lua/notify_presence.lua")),
         }
     }
 }

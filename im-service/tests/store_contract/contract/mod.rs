@@ -2,13 +2,14 @@
 
 mod blocks;
 mod conversations;
+mod events;
 mod limits;
 mod partners;
 mod presence;
 
 use im_service::store::Store;
 
-pub use self::{blocks::*, conversations::*, limits::*, partners::*, presence::*};
+pub use self::{blocks::*, conversations::*, events::*, limits::*, partners::*, presence::*};
 
 pub async fn ping_answers(store: &dyn Store) -> anyhow::Result<()> {
     store.ping().await?;

@@ -42,11 +42,7 @@ for _, e in ipairs(plan.extend) do
   end
 end
 for _, e in ipairs(plan.events) do
-  local id = redis.call('XADD', KEYS[e[1]], 'MAXLEN', '~', plan.maxlen, '*', 'e', e[3])
-  redis.call('PEXPIRE', KEYS[e[1]], plan.events_ttl)
-  -- Built by concatenation: cjson would turn empty arrays into objects.
-  redis.call('PUBLISH', plan.channel,
-    '{"player":"' .. e[2] .. '","id":"' .. id .. '","event":' .. e[3] .. '}')
+  append_event(KEYS[e[1]], e[2], e[3], plan.maxlen, plan.events_ttl, plan.channel)
 end
 for _, j in ipairs(plan.jobs) do
   redis.call('ZADD', KEYS[j[1]], j[2], j[3])
