@@ -60,6 +60,7 @@ export function operations(game, im) {
     leave: (id) => game("POST", "/v1/sessions/{id}/leave", { path: { id } }),
     ticket: () => game("POST", "/v1/events/tickets"),
     // IM service.
+    imTicket: () => im("POST", "/v1/events/tickets"),
     setPresence: (status) => im("PUT", "/v1/presence", { body: { status } }),
     presence: (userId) => im("GET", "/v1/users/{user_id}/presence", { path: { user_id: userId } }),
     partners: (userId) =>

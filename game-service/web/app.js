@@ -70,16 +70,24 @@ function signIn(token) {
   byId("who").textContent = `Signed in as ${who.sub}`;
   const chat = new Chat(api, who.sub);
   const game = new Game(api, who.sub);
-  const feed = new EventFeed("/v1/events", api.ticket, {
+  const feed = new EventFeed("/v1/events", ["prompt", "prompt_cancelled", "session"], api.ticket, {
     event: (name, data) => game.onEvent(name, data),
     status: (text) => (byId("stream-status").textContent = `Events: ${text}`),
     // Whatever happened while the stream was down, the state is read again.
     opened: () => game.resync(),
     fatal: (error) => signOut(`Signed out: ${error.message}`),
   });
-  running = { chat, game, feed };
+  const chatFeed = new EventFeed(`${config.im_url}/v1/events`, ["message", "conversation", "presence"], api.imTicket, {
+    event: (name, data) => chat.onEvent(name, data),
+    status: (text) => chat.streamStatus(text),
+    // The chat is read again whenever its stream (re)opens: nothing missed stays missing.
+    opened: () => chat.refresh(),
+    fatal: (error) => chat.streamStatus(error.message),
+  });
+  running = { chat, game, feed, chatFeed };
   chat.start();
   feed.start();
+  chatFeed.start();
 }
 
 async function main() {

@@ -1,10 +1,9 @@
 // chat.js: the chat side of the page, on the IM service: own presence, the
-// people one is talking with, conversations and their messages. The IM
-// service has no event stream yet, so the open views are refreshed by polling.
+// people one is talking with, conversations and their messages, kept up to
+// date by the IM service's event stream (stream.js) and read again whenever
+// that stream (re)opens.
 
 import { byId, el, say } from "./dom.js";
-
-const POLL_MS = 2000;
 
 export class Chat {
   constructor(api, me) {
@@ -12,7 +11,6 @@ export class Chat {
     this.me = me;
     this.selected = null; // the conversation shown, {id, participants}
     this.lastSeq = 0; // the newest message shown of it
-    this.timer = null;
     this.status = byId("chat-status");
     byId("presence").addEventListener("change", (event) => this.setPresence(event.target.value));
     byId("new-conversation").addEventListener("submit", (event) => this.open(event));
@@ -23,11 +21,30 @@ export class Chat {
     await this.attempt(async () => {
       byId("presence").value = (await this.api.presence(this.me)).status;
     });
-    await this.refresh();
   }
 
-  stop() {
-    window.clearTimeout(this.timer);
+  stop() {}
+
+  /** The IM stream's state: anything but live means the chat may be stale. */
+  streamStatus(text) {
+    say(this.status, text === "live" ? "" : `Chat unavailable: ${text}`);
+  }
+
+  /** An IM event: the views it concerns are read again (or extended). */
+  async onEvent(name, data) {
+    if (name === "message" && data.conversation_id === this.selected?.id) {
+      await this.attempt(() => this.loadMessages());
+    }
+    if (name === "presence") {
+      await this.attempt(async () => this.renderPartners((await this.api.partners(this.me)).partners));
+    } else {
+      // A message moves its conversation up; a conversation appeared or closed.
+      await this.attempt(async () => this.renderConversations((await this.api.conversations()).conversations));
+      // Someone's first answer can make them a partner.
+      if (name === "message") {
+        await this.attempt(async () => this.renderPartners((await this.api.partners(this.me)).partners));
+      }
+    }
   }
 
   /** Runs an IM call; a failure is shown in the chat's status line, never thrown. */
@@ -43,7 +60,6 @@ export class Chat {
   }
 
   async refresh() {
-    window.clearTimeout(this.timer);
     await this.attempt(async () => {
       const [{ conversations }, { partners }] = await Promise.all([
         this.api.conversations(),
@@ -53,7 +69,6 @@ export class Chat {
       this.renderPartners(partners);
       if (this.selected) await this.loadMessages();
     });
-    this.timer = window.setTimeout(() => this.refresh(), POLL_MS);
   }
 
   async setPresence(status) {
@@ -95,9 +110,12 @@ export class Chat {
   }
 
   async loadMessages() {
-    const { messages } = await this.api.messages(this.selected.id, this.lastSeq);
+    const shown = this.selected.id;
+    const { messages } = await this.api.messages(shown, this.lastSeq);
+    // Reads overlap (an event and one's own post): each message is shown once, in order.
+    if (this.selected?.id !== shown) return;
     const list = byId("message-list");
-    for (const message of messages) {
+    for (const message of messages.filter((m) => m.seq > this.lastSeq)) {
       list.append(
         el("li", { class: message.sender === this.me ? "mine" : "theirs" },
           el("span", { class: "sender" }, message.sender), " ", message.text),

@@ -1,18 +1,19 @@
-// stream.js: the player's event stream, opened the browser way. An
-// EventSource cannot send Authorization, so each (re)connection first asks for
-// a ticket, then opens `GET /v1/events?ticket=…&last_event_id=…`, resuming
-// right after the last event this page saw.
-
-const EVENTS = ["prompt", "prompt_cancelled", "session"];
+// stream.js: a user's event stream (the game service's or the IM service's),
+// opened the browser way. An EventSource cannot send Authorization, so each
+// (re)connection first asks for a ticket, then opens
+// `GET /v1/events?ticket=…&last_event_id=…`, resuming right after the last
+// event this page saw.
 
 export class EventFeed {
   /**
-   * @param {string} url  the game service's `/v1/events`
-   * @param {() => Promise<{ticket: string}>} issueTicket  `POST /v1/events/tickets`
+   * @param {string} url  the service's `/v1/events`
+   * @param {string[]} names  the event names to listen to
+   * @param {() => Promise<{ticket: string}>} issueTicket  its `POST /v1/events/tickets`
    * @param {{event(name, data), status(text), opened(), fatal(error)}} on
    */
-  constructor(url, issueTicket, on) {
+  constructor(url, names, issueTicket, on) {
     this.url = url;
+    this.names = names;
     this.issueTicket = issueTicket;
     this.on = on;
     this.lastEventId = null;
@@ -43,7 +44,7 @@ export class EventFeed {
       this.on.status("live");
       this.on.opened();
     };
-    for (const name of EVENTS) {
+    for (const name of this.names) {
       source.addEventListener(name, (message) => {
         if (message.lastEventId) this.lastEventId = message.lastEventId;
         this.on.event(name, JSON.parse(message.data));

@@ -176,7 +176,11 @@ test('with the IM service down the page says degraded and plays solo; the chat c
   await sessionShows(alice, { state: 'active', kind: 'solo', reason: 'im_unavailable' });
   await h.screenshot(alice.page, 'degraded');
   assert.equal((await me(services, alice)).degraded, true);
-  assert.ok(imDown.matches.length > 0, 'the page did try the IM service');
+  // The page keeps trying the IM service (its stream reconnects), and fails, as declared.
+  await alice.watch.waitFor((r) => r.expected && r.kind === 'requestfailed' && r.url.startsWith(`${services.imUrl}/`), {
+    message: 'a failed request to the stopped IM service',
+  });
+  assert.ok(imDown.matches.length > 0);
 
   await services.startIm();
   await alice.page.getByText(/^Chat unavailable: /).waitFor({ state: 'hidden', timeout: 15_000 });
