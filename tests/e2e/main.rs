@@ -37,6 +37,8 @@
 //! - [`security`]: tokens, other players' prompts and sessions, malformed requests.
 //! - [`operations`]: health, readiness, metrics, OpenAPI and docs on both services.
 //! - [`im`]: the IM service's partners answer on its own.
+//! - [`im_events`]: the IM service's event stream: who hears what, replay on any IM replica,
+//!   tickets.
 //! - [`trust`]: talking takes two, blocks, and every per-user limit.
 //! - [`lifecycle`]: join tokens, game servers ending sessions and heartbeats, abandonment.
 
@@ -50,6 +52,7 @@ mod expiry_scale;
 mod faults;
 mod helpers;
 mod im;
+mod im_events;
 mod invitations;
 mod lifecycle;
 mod matchmaking;

@@ -15,7 +15,7 @@ pub(super) struct Api {
 }
 
 impl Api {
-    fn base(&self, service: Service) -> &str {
+    pub(super) fn base(&self, service: Service) -> &str {
         match service {
             Service::Im => &self.im,
             Service::Game => &self.game,

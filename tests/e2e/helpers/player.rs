@@ -5,6 +5,7 @@ use reqwest::{Method, StatusCode, header};
 use shared_types::{
     game::{PlayerState, Session},
     im::{Conversation, PartnersResponse},
+    tickets::EventTicket,
 };
 use uuid::Uuid;
 
@@ -27,6 +28,39 @@ impl Player {
         }
     }
 
+    /// The `Authorization` header value this player sends (`Bearer <token>`), for requests
+    /// built by hand.
+    pub fn authorization(&self) -> String {
+        format!("Bearer {}", self.token)
+    }
+
+    /// `POST /v1/events/tickets` of `service` with the player's token: a 201 that no cache
+    /// may keep, with a ticket in it.
+    pub async fn event_ticket(&self, service: Service) -> anyhow::Result<EventTicket> {
+        let reply = self
+            .raw(service, Method::POST, "/v1/events/tickets", None)
+            .await?;
+        ensure!(
+            reply.status == StatusCode::CREATED,
+            "{}: POST /v1/events/tickets of the {service:?} service answered {}: {}",
+            self.id,
+            reply.status,
+            reply.body
+        );
+        let cache = reply
+            .headers
+            .get(header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        ensure!(
+            cache == "no-store",
+            "a ticket is a credential: Cache-Control {cache:?}"
+        );
+        let ticket: EventTicket = reply.json()?;
+        ensure!(!ticket.ticket.is_empty(), "an empty ticket: {reply:?}");
+        Ok(ticket)
+    }
+
     /// A request with this player's token and one more header, for status-code checks.
     pub async fn raw_with_header(
         &self,
@@ -41,10 +75,14 @@ impl Player {
             .await
     }
 
-    /// The same player, talking to the game service through `replica`.
+    /// The same player, talking to `replica`'s service (the game service or the IM service)
+    /// through it.
     pub fn via(&self, replica: &Replica) -> Self {
         let mut player = self.clone();
-        player.api.game = replica.base_url.clone();
+        match replica.service {
+            Service::Game => player.api.game = replica.base_url.clone(),
+            Service::Im => player.api.im = replica.base_url.clone(),
+        }
         player
     }
 
@@ -177,12 +215,22 @@ impl Player {
         .await
     }
 
-    /// Opens the player's event stream, replaying what followed `last_event_id`.
+    /// Opens the player's game event stream, replaying what followed `last_event_id`.
     pub async fn events(&self, last_event_id: Option<&str>) -> anyhow::Result<EventStream> {
+        self.stream(Service::Game, last_event_id).await
+    }
+
+    /// Opens the player's `GET /v1/events` stream of `service` with their bearer token,
+    /// replaying what followed `last_event_id` (sent as the `Last-Event-ID` header).
+    pub async fn stream(
+        &self,
+        service: Service,
+        last_event_id: Option<&str>,
+    ) -> anyhow::Result<EventStream> {
         let mut request = self
             .api
             .client
-            .get(format!("{}/v1/events", self.api.game))
+            .get(format!("{}/v1/events", self.api.base(service)))
             .bearer_auth(&self.token)
             .header(header::ACCEPT, "text/event-stream");
         if let Some(id) = last_event_id {
@@ -196,22 +244,32 @@ impl Player {
         let content_type = content_type(response.headers());
         ensure!(
             status == StatusCode::OK,
-            "{}: GET /v1/events answered {status}",
+            "{}: GET /v1/events of the {service:?} service answered {status}",
             self.id
         );
         ensure!(
             content_type.starts_with("text/event-stream"),
-            "{}: GET /v1/events answered content-type {content_type:?}",
+            "{}: GET /v1/events of the {service:?} service answered content-type {content_type:?}",
             self.id
         );
         Ok(EventStream::new(self.id.clone(), response))
     }
 
-    /// Opens `GET /v1/events?{query}` as a browser's `EventSource` does: without
-    /// `Authorization` (the query carries a ticket), with `headers`. The stream when it
-    /// answers 200, else the reply read in full.
+    /// [`Self::stream_by_query`] on the game service.
     pub async fn events_by_query(
         &self,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Result<EventStream, Reply>> {
+        self.stream_by_query(Service::Game, query, headers).await
+    }
+
+    /// Opens `GET /v1/events?{query}` of `service` as a browser's `EventSource` does: without
+    /// `Authorization` (the query carries a ticket), with `headers`. The stream when it
+    /// answers 200, else the reply read in full.
+    pub async fn stream_by_query(
+        &self,
+        service: Service,
         query: &str,
         headers: &[(&str, &str)],
     ) -> anyhow::Result<Result<EventStream, Reply>> {
@@ -219,7 +277,7 @@ impl Player {
         let mut request = self
             .api
             .client
-            .get(format!("{}{path}", self.api.game))
+            .get(format!("{}{path}", self.api.base(service)))
             .header(header::ACCEPT, "text/event-stream");
         for (name, value) in headers {
             request = request.header(*name, *value);

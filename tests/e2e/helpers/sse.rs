@@ -1,10 +1,15 @@
-//! A player's `GET /v1/events` stream, parsed frame by frame (`id:`, `event:`, `data:`).
+//! A player's `GET /v1/events` stream of either service, parsed frame by frame (`id:`,
+//! `event:`, `data:`), with typed views of each service's payloads.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use serde::de::DeserializeOwned;
-use shared_types::game::{Prompt, PromptCancelled, Session};
+use shared_types::{
+    game::{Prompt, PromptCancelled, Session},
+    im::{Conversation, Message},
+    presence::Presence,
+};
 
 /// How long to wait for one pushed event before calling it missing.
 pub const EVENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,7 +35,37 @@ impl SseEvent {
         self.payload("session")
     }
 
-    fn payload<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
+    /// An IM `message` event's message.
+    pub fn message(&self) -> anyhow::Result<Message> {
+        self.payload("message")
+    }
+
+    /// An IM `conversation` event's conversation (opened, or closed when `closed`).
+    pub fn conversation(&self) -> anyhow::Result<Conversation> {
+        self.payload("conversation")
+    }
+
+    /// An IM `presence` event's presence.
+    pub fn presence(&self) -> anyhow::Result<Presence> {
+        self.payload("presence")
+    }
+
+    /// The `id:` as `(millis, seq)`, which orders a user's events (`<millis>` alone is
+    /// `<millis>-0`).
+    pub fn position(&self) -> anyhow::Result<(u64, u64)> {
+        let id = self
+            .id
+            .as_deref()
+            .with_context(|| format!("an event without an id: {self:?}"))?;
+        let (ms, seq) = id.split_once('-').unwrap_or((id, "0"));
+        Ok((
+            ms.parse().with_context(|| format!("event id {id:?}"))?,
+            seq.parse().with_context(|| format!("event id {id:?}"))?,
+        ))
+    }
+
+    /// The data of an event named `name`, of type `T`.
+    pub fn payload<T: DeserializeOwned>(&self, name: &str) -> anyhow::Result<T> {
         ensure!(self.event == name, "expected a {name} event, got {self:?}");
         serde_json::from_value(self.data.clone())
             .with_context(|| format!("a {name} event of an unexpected shape: {}", self.data))
@@ -88,17 +123,37 @@ impl EventStream {
         }
     }
 
+    /// The next event; an error when none arrives in [`EVENT_TIMEOUT`].
+    pub async fn next_event(&mut self, what: &str) -> anyhow::Result<SseEvent> {
+        self.next_within(EVENT_TIMEOUT).await?.with_context(|| {
+            format!(
+                "{} never received {what} within {EVENT_TIMEOUT:?}",
+                self.owner
+            )
+        })
+    }
+
     /// Skips events until one matches; an error when none does in [`EVENT_TIMEOUT`].
     pub async fn wait_for(
         &mut self,
         what: &str,
         matches: impl Fn(&SseEvent) -> bool,
     ) -> anyhow::Result<SseEvent> {
+        Ok(self.until(what, matches).await?.1)
+    }
+
+    /// Reads until an event matches (within [`EVENT_TIMEOUT`]): the events before it, and
+    /// it. What a test proves absent arrives, if at all, before an event it causes later.
+    pub async fn until(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&SseEvent) -> bool,
+    ) -> anyhow::Result<(Vec<SseEvent>, SseEvent)> {
         let deadline = Instant::now() + EVENT_TIMEOUT;
         let mut seen = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.next_within(left).await? {
-                Some(event) if matches(&event) => return Ok(event),
+                Some(event) if matches(&event) => return Ok((seen, event)),
                 Some(event) => seen.push(event),
                 None => break,
             }

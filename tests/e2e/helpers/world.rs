@@ -102,6 +102,7 @@ pub struct TestWorld {
     pub(super) minter: Minter,
     // Dropped in this order: the services before the store they use.
     pub(super) replicas: Vec<ServiceProcess>,
+    pub(super) im_replicas: Vec<ServiceProcess>,
     pub(super) game: ServiceProcess,
     pub(super) im: ServiceProcess,
     /// `None` on a cluster.
@@ -197,6 +198,7 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
         api,
         minter: Minter::hs256(SECRET.as_bytes(), DEFAULT_ISSUER, DEFAULT_AUDIENCE),
         replicas: Vec::new(),
+        im_replicas: Vec::new(),
         game,
         im,
         redis,

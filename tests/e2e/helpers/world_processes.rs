@@ -1,4 +1,4 @@
-//! A running world's processes under a test's control: game-service replicas, kills, restarts and signals, its Redis, and what the processes logged.
+//! A running world's processes under a test's control: game-service and IM-service replicas, kills, restarts and signals, its Redis, and what the processes logged.
 
 use std::time::Duration;
 
@@ -6,15 +6,17 @@ use anyhow::Context;
 use e2e::{PORT_ATTEMPTS, RedisCluster, RedisServer, free_port};
 
 use super::{
-    TestWorld,
+    Service, TestWorld,
     process::{self, ServiceProcess},
     world::test_name,
 };
 
-/// Another game-service process sharing the world's Redis.
+/// Another game-service (or IM-service) process sharing the world's Redis.
 #[derive(Debug, Clone)]
 pub struct Replica {
     pub(super) base_url: String,
+    /// Which service it is another process of.
+    pub(super) service: Service,
 }
 
 impl TestWorld {
@@ -33,12 +35,24 @@ impl TestWorld {
     /// Starts another game-service replica on the same Redis and prefix: players reach it
     /// through [`Player::via`].
     pub async fn spawn_game_replica(&mut self) -> anyhow::Result<Replica> {
-        let index = self.replicas.len() + 2;
+        self.spawn_replica(Service::Game).await
+    }
+
+    /// Starts another IM-service replica on the same Redis and prefix (the game service keeps
+    /// talking to the first): players reach it through [`Player::via`].
+    pub async fn spawn_im_replica(&mut self) -> anyhow::Result<Replica> {
+        self.spawn_replica(Service::Im).await
+    }
+
+    async fn spawn_replica(&mut self, service: Service) -> anyhow::Result<Replica> {
+        let (first, name, index) = match service {
+            Service::Game => (&self.game, "game", self.replicas.len() + 2),
+            Service::Im => (&self.im, "im", self.im_replicas.len() + 2),
+        };
         let mut attempt = 1;
         let replica = loop {
-            let mut replica = self
-                .game
-                .sibling(format!("game#{index} {}", test_name()), free_port()?)?;
+            let mut replica =
+                first.sibling(format!("{name}#{index} {}", test_name()), free_port()?)?;
             match replica.wait_healthy(&self.api.client).await {
                 Ok(()) => break replica,
                 Err(err) if process::port_taken(&err) && attempt < PORT_ATTEMPTS => {
@@ -50,8 +64,12 @@ impl TestWorld {
         };
         let handle = Replica {
             base_url: replica.base_url().to_owned(),
+            service,
         };
-        self.replicas.push(replica);
+        match service {
+            Service::Game => self.replicas.push(replica),
+            Service::Im => self.im_replicas.push(replica),
+        }
         Ok(handle)
     }
 
@@ -82,10 +100,12 @@ impl TestWorld {
             .context("this world does not run on a cluster of its own")
     }
 
-    /// SIGKILL a replica started with [`Self::spawn_game_replica`].
+    /// SIGKILL a replica started with [`Self::spawn_game_replica`] or
+    /// [`Self::spawn_im_replica`].
     pub fn kill_replica(&mut self, replica: &Replica) -> anyhow::Result<()> {
         self.replicas
             .iter_mut()
+            .chain(&mut self.im_replicas)
             .find(|process| process.base_url() == replica.base_url)
             .with_context(|| format!("no replica at {}", replica.base_url))?
             .kill();
@@ -105,15 +125,24 @@ impl TestWorld {
         self.game.wait_exit(limit).await
     }
 
-    /// Whether the IM service and every game-service process are still running.
+    /// Whether every IM-service and game-service process is still running.
     pub fn all_running(&mut self) -> bool {
-        let replicas = self.replicas.iter_mut().all(ServiceProcess::is_running);
+        let replicas = self
+            .replicas
+            .iter_mut()
+            .chain(&mut self.im_replicas)
+            .all(ServiceProcess::is_running);
         replicas && self.game.is_running() && self.im.is_running()
     }
 
     /// Output lines of every service process that reported a panic.
     pub fn panics(&self) -> usize {
-        let replicas: usize = self.replicas.iter().map(ServiceProcess::panics).sum();
+        let replicas: usize = self
+            .replicas
+            .iter()
+            .chain(&self.im_replicas)
+            .map(ServiceProcess::panics)
+            .sum();
         replicas + self.game.panics() + self.im.panics()
     }
 
@@ -125,8 +154,17 @@ impl TestWorld {
     /// Every line every game-service process printed so far (the primary, then each
     /// replica), each prefixed with the process's label: for checks of what the logs hold.
     pub fn game_output(&self) -> anyhow::Result<Vec<String>> {
+        self.output_of(Service::Game)
+    }
+
+    /// [`Self::game_output`] of the IM-service processes.
+    pub fn im_output(&self) -> anyhow::Result<Vec<String>> {
+        self.output_of(Service::Im)
+    }
+
+    fn output_of(&self, service: Service) -> anyhow::Result<Vec<String>> {
         let mut lines = Vec::new();
-        for process in std::iter::once(&self.game).chain(&self.replicas) {
+        for process in self.processes_of(service) {
             let label = process.label();
             lines.extend(
                 process
@@ -140,11 +178,28 @@ impl TestWorld {
 
     /// The last lines of every game-service process's output (the primary, then each replica).
     pub fn game_log_tails(&self) -> String {
-        std::iter::once(&self.game)
-            .chain(&self.replicas)
+        self.log_tails_of(Service::Game)
+    }
+
+    /// [`Self::game_log_tails`] of the IM-service processes.
+    pub fn im_log_tails(&self) -> String {
+        self.log_tails_of(Service::Im)
+    }
+
+    fn log_tails_of(&self, service: Service) -> String {
+        self.processes_of(service)
             .map(|process| format!("-- {}:\n{}", process.label(), process.tail()))
             .collect::<Vec<_>>()
             .join("\n")
+    }
+
+    /// The primary process of `service`, then its replicas.
+    fn processes_of(&self, service: Service) -> impl Iterator<Item = &ServiceProcess> {
+        let (first, replicas) = match service {
+            Service::Game => (&self.game, &self.replicas),
+            Service::Im => (&self.im, &self.im_replicas),
+        };
+        std::iter::once(first).chain(replicas)
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::{Method, StatusCode, header};
+use reqwest::Method;
 use shared_types::{
     UserId,
     auth::{Claims, DEFAULT_AUDIENCE, DEFAULT_ISSUER, Scope},
@@ -56,30 +56,9 @@ fn token(sub: &str, exp: u64) -> anyhow::Result<String> {
     )?)
 }
 
-/// `POST /v1/events/tickets` with the player's token: a 201 that no cache may keep.
+/// `POST /v1/events/tickets` of the game service with the player's token.
 async fn issue(player: &Player) -> anyhow::Result<EventTicket> {
-    let reply = player
-        .raw(Service::Game, Method::POST, "/v1/events/tickets", None)
-        .await?;
-    ensure!(
-        reply.status == StatusCode::CREATED,
-        "{}: POST /v1/events/tickets answered {}: {}",
-        player.id,
-        reply.status,
-        reply.body
-    );
-    let cache = reply
-        .headers
-        .get(header::CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    ensure!(
-        cache == "no-store",
-        "a ticket is a credential: Cache-Control {cache:?}"
-    );
-    let ticket: EventTicket = reply.json()?;
-    ensure!(!ticket.ticket.is_empty(), "an empty ticket: {reply:?}");
-    Ok(ticket)
+    player.event_ticket(Service::Game).await
 }
 
 fn query(ticket: &EventTicket, last_event_id: Option<&str>) -> String {
