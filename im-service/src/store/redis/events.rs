@@ -2,9 +2,10 @@
 //! fan-out is retried) after the change it tells of, read back and relayed by service-kit.
 
 use futures_util::future::try_join_all;
+use redis::Script;
 use shared_types::{UserId, im::ImEvent, presence::Presence};
 
-use super::RedisStore;
+use super::{RedisStore, commands::Group};
 use crate::store::StoreError;
 
 /// How long a user's events stay replayable after their newest (as the game's).
@@ -12,7 +13,7 @@ pub(super) const EVENTS_TTL_MS: u64 = 3_600_000;
 
 impl RedisStore {
     /// Appends `event` to each of `users`' streams, each once: `mark` names the event (the
-    /// same mark on a retry writes nothing). One script per user, all at once.
+    /// same mark on a retry writes nothing). One script per user, all in one batch.
     pub(super) async fn notify<'a>(
         &self,
         users: impl IntoIterator<Item = &'a UserId>,
@@ -21,62 +22,88 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         let json = encode(event)?;
         let now_ms = chrono::Utc::now().timestamp_millis().to_string();
-        try_join_all(users.into_iter().map(|user| {
-            let keys = [
-                self.keys.user_events(user),
-                self.keys.user_event_marks(user),
-            ];
-            let mut args = self.event_args(user, &json);
-            args.extend([now_ms.clone(), mark.to_owned()]);
-            async move {
-                self.invoke::<i64>("appending an event", &self.scripts.notify, &keys, &args)
-                    .await
-            }
-        }))
-        .await
-        .map(drop)
+        let calls = users
+            .into_iter()
+            .map(|user| {
+                let keys = vec![
+                    self.keys.user_events(user),
+                    self.keys.user_event_marks(user),
+                ];
+                let mut args = self.event_args(user, &json);
+                args.extend([now_ms.clone(), mark.to_owned()]);
+                (keys, args)
+            })
+            .collect();
+        self.fan_out("appending an event", &self.scripts.notify, calls)
+            .await
     }
 
-    /// Tells `user`'s contacts (who may see their presence) that it changed, but for those
-    /// `user` blocks and those who block `user`.
-    pub(super) async fn notify_presence(&self, presence: &Presence) -> Result<(), StoreError> {
-        let user = &presence.user_id;
-        let contacts: Vec<String> = self
-            .run("reading contacts", |mut conn| {
-                let key = self.keys.user_contacts(user);
-                async move { redis::cmd("SMEMBERS").arg(key).query_async(&mut conn).await }
+    /// Tells `watchers` (the contacts `user` does not block, read with the change) that
+    /// `presence` changed, but for those who block `user` (checked in each watcher's slot).
+    pub(super) async fn notify_presence(
+        &self,
+        presence: &Presence,
+        watchers: &[String],
+    ) -> Result<(), StoreError> {
+        let json = encode(&ImEvent::Presence(presence.clone()))?;
+        let calls = watchers
+            .iter()
+            .filter_map(|watcher| UserId::parse(watcher).ok())
+            .map(|watcher| {
+                let keys = vec![
+                    self.keys.user_events(&watcher),
+                    self.keys.user_blocks(&watcher),
+                ];
+                let mut args = self.event_args(&watcher, &json);
+                args.push(presence.user_id.to_string());
+                (keys, args)
             })
-            .await?;
-        if contacts.is_empty() {
+            .collect();
+        self.fan_out(
+            "appending a presence event",
+            &self.scripts.notify_presence,
+            calls,
+        )
+        .await
+    }
+
+    /// Runs `script` once per `(keys, args)`, each in its own slot: all in one batch
+    /// ([`RedisStore::batch`]: one pipeline on a standalone server). The batch calls the
+    /// script by hash; where Redis does not hold it yet (first use, a restart), each call
+    /// loads it. A call that went through before another node said `NOSCRIPT` runs again:
+    /// events carry marks (written once), presence events are state (telling twice is
+    /// harmless).
+    async fn fan_out(
+        &self,
+        doing: &'static str,
+        script: &Script,
+        calls: Vec<(Vec<String>, Vec<String>)>,
+    ) -> Result<(), StoreError> {
+        if calls.is_empty() {
             return Ok(());
         }
-        let blocked: Vec<String> = self
-            .whole_sorted_set("reading blocks", &self.keys.user_blocks(user), false)
-            .await?;
-        let json = encode(&ImEvent::Presence(presence.clone()))?;
-        let watchers = contacts
+        let groups: Vec<Group> = calls
             .iter()
-            .filter(|contact| !blocked.contains(contact))
-            .filter_map(|contact| UserId::parse(contact).ok());
-        try_join_all(watchers.map(|watcher| {
-            let keys = [
-                self.keys.user_events(&watcher),
-                self.keys.user_blocks(&watcher),
-            ];
-            let mut args = self.event_args(&watcher, &json);
-            args.push(user.to_string());
-            async move {
-                self.invoke::<i64>(
-                    "appending a presence event",
-                    &self.scripts.notify_presence,
-                    &keys,
-                    &args,
-                )
-                .await
-            }
-        }))
-        .await
-        .map(drop)
+            .map(|(keys, args)| {
+                let mut call = redis::cmd("EVALSHA");
+                call.arg(script.get_hash())
+                    .arg(keys.len())
+                    .arg(keys)
+                    .arg(args);
+                vec![call]
+            })
+            .collect();
+        match self.batch(doing, &groups).await {
+            Ok(_) => Ok(()),
+            Err(err) if is_noscript(&err) => try_join_all(
+                calls
+                    .iter()
+                    .map(|(keys, args)| self.invoke::<i64>(doing, script, keys, args)),
+            )
+            .await
+            .map(drop),
+            Err(err) => Err(err),
+        }
     }
 
     fn event_args(&self, user: &UserId, json: &str) -> Vec<String> {
@@ -93,4 +120,13 @@ impl RedisStore {
 fn encode(event: &ImEvent) -> Result<String, StoreError> {
     serde_json::to_string(event)
         .map_err(|err| StoreError::Unexpected(anyhow::Error::new(err).context("encoding an event")))
+}
+
+/// Redis does not hold the script (yet): `NOSCRIPT`, anywhere in the error's chain.
+fn is_noscript(err: &StoreError) -> bool {
+    let (StoreError::Unavailable(source) | StoreError::Unexpected(source)) = err;
+    source
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<redis::RedisError>())
+        .any(|redis_err| redis_err.code() == Some("NOSCRIPT"))
 }

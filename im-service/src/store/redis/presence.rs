@@ -18,21 +18,30 @@ pub(super) async fn set(
     user: &UserId,
     status: PresenceStatus,
 ) -> Result<(), StoreError> {
-    let changed: i64 = store
+    let reply: Vec<redis::Value> = store
         .invoke(
             "setting presence",
             &store.scripts.set_presence,
-            &[store.keys.user_presence(user), store.keys.user_blocks(user)],
+            &[
+                store.keys.user_presence(user),
+                store.keys.user_blocks(user),
+                store.keys.user_contacts(user),
+            ],
             &[status.as_str().to_owned(), store.retention_ms.to_string()],
         )
         .await?;
-    if changed == 1 {
-        store
-            .notify_presence(&Presence {
-                user_id: user.clone(),
-                status,
-            })
-            .await?;
+    let (changed, watchers) = reply.split_first().unzip();
+    if changed.is_some_and(|flag| matches!(flag, redis::Value::Int(1))) {
+        let watchers: Vec<String> = watchers
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|value| redis::from_redis_value(value.clone()).ok())
+            .collect();
+        let presence = Presence {
+            user_id: user.clone(),
+            status,
+        };
+        store.notify_presence(&presence, &watchers).await?;
     }
     Ok(())
 }
