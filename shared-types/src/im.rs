@@ -53,6 +53,29 @@ pub struct ConversationList {
     pub conversations: Vec<Conversation>,
 }
 
+/// What a message is: people's `text`, or a `game` the game service announces.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    #[default]
+    Text,
+    Game,
+}
+
+/// What a `game` message announces: a session its readers may join.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "host": "alice", "mode": "default", "state": "waiting"}))]
+pub struct GameAnnouncement {
+    pub session_id: Uuid,
+    pub host: UserId,
+    /// The kind of match.
+    #[schema(example = "default")]
+    pub mode: String,
+    /// The session's state when it was announced.
+    pub state: crate::game::SessionState,
+}
+
 /// Body of `POST /v1/conversations/{id}/messages`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -60,17 +83,28 @@ pub struct ConversationList {
 pub struct NewMessage {
     #[schema(min_length = 1, max_length = 4096)]
     pub text: String,
+    /// `text` (the default) from participants; `game` from a `service` token only, with `game`.
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// The announced session: with `kind: game` only.
+    #[serde(default)]
+    pub game: Option<GameAnnouncement>,
 }
 
 /// One message; `seq` orders messages within a conversation and pages with `after`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"seq": 3, "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "sender": "alice", "text": "fancy a game?", "sent_at": "2026-11-23T09:59:30Z"}))]
+#[schema(example = json!({"seq": 3, "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "sender": "alice", "text": "fancy a game?", "sent_at": "2026-11-23T09:59:30Z", "kind": "text", "game": null}))]
 pub struct Message {
     pub seq: u64,
     pub conversation_id: Uuid,
     pub sender: UserId,
     pub text: String,
     pub sent_at: DateTime<Utc>,
+    #[serde(default)]
+    pub kind: MessageKind,
+    /// The announced session, for `kind: game`; `null` otherwise.
+    #[serde(default)]
+    pub game: Option<GameAnnouncement>,
 }
 
 /// A page of messages, oldest first.

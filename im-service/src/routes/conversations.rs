@@ -7,7 +7,10 @@ use serde::Deserialize;
 use service_kit::{ApiError, auth::Authenticated};
 use shared_types::{
     UserId,
-    im::{Conversation, ConversationList, Message, MessagePage, NewConversation, NewMessage},
+    im::{
+        Conversation, ConversationList, Message, MessageKind, MessagePage, NewConversation,
+        NewMessage,
+    },
     problem::{Problem, ProblemCode},
 };
 use utoipa::IntoParams;
@@ -161,13 +164,21 @@ pub async fn list_conversations(
 /// first message is a 409 `conversation_limit`. A closed conversation takes no
 /// messages (409 `conversation_closed`). Only the newest `IM_MESSAGES_KEPT`
 /// (default 500) messages are kept.
+///
+/// `kind: game` (with `game`: the session announced) is for `service` tokens
+/// only (the game service announcing a lobby in the conversation through which
+/// its invitees were found): a player gets 403. Such a message may go into any
+/// conversation, records no poster, moves no activity and counts against no
+/// limit; a `service` token posts nothing else (403).
 #[utoipa::path(
     tag = "conversations",
     params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
     request_body = NewMessage,
     responses(
         (status = 201, description = "The stored message", body = Message),
-        (status = 400, description = "Malformed JSON, unknown field, or text not 1-4096 characters",
+        (status = 400, description = "Malformed JSON, unknown field, text not 1-4096 characters, or `game` without `kind: game` (or the other way round)",
+            body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A player posting `kind: game`, or a `service` token posting text",
             body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such conversation, or the caller does not take part",
             body = Problem, content_type = "application/problem+json"),
@@ -183,18 +194,50 @@ pub async fn post_message(
     path: web::Path<Uuid>,
     body: web::Json<NewMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    let text = MessageText::parse(body.into_inner().text).map_err(ConversationError::from)?;
-    let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
-    let outcome = state
-        .store
-        .append_message(
-            &conversation,
-            &caller.user_id,
-            text.as_str(),
-            state.clock.now(),
-        )
-        .await
-        .map_err(ConversationError::from)?;
+    let NewMessage { text, kind, game } = body.into_inner();
+    let text = MessageText::parse(text).map_err(ConversationError::from)?;
+    let id = path.into_inner();
+    let now = state.clock.now();
+    let outcome = match (kind, game, caller.is_service()) {
+        (MessageKind::Text, Some(_), _) => {
+            return Err(ApiError::invalid("`game` goes with `kind: game` only"));
+        }
+        (MessageKind::Game, None, _) => {
+            return Err(ApiError::invalid("a `kind: game` message carries `game`"));
+        }
+        (MessageKind::Game, Some(_), false) => {
+            return Err(ApiError::forbidden(
+                "only a service posts `kind: game` messages",
+            ));
+        }
+        (MessageKind::Text, None, true) => {
+            return Err(ApiError::forbidden(
+                "a `service` token posts `kind: game` messages only",
+            ));
+        }
+        (MessageKind::Game, Some(game), true) => {
+            let Some(conversation) = state
+                .store
+                .conversation(id)
+                .await
+                .map_err(ConversationError::from)?
+            else {
+                return Err(ConversationError::NotFound.into());
+            };
+            state
+                .store
+                .announce(&conversation, &caller.user_id, text.as_str(), &game, now)
+                .await
+        }
+        (MessageKind::Text, None, false) => {
+            let conversation = participating(&state, &caller.user_id, id).await?;
+            state
+                .store
+                .append_message(&conversation, &caller.user_id, text.as_str(), now)
+                .await
+        }
+    }
+    .map_err(ConversationError::from)?;
     match outcome {
         AppendOutcome::Appended(message) => Ok(HttpResponse::Created().json(message)),
         AppendOutcome::Closed => Err(ConversationError::Closed.into()),

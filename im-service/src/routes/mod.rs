@@ -12,8 +12,8 @@ use actix_web::web;
 use service_kit::ops::{BearerSecurity, StandardResponses};
 use shared_types::{
     im::{
-        Block, BlockList, Conversation, ConversationList, ImEvent, Message, MessagePage,
-        NewConversation, NewMessage, Partner, PartnersResponse,
+        Block, BlockList, Conversation, ConversationList, GameAnnouncement, ImEvent, Message,
+        MessageKind, MessagePage, NewConversation, NewMessage, Partner, PartnersResponse,
     },
     presence::{Presence, PresenceStatus, PresenceUpdate},
     problem::{Problem, ProblemCode},
@@ -90,6 +90,8 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         Message,
         MessagePage,
         NewMessage,
+        MessageKind,
+        GameAnnouncement,
         Partner,
         PartnersResponse,
         Block,

@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 use service_kit::events::{BROADCAST_CAPACITY, EventBuffer, EventLog, Relayed, StoredEvent};
 use shared_types::{
     UserId,
-    im::{Block, Conversation, ImEvent, Message},
+    im::{Block, Conversation, GameAnnouncement, ImEvent, Message, MessageKind},
     presence::{Presence, PresenceStatus},
 };
 use tokio::sync::broadcast;
@@ -44,6 +44,38 @@ struct StoredConversation {
     messages: VecDeque<Message>,
     /// The `seq` of the newest message ever appended.
     last_seq: u64,
+}
+
+impl StoredConversation {
+    /// Appends the next message (a `game` one when `game` is given), keeping the newest `kept`.
+    fn push(
+        &mut self,
+        sender: &UserId,
+        text: &str,
+        game: Option<&GameAnnouncement>,
+        at: DateTime<Utc>,
+        kept: usize,
+    ) -> Message {
+        self.last_seq += 1;
+        let message = Message {
+            seq: self.last_seq,
+            conversation_id: self.record.conversation.id,
+            sender: sender.clone(),
+            text: text.to_owned(),
+            sent_at: at,
+            kind: if game.is_some() {
+                MessageKind::Game
+            } else {
+                MessageKind::Text
+            },
+            game: game.cloned(),
+        };
+        self.messages.push_back(message.clone());
+        while self.messages.len() > kept {
+            self.messages.pop_front();
+        }
+        message
+    }
 }
 
 impl State {
@@ -281,18 +313,7 @@ impl Store for MemoryStore {
         {
             return Ok(AppendOutcome::Limit);
         }
-        stored.last_seq += 1;
-        let message = Message {
-            seq: stored.last_seq,
-            conversation_id,
-            sender: sender.clone(),
-            text: text.to_owned(),
-            sent_at: at,
-        };
-        stored.messages.push_back(message.clone());
-        while stored.messages.len() > self.limits.messages_kept {
-            stored.messages.pop_front();
-        }
+        let message = stored.push(sender, text, None, at, self.limits.messages_kept);
         let meta = &mut stored.record.conversation;
         meta.last_activity_at = Some(meta.last_activity_at.map_or(at, |last| last.max(at)));
         let newly_posting = !stored.record.posters.contains(sender);
@@ -326,6 +347,29 @@ impl Store for MemoryStore {
                     .insert(sender.clone());
             }
         }
+        let event = ImEvent::Message(message.clone());
+        state.notify(&self.feed, record.visible_participants(), &event);
+        Ok(AppendOutcome::Appended(message))
+    }
+
+    async fn announce(
+        &self,
+        conversation: &ConversationRecord,
+        sender: &UserId,
+        text: &str,
+        game: &GameAnnouncement,
+        at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
+        let mut guard = self.state();
+        let state = &mut *guard;
+        let Some(stored) = state.conversations.get_mut(&conversation.conversation.id) else {
+            return Ok(AppendOutcome::Missing);
+        };
+        if stored.record.conversation.closed {
+            return Ok(AppendOutcome::Closed);
+        }
+        let message = stored.push(sender, text, Some(game), at, self.limits.messages_kept);
+        let record = stored.record.clone();
         let event = ImEvent::Message(message.clone());
         state.notify(&self.feed, record.visible_participants(), &event);
         Ok(AppendOutcome::Appended(message))

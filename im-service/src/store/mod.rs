@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use service_kit::{ApiError, ops::ReadinessCheck};
 use shared_types::{
     UserId,
-    im::{Block, Conversation, Message, Partner, PartnersResponse},
+    im::{Block, Conversation, GameAnnouncement, Message, Partner, PartnersResponse},
     presence::PresenceStatus,
 };
 use uuid::Uuid;
@@ -142,6 +142,18 @@ pub trait Store:
         conversation: &ConversationRecord,
         sender: &UserId,
         text: &str,
+        at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError>;
+
+    /// Appends a `game` message from a service (`sender`) to `conversation`, in the same
+    /// atomic step and under the same checks as [`Store::append_message`], but it is nobody's
+    /// talk: it records no poster, moves no activity and counts against no limit.
+    async fn announce(
+        &self,
+        conversation: &ConversationRecord,
+        sender: &UserId,
+        text: &str,
+        game: &GameAnnouncement,
         at: DateTime<Utc>,
     ) -> Result<AppendOutcome, StoreError>;
 

@@ -87,7 +87,8 @@ const ENDPOINTS: [Endpoint; 11] = [
         stranger: NOT_FOUND,
         partner: CREATED,
         owner: CREATED,
-        service: NOT_FOUND,
+        // A service posts `kind: game` messages only (game_messages.rs), wherever.
+        service: FORBIDDEN,
         unknown: Some("/v1/conversations/00000000-0000-4000-8000-000000000000/messages"),
     },
     Endpoint {

@@ -9,6 +9,7 @@ mod docs;
 /// The docs-page checker, shared with the game service's API suite.
 #[path = "../../../game-service/tests/api/helpers/docs.rs"]
 mod docs_check;
+mod game_messages;
 mod helpers;
 mod operations;
 mod partners;

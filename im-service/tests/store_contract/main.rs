@@ -33,6 +33,7 @@ macro_rules! with_every_contract_function {
             participants_hear_of_a_conversation_and_its_messages_in_order,
             closing_is_heard_once_and_a_hidden_conversation_is_not_heard_of,
             a_presence_change_is_heard_by_those_who_talked_and_are_not_blocked,
+            a_service_announcement_is_heard_but_is_nobodys_talk,
             ping_answers,
         }
     };

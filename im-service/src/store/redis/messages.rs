@@ -6,7 +6,7 @@ use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use shared_types::{
     UserId,
-    im::{ImEvent, Message},
+    im::{GameAnnouncement, ImEvent, Message, MessageKind},
 };
 use uuid::Uuid;
 
@@ -25,6 +25,9 @@ struct StoredMessage {
     sender: UserId,
     text: String,
     sent_at_ms: i64,
+    /// A `game` message's announcement; absent for people's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    game: Option<GameAnnouncement>,
 }
 
 pub(super) async fn append(
@@ -90,36 +93,17 @@ pub(super) async fn append(
         touch_others().await?;
     }
     // 2. The message, the posters and the activity, in the conversation's slot.
-    let payload = serde_json::to_string(&StoredMessage {
+    let stored_message = StoredMessage {
         sender: sender.clone(),
         text: text.to_owned(),
         sent_at_ms: millis(at),
-    })
-    .context("encoding a message")?;
-    let append_id = Uuid::new_v4().to_string();
-    let (seq, stored, posters, newly): (i64, String, String, i64) = store
-        .invoke(
-            "appending a message",
-            &store.scripts.append_message,
-            &[
-                store.keys.conversation_meta(id),
-                store.keys.conversation_messages(id),
-            ],
-            &[
-                payload.clone(),
-                at_ms,
-                store.retention_ms.to_string(),
-                append_id,
-                store.limits.messages_kept.to_string(),
-                sender.to_string(),
-            ],
-        )
-        .await?;
-    let seq = match seq {
-        -1 => return Ok(AppendOutcome::Missing),
-        -2 => return Ok(AppendOutcome::Closed),
-        seq => u64::try_from(seq).context("negative message seq")?,
+        game: None,
     };
+    let (seq, payload, stored, posters, newly) =
+        match store_message(store, id, &stored_message, true).await? {
+            Ok(stored) => stored,
+            Err(outcome) => return Ok(outcome),
+        };
     // 3. A first message that makes the sender talk with earlier posters: now (and only
     //    now, after the message) they may see each other's presence.
     if newly == 1 {
@@ -139,15 +123,103 @@ pub(super) async fn append(
     }
     let raw = if stored.is_empty() { &payload } else { &stored };
     let message = parse_message(id, seq, raw)?;
-    // 4. Last, everyone who sees the conversation hears of the message (once per seq).
+    // 4. Last, everyone who sees the conversation hears of the message.
+    notify_message(store, record, &message).await?;
+    Ok(AppendOutcome::Appended(message))
+}
+
+/// A service's `game` message: stored in the conversation's slot (no poster, no activity, no
+/// index or limit is touched), then heard of.
+pub(super) async fn announce(
+    store: &RedisStore,
+    record: &ConversationRecord,
+    sender: &UserId,
+    text: &str,
+    game: &GameAnnouncement,
+    at: DateTime<Utc>,
+) -> Result<AppendOutcome, StoreError> {
+    let id = record.conversation.id;
+    if record.conversation.closed {
+        return Ok(AppendOutcome::Closed);
+    }
+    let stored_message = StoredMessage {
+        sender: sender.clone(),
+        text: text.to_owned(),
+        sent_at_ms: millis(at),
+        game: Some(game.clone()),
+    };
+    let (seq, payload, stored, _, _) =
+        match store_message(store, id, &stored_message, false).await? {
+            Ok(stored) => stored,
+            Err(outcome) => return Ok(outcome),
+        };
+    let raw = if stored.is_empty() { &payload } else { &stored };
+    let message = parse_message(id, seq, raw)?;
+    notify_message(store, record, &message).await?;
+    Ok(AppendOutcome::Appended(message))
+}
+
+/// What `append_message.lua` returned: the seq, the JSON sent, the JSON stored (the first
+/// one's on a replay), the posters and whether the sender posts here for the first time; or
+/// the outcome when nothing was appended.
+type Stored = (u64, String, String, String, i64);
+
+/// Appends `message` in the conversation's slot (`talk`: people's, which records the poster
+/// and moves the activity).
+async fn store_message(
+    store: &RedisStore,
+    id: Uuid,
+    message: &StoredMessage,
+    talk: bool,
+) -> Result<Result<Stored, AppendOutcome>, StoreError> {
+    let payload = serde_json::to_string(message).context("encoding a message")?;
+    let append_id = Uuid::new_v4().to_string();
+    let (seq, stored, posters, newly): (i64, String, String, i64) = store
+        .invoke(
+            "appending a message",
+            &store.scripts.append_message,
+            &[
+                store.keys.conversation_meta(id),
+                store.keys.conversation_messages(id),
+            ],
+            &[
+                payload.clone(),
+                message.sent_at_ms.to_string(),
+                store.retention_ms.to_string(),
+                append_id,
+                store.limits.messages_kept.to_string(),
+                message.sender.to_string(),
+                if talk { "1" } else { "0" }.to_owned(),
+            ],
+        )
+        .await?;
+    Ok(match seq {
+        -1 => Err(AppendOutcome::Missing),
+        -2 => Err(AppendOutcome::Closed),
+        seq => Ok((
+            u64::try_from(seq).context("negative message seq")?,
+            payload,
+            stored,
+            posters,
+            newly,
+        )),
+    })
+}
+
+/// Everyone who sees the conversation hears of the message (once per seq).
+async fn notify_message(
+    store: &RedisStore,
+    record: &ConversationRecord,
+    message: &Message,
+) -> Result<(), StoreError> {
+    let mark = format!("m.{}.{}", message.conversation_id, message.seq);
     store
         .notify(
             record.visible_participants(),
             &ImEvent::Message(message.clone()),
-            &format!("m.{id}.{seq}"),
+            &mark,
         )
-        .await?;
-    Ok(AppendOutcome::Appended(message))
+        .await
 }
 
 /// Up to `limit` of the kept messages with a seq greater than `after`, oldest first.
@@ -187,5 +259,11 @@ fn parse_message(conversation_id: Uuid, seq: u64, raw: &str) -> anyhow::Result<M
         sender: stored.sender,
         text: stored.text,
         sent_at: from_millis(stored.sent_at_ms)?,
+        kind: if stored.game.is_some() {
+            MessageKind::Game
+        } else {
+            MessageKind::Text
+        },
+        game: stored.game,
     })
 }

@@ -79,7 +79,7 @@ use service_kit::{
 };
 use shared_types::{
     UserId,
-    im::{Block, Conversation, ImEvent, Message},
+    im::{Block, Conversation, GameAnnouncement, ImEvent, Message},
     presence::PresenceStatus,
 };
 use tokio::{sync::broadcast, task::JoinHandle};
@@ -214,6 +214,17 @@ impl Store for RedisStore {
         at: DateTime<Utc>,
     ) -> Result<AppendOutcome, StoreError> {
         messages::append(self, record, sender, text, at).await
+    }
+
+    async fn announce(
+        &self,
+        record: &ConversationRecord,
+        sender: &UserId,
+        text: &str,
+        game: &GameAnnouncement,
+        at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
+        messages::announce(self, record, sender, text, game, at).await
     }
 
     async fn messages(

@@ -1,9 +1,13 @@
 //! Events: who hears of a conversation, a message and a presence change, once each, in order,
 //! replayable after an id.
 
-use anyhow::ensure;
+use anyhow::{Context, ensure};
 use im_service::store::Store;
-use shared_types::{im::ImEvent, presence::PresenceStatus};
+use shared_types::{
+    game::SessionState,
+    im::{GameAnnouncement, ImEvent, MessageKind},
+    presence::PresenceStatus,
+};
 
 use crate::{
     helpers::{now, user},
@@ -130,5 +134,65 @@ pub async fn a_presence_change_is_heard_by_those_who_talked_and_are_not_blocked(
             .any(|e| matches!(e, ImEvent::Presence(_))),
         "alice hears nothing of her own presence"
     );
+    Ok(())
+}
+
+pub async fn a_service_announcement_is_heard_but_is_nobodys_talk(
+    store: &dyn Store,
+) -> anyhow::Result<()> {
+    let record = open(store, &["alice", "bob"], now()).await?;
+    let id = record.conversation.id;
+    let said = appended(say(store, id, "alice", "play?", now()).await?)?;
+    let game = GameAnnouncement {
+        session_id: uuid::Uuid::new_v4(),
+        host: user("alice")?,
+        mode: "default".into(),
+        state: SessionState::Waiting,
+    };
+    let later = now() + chrono::TimeDelta::seconds(5);
+    let current = store.conversation(id).await?.context("the conversation")?;
+    let announced = appended(
+        store
+            .announce(
+                &current,
+                &user("game-service")?,
+                "alice opened a game",
+                &game,
+                later,
+            )
+            .await?,
+    )?;
+    ensure!(announced.kind == MessageKind::Game && announced.game.as_ref() == Some(&game));
+    ensure!(announced.seq == said.seq + 1, "next in the conversation");
+    let after = store.conversation(id).await?.context("the conversation")?;
+    ensure!(
+        after.posters == current.posters,
+        "no poster: {:?}",
+        after.posters
+    );
+    ensure!(
+        after.conversation.last_activity_at == current.conversation.last_activity_at,
+        "no activity"
+    );
+    let read = store.messages(id, said.seq, 10).await?;
+    ensure!(
+        read == [announced.clone()],
+        "read back as announced: {read:?}"
+    );
+    for who in ["alice", "bob"] {
+        let events = events_of(store, who).await?;
+        ensure!(
+            events.last() == Some(&ImEvent::Message(announced.clone())),
+            "{who} hears of it: {events:?}"
+        );
+    }
+    store.close_conversation(id).await?;
+    let closed = store.conversation(id).await?.context("the conversation")?;
+    ensure!(matches!(
+        store
+            .announce(&closed, &user("game-service")?, "late", &game, later)
+            .await?,
+        im_service::store::AppendOutcome::Closed
+    ));
     Ok(())
 }

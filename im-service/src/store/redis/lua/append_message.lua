@@ -1,6 +1,7 @@
--- KEYS: meta, msgs. ARGV: message JSON, activity ms, ttl ms, append id, messages kept, sender.
--- Appends, drops the oldest beyond the kept count, records the sender as a poster and moves
--- the last activity, at once. Returns {seq, stored JSON, posters, 1 if the sender posts here
+-- KEYS: meta, msgs. ARGV: message JSON, activity ms, ttl ms, append id, messages kept, sender,
+-- "1" for people's talk or "0" for a service's announcement. Appends, drops the oldest beyond
+-- the kept count, records the sender as a poster and moves the last activity (talk only), at
+-- once. Returns {seq, stored JSON, posters, 1 if the sender posts here
 -- for the first time}; seq -1 when missing, -2 when closed. Replaying the same append id (a
 -- retry after a dropped connection) returns the first result instead of appending twice.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', '', 0} end
@@ -17,12 +18,13 @@ if redis.call('HGET', KEYS[1], 'closed') == '1' then return {-2, '', '', 0} end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or redis.call('LLEN', KEYS[2])) + 1
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('LTRIM', KEYS[2], -tonumber(ARGV[5]), -1)
+local talk = ARGV[7] == '1'
 local active = redis.call('HGET', KEYS[1], 'active')
-if (not active) or tonumber(active) < tonumber(ARGV[2]) then
+if talk and ((not active) or tonumber(active) < tonumber(ARGV[2])) then
   redis.call('HSET', KEYS[1], 'active', ARGV[2])
 end
 local newly = 0
-if not string.find(',' .. posters .. ',', ',' .. ARGV[6] .. ',', 1, true) then
+if talk and not string.find(',' .. posters .. ',', ',' .. ARGV[6] .. ',', 1, true) then
   if posters == '' then posters = ARGV[6] else posters = posters .. ',' .. ARGV[6] end
   newly = 1
 end
