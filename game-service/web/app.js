@@ -68,8 +68,8 @@ function signIn(token) {
   byId("app").hidden = false;
   byId("account").hidden = false;
   byId("who").textContent = `Signed in as ${who.sub}`;
-  const chat = new Chat(api, who.sub);
   const game = new Game(api, who.sub);
+  const chat = new Chat(api, who.sub, () => game.play());
   const feed = new EventFeed("/v1/events", ["prompt", "prompt_cancelled", "session"], api.ticket, {
     event: (name, data) => game.onEvent(name, data),
     status: (text) => (byId("stream-status").textContent = `Events: ${text}`),

@@ -6,9 +6,11 @@
 import { byId, el, say } from "./dom.js";
 
 export class Chat {
-  constructor(api, me) {
+  /** `join()` is what a game message's Join button does (connect, in the game panel). */
+  constructor(api, me, join) {
     this.api = api;
     this.me = me;
+    this.join = join;
     this.selected = null; // the conversation shown, {id, participants}
     this.lastSeq = 0; // the newest message shown of it
     this.status = byId("chat-status");
@@ -116,12 +118,23 @@ export class Chat {
     if (this.selected?.id !== shown) return;
     const list = byId("message-list");
     for (const message of messages.filter((m) => m.seq > this.lastSeq)) {
-      list.append(
-        el("li", { class: message.sender === this.me ? "mine" : "theirs" },
-          el("span", { class: "sender" }, message.sender), " ", message.text),
-      );
+      list.append(message.kind === "game" ? this.gameItem(message) : this.textItem(message));
       this.lastSeq = Math.max(this.lastSeq, message.seq);
     }
+  }
+
+  textItem(message) {
+    return el("li", { class: message.sender === this.me ? "mine" : "theirs" },
+      el("span", { class: "sender" }, message.sender), " ", message.text);
+  }
+
+  /** A game announced in the conversation: who hosts it, and a button to join. */
+  gameItem(message) {
+    const { host, mode, state } = message.game;
+    const mine = host === this.me;
+    return el("li", { class: "game" },
+      el("span", { class: "sender" }, "Game"), ` ${message.text} (${mode}, ${state}) `,
+      mine ? null : el("button", { type: "button", onclick: () => this.join() }, `Join ${host}'s game`));
   }
 
   renderConversations(conversations) {

@@ -19,7 +19,7 @@ export class Game {
     this.session = null; // the newest session seen, kept on screen after it ends
     this.degraded = false;
     this.ticker = null;
-    byId("play").addEventListener("click", () => this.run(() => this.api.connect()));
+    byId("play").addEventListener("click", () => this.play());
     byId("leave").addEventListener("click", () => this.run(() => this.api.leave(this.session.id)));
     byId("show-prompt").addEventListener("click", () => this.showPrompt());
     byId("invite-accept").addEventListener("click", () => this.answer(true));
@@ -32,6 +32,11 @@ export class Game {
 
   stop() {
     window.clearInterval(this.ticker);
+  }
+
+  /** Connects: the prompt or session the game service has for the player. */
+  play() {
+    return this.run(() => this.api.connect());
   }
 
   /** Calls the game service and renders its `PlayerState` answer. */

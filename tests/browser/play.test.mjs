@@ -189,6 +189,36 @@ test('with the IM service down the page says degraded and plays solo; the chat c
   alice.watch.assertClean();
 });
 
+test('a game announced in the conversation shows live with a Join button that connects', async () => {
+  const services = await world();
+  const alice = await player(services, 'alice');
+  const bob = await player(services, 'bob');
+  await chat(alice, bob);
+  const { conversations } = (await h.request(`${services.imUrl}/v1/conversations`, { token: alice.token })).json;
+  // What the game service posts when alice's lobby opens (a service token may, nobody else).
+  const posted = await h.request(`${services.imUrl}/v1/conversations/${conversations[0].id}/messages`, {
+    method: 'POST',
+    token: await services.token('game-service', { service: true }),
+    body: {
+      text: 'alice opened a game',
+      kind: 'game',
+      game: { session_id: '0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10', host: 'alice', mode: 'default', state: 'waiting' },
+    },
+  });
+  assert.equal(posted.status, 201, posted.text);
+  // Both see it without reloading; only bob, who is not its host, gets a Join button.
+  const log = (p) => p.page.getByRole('log');
+  for (const p of [alice, bob]) await log(p).getByText('alice opened a game (default, waiting)').waitFor();
+  assert.equal(await log(alice).getByRole('button').count(), 0, 'no Join button for the host');
+  await log(bob).getByRole('button', { name: "Join alice's game" }).click();
+  // Join connects: bob, who talks with alice, is asked to play with her.
+  await inviteDialog(bob.page).getByLabel('alice').waitFor();
+  for (const p of [alice, bob]) {
+    assert.equal(p.loads(), 1);
+    p.watch.assertClean();
+  }
+});
+
 test('after a game-service restart the stream resumes right after the last event the page saw', async () => {
   const services = await world();
   const alice = await player(services, 'alice');
