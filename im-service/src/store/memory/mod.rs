@@ -4,16 +4,16 @@
 //! atomic, and the same rules as the Redis store hold.
 
 use std::{
-    collections::{HashMap, HashSet, VecDeque},
+    collections::{HashSet, VecDeque},
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use service_kit::events::{BROADCAST_CAPACITY, EventBuffer, EventLog, Relayed, StoredEvent};
+use service_kit::events::{BROADCAST_CAPACITY, Relayed};
 use shared_types::{
     UserId,
-    im::{Block, Conversation, GameAnnouncement, ImEvent, Message, MessageKind},
+    im::{Block, Conversation, GameAnnouncement, ImEvent, Message},
     presence::{Presence, PresenceStatus},
 };
 use tokio::sync::broadcast;
@@ -22,103 +22,10 @@ use uuid::Uuid;
 use super::{AppendOutcome, BlockOutcome, CreateOutcome, Store, StoreError, StoreLimits};
 use crate::domain::{CandidateFacts, ConversationRecord, Relationship};
 
-#[derive(Default)]
-struct State {
-    presence: HashMap<UserId, PresenceStatus>,
-    conversations: HashMap<Uuid, StoredConversation>,
-    /// The conversations each user sees (listing).
-    by_user: HashMap<UserId, HashSet<Uuid>>,
-    /// The open conversations that count for each user (opened or answered by them).
-    open: HashMap<UserId, HashSet<Uuid>>,
-    /// Who has talked with whom (both posted in a conversation, open or closed).
-    contacts: HashMap<UserId, HashSet<UserId>>,
-    /// Who blocks whom, since when.
-    blocks: HashMap<UserId, HashMap<UserId, DateTime<Utc>>>,
-    /// Each user's kept events.
-    events: HashMap<UserId, EventBuffer<ImEvent>>,
-}
+mod events;
+mod state;
 
-struct StoredConversation {
-    record: ConversationRecord,
-    /// The kept messages, oldest first.
-    messages: VecDeque<Message>,
-    /// The `seq` of the newest message ever appended.
-    last_seq: u64,
-}
-
-impl StoredConversation {
-    /// Appends the next message (a `game` one when `game` is given), keeping the newest `kept`.
-    fn push(
-        &mut self,
-        sender: &UserId,
-        text: &str,
-        game: Option<&GameAnnouncement>,
-        at: DateTime<Utc>,
-        kept: usize,
-    ) -> Message {
-        self.last_seq += 1;
-        let message = Message {
-            seq: self.last_seq,
-            conversation_id: self.record.conversation.id,
-            sender: sender.clone(),
-            text: text.to_owned(),
-            sent_at: at,
-            kind: if game.is_some() {
-                MessageKind::Game
-            } else {
-                MessageKind::Text
-            },
-            game: game.cloned(),
-        };
-        self.messages.push_back(message.clone());
-        while self.messages.len() > kept {
-            self.messages.pop_front();
-        }
-        message
-    }
-}
-
-impl State {
-    fn blocks(&self, blocker: &UserId, blocked: &UserId) -> bool {
-        self.blocks
-            .get(blocker)
-            .is_some_and(|blocked_ones| blocked_ones.contains_key(blocked))
-    }
-
-    fn open_count(&self, user: &UserId) -> usize {
-        self.open.get(user).map_or(0, HashSet::len)
-    }
-
-    /// Appends `event` to each of `users`' streams and relays it, in the
-    /// same critical section as the change it tells of.
-    fn notify<'a>(
-        &mut self,
-        feed: &broadcast::Sender<Relayed<ImEvent>>,
-        users: impl IntoIterator<Item = &'a UserId>,
-        event: &ImEvent,
-    ) {
-        let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
-        for user in users {
-            let stored = self
-                .events
-                .entry(user.clone())
-                .or_default()
-                .append(StoredEvent::new(user, event.clone()), now);
-            let _ = feed.send(Relayed::Event(stored));
-        }
-    }
-
-    /// Those who see `user`'s presence change: whoever talked with them, no block either way.
-    fn presence_watchers(&self, user: &UserId) -> Vec<UserId> {
-        self.contacts
-            .get(user)
-            .into_iter()
-            .flatten()
-            .filter(|contact| !self.blocks(user, contact) && !self.blocks(contact, user))
-            .cloned()
-            .collect()
-    }
-}
+use self::state::{State, StoredConversation};
 
 /// Everything in one mutex: operations are short and never await while holding it.
 pub struct MemoryStore {
@@ -151,29 +58,6 @@ impl MemoryStore {
         // A panic while holding the lock cannot leave a half-applied change (each operation
         // checks first and mutates at the end), so the data is still consistent.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
-#[async_trait]
-impl EventLog<ImEvent> for MemoryStore {
-    type Error = StoreError;
-
-    async fn events_after(
-        &self,
-        user: &UserId,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<StoredEvent<ImEvent>>, StoreError> {
-        Ok(self
-            .state()
-            .events
-            .get(user)
-            .map(|events| events.after(after, limit))
-            .unwrap_or_default())
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Relayed<ImEvent>> {
-        self.feed.subscribe()
     }
 }
 
