@@ -63,9 +63,9 @@ const MIN_LIFE_TICK: Duration = Duration::from_millis(250);
     tag = "events",
     security(("bearer" = []), ()),
     params(
-        ("Last-Event-ID" = Option<String>, Header, nullable = false, example = "1795410951397-0", description = "Replay the events after this id (`<millis>-<seq>`; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d+(-\d+)?$"),
+        ("Last-Event-ID" = Option<String>, Header, nullable = false, example = "1795410951397-0", description = "Replay the events after this id (`<millis>-<seq>`, each at most 19 digits; a bare `<millis>` means `<millis>-0`)", pattern = r"^\d{1,19}(-\d{1,19})?$"),
         ("ticket" = Option<String>, Query, nullable = false, example = "q3Vb0m8yXc1Zp9RkT4sLwE7uHn2JfA6dGiK5oYtBvQe", description = "Instead of `Authorization`: a ticket from `POST /v1/events/tickets` (browsers)"),
-        ("last_event_id" = Option<String>, Query, nullable = false, example = "1795410951397-0", description = "The `Last-Event-ID` header's twin, for clients that cannot send headers", pattern = r"^\d+(-\d+)?$"),
+        ("last_event_id" = Option<String>, Query, nullable = false, example = "1795410951397-0", description = "The `Last-Event-ID` header's twin, for clients that cannot send headers", pattern = r"^\d{1,19}(-\d{1,19})?$"),
     ),
     responses(
         (status = 200, description = "An endless `text/event-stream` of the player's events, one `EventFrame` each", content_type = "text/event-stream", body = EventFrame),

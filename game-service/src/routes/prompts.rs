@@ -25,7 +25,7 @@ use crate::game::Game;
     // Optional body: `crate::openapi` marks it `required: false` (utoipa renders
     // `Option<AcceptBody>` as `oneOf [AcceptBody, null]`, which generated
     // clients send as a value the caller must pass).
-    request_body(content = AcceptBody, content_type = "application/json", description = "Optional. Invite prompt: `{\"with\": [ids]}` invites that subset of the candidates; no body (or `null`, or `{}`) invites all of them. Join prompt: send no body."),
+    request_body(content = AcceptBody, content_type = "application/json", description = "Optional. Invite prompt: `{\"with\": [ids]}` invites that subset of the candidates; no body (or `{}`) invites all of them. Join prompt: send no body."),
     responses(
         (status = 200, description = "The player's state after accepting", body = PlayerState,
             links(
@@ -108,11 +108,11 @@ fn parse_optional_body(req: &actix_web::HttpRequest, raw: &[u8]) -> Result<Accep
     }
     let value: serde_json::Value = serde_json::from_slice(raw)
         .map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
-    if value.is_null() {
-        return Ok(AcceptBody::default()); // `null` is "no body"
-    }
+    // As the OpenAPI document says: no body, or an `AcceptBody` object (`null` is neither).
     if !value.is_object() {
-        return Err(ApiError::invalid("the body must be a JSON object"));
+        return Err(ApiError::invalid(
+            "the body must be a JSON object (or send no body)",
+        ));
     }
     serde_json::from_value(value).map_err(|err| ApiError::invalid(format!("invalid body: {err}")))
 }
@@ -136,7 +136,12 @@ mod tests {
     fn no_body_means_every_candidate() {
         assert!(parse(None, "").is_ok_and(|b| b.with.is_none()));
         assert!(parse(None, " \n").is_ok_and(|b| b.with.is_none()));
-        assert!(parse(Some("application/json"), "null").is_ok_and(|b| b.with.is_none()));
+        assert!(parse(Some("application/json"), "{}").is_ok_and(|b| b.with.is_none()));
+        assert_eq!(
+            parse(Some("application/json"), "null").err(),
+            Some(ProblemCode::InvalidRequest),
+            "null is not an object: the document allows no body or an object"
+        );
     }
 
     #[test]

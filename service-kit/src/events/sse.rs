@@ -146,14 +146,23 @@ fn resume_point(req: &HttpRequest, query: Option<String>) -> Result<Option<Strin
         .map(|value| value.to_str().unwrap_or_default().trim().to_owned());
     let query = query.map(|id| id.trim().to_owned());
     for raw in header.iter().chain(query.iter()) {
-        // The largest id has no successor to replay from (Redis refuses it).
-        if parse_event_id(raw).is_none_or(|id| id == (u64::MAX, u64::MAX)) {
+        if !is_resume_id(raw) {
             return Err(ApiError::invalid(
-                "Last-Event-ID (or last_event_id) must look like <millis>-<seq>, each a number below 2^64",
+                "Last-Event-ID (or last_event_id) must look like <millis>-<seq>, each at most 19 digits",
             ));
         }
     }
     Ok(header.or(query))
+}
+
+/// `<millis>` or `<millis>-<seq>`, each 1 to 19 digits (as the OpenAPI documents say): every
+/// such id is below 2^64 and has a successor to replay from.
+fn is_resume_id(raw: &str) -> bool {
+    let (ms, seq) = raw.split_once('-').unwrap_or((raw, "0"));
+    [ms, seq]
+        .iter()
+        .all(|part| (1..=19).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit()))
+        && parse_event_id(raw).is_some()
 }
 
 fn unix_now() -> u64 {
@@ -183,5 +192,37 @@ impl Cursor {
             self.out.send(frame.into()).await.map_err(|_| ())?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_resume_id;
+
+    #[test]
+    fn resume_ids_are_one_or_two_numbers_of_at_most_19_digits() {
+        for good in [
+            "0",
+            "1795410951397",
+            "1795410951397-0",
+            "9999999999999999999-9999999999999999999",
+        ] {
+            assert!(is_resume_id(good), "{good}");
+        }
+        for bad in [
+            "",
+            "-",
+            "1-",
+            "-1",
+            "a-1",
+            "1-2-3",
+            " 1",
+            "+1",
+            "12345678901234567890",
+            "1-12345678901234567890",
+            "1795410951397-0x",
+        ] {
+            assert!(!is_resume_id(bad), "{bad:?}");
+        }
     }
 }
