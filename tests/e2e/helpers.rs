@@ -21,6 +21,7 @@ mod assertions;
 pub mod churn;
 mod game_server;
 pub mod invariants;
+mod log_checks;
 mod player;
 mod process;
 mod reply;

@@ -151,18 +151,9 @@ impl TestWorld {
         self.game.tail()
     }
 
-    /// Every line every game-service process printed so far (the primary, then each
+    /// Every line every process of `service` printed so far (the primary, then each
     /// replica), each prefixed with the process's label: for checks of what the logs hold.
-    pub fn game_output(&self) -> anyhow::Result<Vec<String>> {
-        self.output_of(Service::Game)
-    }
-
-    /// [`Self::game_output`] of the IM-service processes.
-    pub fn im_output(&self) -> anyhow::Result<Vec<String>> {
-        self.output_of(Service::Im)
-    }
-
-    fn output_of(&self, service: Service) -> anyhow::Result<Vec<String>> {
+    pub(super) fn output_of(&self, service: Service) -> anyhow::Result<Vec<String>> {
         let mut lines = Vec::new();
         for process in self.processes_of(service) {
             let label = process.label();
@@ -181,12 +172,8 @@ impl TestWorld {
         self.log_tails_of(Service::Game)
     }
 
-    /// [`Self::game_log_tails`] of the IM-service processes.
-    pub fn im_log_tails(&self) -> String {
-        self.log_tails_of(Service::Im)
-    }
-
-    fn log_tails_of(&self, service: Service) -> String {
+    /// The last lines of every process of `service` (the primary, then each replica).
+    pub(super) fn log_tails_of(&self, service: Service) -> String {
         self.processes_of(service)
             .map(|process| format!("-- {}:\n{}", process.label(), process.tail()))
             .collect::<Vec<_>>()
