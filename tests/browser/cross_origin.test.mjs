@@ -1,8 +1,8 @@
 // A page from another origin calls both services from a real Chromium: allowed by
-// CORS_ALLOWED_ORIGINS, its fetches (bearer token, exposed X-Request-Id) and a ticketed
-// EventSource work, replay included; from an origin not on the list, the browser blocks the
-// fetch and the EventSource while the very same requests from Node are answered: it is the
-// browser's CORS check, fed by the services' headers, that blocks.
+// CORS_ALLOWED_ORIGINS, its fetches (bearer token, exposed X-Request-Id) and ticketed
+// EventSources on both services work, replay included; from an origin not on the list, the
+// browser blocks the fetches and the EventSources while the very same requests from Node are
+// answered: it is the browser's CORS check, fed by the services' headers, that blocks.
 
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -49,7 +49,7 @@ const PAGE = `<!doctype html>
     s.state = () => es.readyState;
     es.onopen = () => { s.opened = true; log('stream ' + name + ' open'); };
     es.onerror = () => { s.errors++; s.readyStates.push(es.readyState); log('stream ' + name + ' error, readyState ' + es.readyState); };
-    for (const type of ['prompt', 'prompt_cancelled', 'session']) {
+    for (const type of ['prompt', 'prompt_cancelled', 'session', 'message', 'conversation', 'presence']) {
       es.addEventListener(type, (e) => {
         s.events.push({ type, id: e.lastEventId, data: JSON.parse(e.data) });
         log('stream ' + name + ': ' + type + ' ' + e.lastEventId);
@@ -170,11 +170,23 @@ describe('a page from an origin in CORS_ALLOWED_ORIGINS', () => {
     assert.deepEqual(comparable(resumedAfter[2]), comparable(liveAfter[3]), 'then it goes on live');
     assert.equal((await stream(page, 'resumed')).errors, 0);
 
+    // IM service: its own ticket opens its own stream, which tells of a conversation opened.
+    const imIssued = await call(services.imUrl, 'POST', '/v1/events/tickets');
+    assert.equal(imIssued.status, 201, JSON.stringify(imIssued));
+    const imEvents = `${services.imUrl}/v1/events?ticket=${encodeURIComponent(imIssued.json.ticket)}`;
+    await page.evaluate((url) => window.openStream('chat', url), imEvents);
+    await page.waitForFunction(() => window.streams.chat.opened, null, { timeout: 10_000 });
+    const opened = await call(services.imUrl, 'POST', '/v1/conversations', { body: { participants: ['cors-friend'] } });
+    assert.equal(opened.status, 201, JSON.stringify(opened));
+    const [told] = await eventsOf(page, 'chat', 1);
+    assert.equal(told.type, 'conversation');
+    assert.equal(told.data.id, opened.json.id, 'the IM stream tells of the conversation the page opened');
+
     await h.screenshot(page, 'cross-origin-allowed');
     // Closing the streams aborts their requests: that, and only that, is expected.
-    const closed = watch.expectFailure(`${services.gameUrl}/v1/events?`, { kinds: ['requestfailed'], text: 'net::ERR_ABORTED' });
+    const closed = watch.expectFailure(/\/v1\/events\?/, { kinds: ['requestfailed'], text: 'net::ERR_ABORTED' });
     await page.evaluate(() => Object.values(window.streams).forEach((s) => s.close()));
-    await h.waitUntil(() => closed.matches.length === 2, { message: 'both streams aborted' });
+    await h.waitUntil(() => closed.matches.length === 3, { message: 'the three streams aborted' });
     watch.assertClean();
     await page.close();
   });
@@ -268,6 +280,25 @@ describe('a page from an origin not in CORS_ALLOWED_ORIGINS', () => {
     assert.equal(blocked.opened, false, 'the EventSource never opened');
     assert.equal(blocked.state, 2, 'CLOSED: the browser does not retry a CORS failure');
     assert.deepEqual(blocked.events, [], 'the page got no event');
+
+    // The IM service's stream, with its own valid ticket: blocked the same way.
+    const imIssued = await h.request(`${services.imUrl}/v1/events/tickets`, { method: 'POST', token });
+    assert.equal(imIssued.status, 201, imIssued.text);
+    const imEventsUrl = `${services.imUrl}/v1/events?ticket=${encodeURIComponent(imIssued.json.ticket)}`;
+    const imStreamBlocked = watch.expectFailure(`${services.imUrl}/v1/events`);
+    await page.evaluate((url) => window.openStream('chat-blocked', url), imEventsUrl);
+    await page.waitForFunction(() => window.streams['chat-blocked'].errors > 0, null, { timeout: 10_000 });
+    await assertCorsBlocked(imStreamBlocked, `${services.imUrl}/v1/events`);
+    const imNode = await h.nodeEventStream(imEventsUrl, { headers: { origin: other.origin } });
+    try {
+      assert.equal(imNode.status, 200, 'from Node the same IM stream opens');
+      assert.equal(imNode.headers.get('access-control-allow-origin'), null);
+    } finally {
+      imNode.close();
+    }
+    const imBlocked = await stream(page, 'chat-blocked');
+    assert.equal(imBlocked.opened, false, 'the IM EventSource never opened');
+    assert.equal(imBlocked.state, 2);
 
     // Control: a refused connection fails differently, so the checks above tell a CORS block apart.
     const closedPort = await h.freePort();
