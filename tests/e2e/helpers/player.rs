@@ -267,6 +267,24 @@ impl Player {
     /// Opens `GET /v1/events?{query}` of `service` as a browser's `EventSource` does: without
     /// `Authorization` (the query carries a ticket), with `headers`. The stream when it
     /// answers 200, else the reply read in full.
+    /// Waits (up to `within`) until `service` refuses to open a stream with `query`
+    /// (`ticket=…`): the refusal.
+    pub async fn refused_within(
+        &self,
+        service: Service,
+        query: &str,
+        what: &str,
+        within: std::time::Duration,
+    ) -> anyhow::Result<Reply> {
+        super::eventually(what, within, || async move {
+            match self.stream_by_query(service, query, &[]).await? {
+                Ok(_still_open) => Ok(None),
+                Err(refusal) => Ok(Some(refusal)),
+            }
+        })
+        .await
+    }
+
     pub async fn stream_by_query(
         &self,
         service: Service,

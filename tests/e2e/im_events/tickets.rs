@@ -10,7 +10,7 @@ use reqwest::Method;
 use shared_types::problem::ProblemCode;
 
 use super::{expect_conversation, opened, refused};
-use crate::helpers::{Service, WorldOptions, eventually, spawn_world, spawn_world_with};
+use crate::helpers::{Service, WorldOptions, spawn_world, spawn_world_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_from_one_im_replica_opens_the_users_stream_on_the_other() -> anyhow::Result<()> {
@@ -146,20 +146,14 @@ async fn an_im_ticket_opens_streams_until_event_ticket_ttl_secs_and_then_is_refu
     expect_conversation(&mut stream, hers, false).await?;
 
     let query = format!("ticket={}", ticket.ticket);
-    let refusal = eventually(
-        "the expired ticket is refused",
-        Duration::from_secs(10),
-        || {
-            let (alice, query) = (&alice, &query);
-            async move {
-                match alice.stream_by_query(Service::Im, query, &[]).await? {
-                    Ok(_still_open) => Ok(None),
-                    Err(refusal) => Ok(Some(refusal)),
-                }
-            }
-        },
-    )
-    .await?;
+    let refusal = alice
+        .refused_within(
+            Service::Im,
+            &query,
+            "the expired ticket is refused",
+            Duration::from_secs(10),
+        )
+        .await?;
     refusal.problem(401, ProblemCode::Unauthorized)?;
     ensure!(
         Utc::now() >= ticket.expires_at - chrono::Duration::seconds(1),

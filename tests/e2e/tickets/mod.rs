@@ -21,7 +21,7 @@ use shared_types::{
 
 use crate::helpers::{
     EventStream, Player, Reply, SECRET, Service, SseEvent, StateExt, StreamEnd, WorldOptions,
-    eventually, spawn_world, spawn_world_with,
+    spawn_world, spawn_world_with,
 };
 
 /// Silence that means "nothing more is coming" once the scenario is over.
@@ -98,13 +98,9 @@ async fn refused_within(
     what: &str,
     within: Duration,
 ) -> anyhow::Result<Reply> {
-    eventually(what, within, || async move {
-        match player.events_by_query(&query(ticket, None), &[]).await? {
-            Ok(_still_open) => Ok(None),
-            Err(refusal) => Ok(Some(refusal)),
-        }
-    })
-    .await
+    player
+        .refused_within(Service::Game, &query(ticket, None), what, within)
+        .await
 }
 
 fn ids(events: &[SseEvent]) -> Vec<Option<&str>> {
