@@ -56,6 +56,7 @@ pub struct ConversationList {
 /// What a message is: people's `text`, or a `game` the game service announces.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "game")]
 pub enum MessageKind {
     #[default]
     Text,
