@@ -13,6 +13,8 @@ export class Chat {
     this.join = join;
     this.selected = null; // the conversation shown, {id, participants}
     this.lastSeq = 0; // the newest message shown of it
+    this.partnerIds = new Set(); // who is listed under "Talking with"
+    this.conversations = new Map(); // the listed conversations by id
     this.status = byId("chat-status");
     byId("presence").addEventListener("change", (event) => this.setPresence(event.target.value));
     byId("new-conversation").addEventListener("submit", (event) => this.open(event));
@@ -32,21 +34,27 @@ export class Chat {
     say(this.status, text === "live" ? "" : `Chat unavailable: ${text}`);
   }
 
-  /** An IM event: the views it concerns are read again (or extended). */
+  /** An IM event: only the views it concerns are read again (or extended). */
   async onEvent(name, data) {
+    if (name === "presence") {
+      return this.attempt(() => this.loadPartners());
+    }
     if (name === "message" && data.conversation_id === this.selected?.id) {
       await this.attempt(() => this.loadMessages());
     }
-    if (name === "presence") {
-      await this.attempt(async () => this.renderPartners((await this.api.partners(this.me)).partners));
-    } else {
-      // A message moves its conversation up; a conversation appeared or closed.
-      await this.attempt(async () => this.renderConversations((await this.api.conversations()).conversations));
-      // Someone's first answer can make them a partner.
-      if (name === "message") {
-        await this.attempt(async () => this.renderPartners((await this.api.partners(this.me)).partners));
-      }
+    // A message moves its conversation up; a conversation appeared or closed.
+    await this.attempt(() => this.loadConversations());
+    // A first message can make partners (talking takes two): only then are partners read again.
+    if (name === "message" && data.kind !== "game" && this.mayMakePartners(data)) {
+      await this.attempt(() => this.loadPartners());
     }
+  }
+
+  /** Whether `message` can have made someone a partner who is not listed yet. */
+  mayMakePartners(message) {
+    if (message.sender !== this.me) return !this.partnerIds.has(message.sender);
+    const conversation = this.conversations.get(message.conversation_id);
+    return !conversation || conversation.participants.some((user) => user !== this.me && !this.partnerIds.has(user));
   }
 
   /** Runs an IM call; a failure is shown in the chat's status line, never thrown. */
@@ -59,6 +67,14 @@ export class Chat {
       say(this.status, `Chat unavailable: ${error.message}`);
       return undefined;
     }
+  }
+
+  async loadConversations() {
+    this.renderConversations((await this.api.conversations()).conversations);
+  }
+
+  async loadPartners() {
+    this.renderPartners((await this.api.partners(this.me)).partners);
   }
 
   async refresh() {
@@ -97,7 +113,8 @@ export class Chat {
     const sent = await this.attempt(() => this.api.post(this.selected.id, input.value));
     if (!sent) return;
     input.value = "";
-    await this.refresh();
+    // The stream tells the rest (the conversations' order, a new partner).
+    await this.attempt(() => this.loadMessages());
   }
 
   select(conversation) {
@@ -138,6 +155,7 @@ export class Chat {
   }
 
   renderConversations(conversations) {
+    this.conversations = new Map(conversations.map((conversation) => [conversation.id, conversation]));
     const list = byId("conversations");
     list.replaceChildren(
       ...conversations
@@ -158,6 +176,7 @@ export class Chat {
   }
 
   renderPartners(partners) {
+    this.partnerIds = new Set(partners.map((partner) => partner.user_id));
     const list = byId("partners");
     list.replaceChildren(
       ...partners.map((partner) =>

@@ -25,10 +25,22 @@ pub static EVENT_STREAMS_OPEN: LazyLock<IntGauge> = LazyLock::new(|| {
     .expect("valid metric")
 });
 
+/// Events a fan-out could not append (the change they tell of was stored; Redis only).
+#[expect(clippy::expect_used, reason = "a constant, valid metric definition")]
+pub static EVENTS_UNSENT: LazyLock<IntCounter> = LazyLock::new(|| {
+    IntCounter::new(
+        "im_events_unsent_total",
+        "IM events a fan-out could not append to a user's stream (the change itself was stored; \
+         clients read their views again when their stream reopens)",
+    )
+    .expect("valid metric")
+});
+
 /// What `/metrics` serves besides the HTTP series.
 pub fn collectors() -> Vec<Box<dyn Collector>> {
     vec![
         Box::new(STORE_ERRORS.clone()),
         Box::new(EVENT_STREAMS_OPEN.clone()),
+        Box::new(EVENTS_UNSENT.clone()),
     ]
 }

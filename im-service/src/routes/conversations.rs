@@ -167,9 +167,10 @@ pub async fn list_conversations(
 ///
 /// `kind: game` (with `game`: the session announced) is for `service` tokens
 /// only (the game service announcing a lobby in the conversation through which
-/// its invitees were found): a player gets 403. Such a message may go into any
-/// conversation, records no poster, moves no activity and counts against no
-/// limit; a `service` token posts nothing else (403).
+/// its invitees were found): a player gets 403. Such a message goes into any
+/// conversation its `game.host` takes part in (400 otherwise), records no
+/// poster, moves no activity and counts against no limit; a `service` token
+/// posts nothing else (403).
 #[utoipa::path(
     tag = "conversations",
     params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
@@ -224,6 +225,12 @@ pub async fn post_message(
             else {
                 return Err(ConversationError::NotFound.into());
             };
+            // A game is announced where its host talks: never into others' conversations.
+            if !conversation.visible_to(&game.host) {
+                return Err(ApiError::invalid(
+                    "the game's host must be a participant of the conversation",
+                ));
+            }
             state
                 .store
                 .announce(&conversation, &caller.user_id, text.as_str(), &game, now)

@@ -131,6 +131,13 @@ async fn a_player_cannot_post_a_game_message_nor_a_service_text_and_mixed_bodies
     )
     .await?;
     assert_eq!(page["messages"], json!([]));
+    // A game is announced where its host talks: carol takes no part in this conversation.
+    assert_problem(
+        post(&app, &service, id, &announcement("carol")).await?,
+        StatusCode::BAD_REQUEST,
+        ProblemCode::InvalidRequest,
+    )
+    .await?;
     // A missing conversation is a 404, a closed one a 409, for a service as for anyone.
     assert_problem(
         post(&app, &service, uuid::Uuid::new_v4(), &announcement("alice")).await?,

@@ -64,6 +64,24 @@ pub struct Subscription<E> {
     id: u64,
 }
 
+impl<E> Subscription<E> {
+    /// The stream is open for good (its replay was read): past the per-player bound, the
+    /// player's oldest streams on this replica are cut now, not when a stream that then
+    /// failed to open was asked for.
+    pub fn keep(&self) {
+        let max = match self.hub.max_per_player {
+            0 => DEFAULT_MAX_STREAMS_PER_PLAYER,
+            n => n,
+        };
+        if let Ok(mut subscribers) = self.hub.subscribers.lock()
+            && let Some(streams) = subscribers.get_mut(&self.player)
+        {
+            let excess = streams.len().saturating_sub(max);
+            streams.drain(..excess);
+        }
+    }
+}
+
 impl<E> Drop for Subscription<E> {
     fn drop(&mut self) {
         self.hub.open.dec();
@@ -118,20 +136,17 @@ impl<E: Payload> EventHub<E> {
     }
 
     /// `player`'s events (and resync signals) from now on, until the
-    /// subscription is dropped. Past the per-player bound, the oldest of
-    /// the player's streams is cut (its receiver ends).
+    /// subscription is dropped. Once it is kept ([`Subscription::keep`]), the
+    /// oldest of the player's streams past the per-player bound are cut
+    /// (their receivers end).
     pub fn subscribe(&self, player: &UserId) -> Subscription<E> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
-        let max = match self.inner.max_per_player {
-            0 => DEFAULT_MAX_STREAMS_PER_PLAYER,
-            n => n,
-        };
         if let Ok(mut subscribers) = self.inner.subscribers.lock() {
-            let streams = subscribers.entry(player.clone()).or_default();
-            let excess = (streams.len() + 1).saturating_sub(max);
-            streams.drain(..excess);
-            streams.push((id, tx));
+            subscribers
+                .entry(player.clone())
+                .or_default()
+                .push((id, tx));
         }
         // Counted while the subscription lives: a stream the hub cut stays
         // open until its handler notices and drops it.
@@ -223,8 +238,16 @@ mod tests {
         let hub = hub(2);
         let alice = UserId::parse("alice").expect("valid id");
         let mut oldest = hub.subscribe(&alice);
+        oldest.keep();
         let mut older = hub.subscribe(&alice);
-        let _newest = hub.subscribe(&alice);
+        older.keep();
+        let newest = hub.subscribe(&alice);
+        assert_eq!(
+            hub.stream_count(),
+            3,
+            "nothing is cut before the new stream is kept"
+        );
+        newest.keep();
         assert_eq!(hub.stream_count(), 2);
         assert!(
             matches!(
@@ -236,7 +259,8 @@ mod tests {
         hub.dispatch(Some(&alice), Relayed::Resync);
         assert_eq!(older.events.try_recv().ok(), Some(Relayed::Resync));
         let bob = UserId::parse("bob").expect("valid id");
-        let _other = hub.subscribe(&bob);
+        let other = hub.subscribe(&bob);
+        other.keep();
         assert_eq!(hub.stream_count(), 3, "the bound is per player");
     }
 

@@ -11,7 +11,7 @@ use futures_util::future::BoxFuture;
 use shared_types::UserId;
 use tokio::sync::mpsc;
 
-use super::{EVENTS_KEPT, EventHub, EventLog, Payload, Relayed, StoredEvent, parse_event_id};
+use super::{EventHub, EventLog, Payload, Relayed, StoredEvent, parse_event_id};
 use crate::{ApiError, event_stream::ending_with_retry, shutdown::Shutdown, tickets::StreamPlayer};
 
 /// Proxies close idle connections; a comment line every so often keeps the
@@ -56,16 +56,20 @@ impl<E: Payload, L: EventLog<E> + ?Sized> Stream<'_, E, L> {
         let token_expires = tokio::time::Instant::now()
             + Duration::from_secs(expires_at.saturating_sub(unix_now()));
         let last_id = resume_point(req, last_event_id)?;
-        // Subscribe before reading the store, so no event falls between the two.
+        // Subscribe before reading the store, so that every event after the replay's is in the
+        // live queue (the cursor drops what is in both).
         let mut live = self.hub.subscribe(&player);
         let log = self.log;
         let replay = match &last_id {
-            Some(id) => log.events_after(&player, Some(id), EVENTS_KEPT).await,
-            // Without Last-Event-ID the stream starts now: remember where "now"
-            // is, so that a resync knows what counts as missed.
+            // The whole kept stream after the id: the store trims approximately, so it may
+            // keep a few more than `EVENTS_KEPT`, and none of them is dropped here.
+            Some(id) => log.events_after(&player, Some(id), usize::MAX).await,
+            // Without Last-Event-ID the stream starts now: remember where "now" is.
             None => log.events_after(&player, None, 1).await,
         }
         .map_err(Into::into)?;
+        // Open for good: only now are the player's oldest streams past the bound cut.
+        live.keep();
         let (out, rx) = mpsc::channel::<sse::Event>(16);
         let (retry_tail, response) = ending_with_retry(
             Sse::from_infallible_receiver(rx)
@@ -90,6 +94,9 @@ impl<E: Payload, L: EventLog<E> + ?Sized> Stream<'_, E, L> {
                     return;
                 }
             } else {
+                // What counts as missed on a resync, and as already there. A known limit: an
+                // event appended between the subscription and that read (one round trip) is
+                // taken for one from before the stream opened.
                 stream.last_sent = replay.last().and_then(|e| parse_event_id(&e.id));
             }
             loop {
@@ -115,7 +122,7 @@ impl<E: Payload, L: EventLog<E> + ?Sized> Stream<'_, E, L> {
                     Some(Relayed::Resync) => {
                         let after = stream.last_sent.map(|(ms, seq)| format!("{ms}-{seq}"));
                         match log
-                            .events_after(&player, after.as_deref(), EVENTS_KEPT)
+                            .events_after(&player, after.as_deref(), usize::MAX)
                             .await
                         {
                             Ok(missed) => stream.send_all(missed).await,

@@ -20,8 +20,7 @@ impl EventLog<ImEvent> for MemoryStore {
     ) -> Result<Vec<StoredEvent<ImEvent>>, StoreError> {
         Ok(self
             .state()
-            .events
-            .get(user)
+            .events_of(user)
             .map(|events| events.after(after, limit))
             .unwrap_or_default())
     }

@@ -1,6 +1,9 @@
 //! What the memory store holds, behind its one mutex, and the steps several operations share.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::{
+    collections::{HashMap, HashSet, VecDeque},
+    time::{Duration, Instant},
+};
 
 use chrono::{DateTime, Utc};
 use service_kit::events::{EventBuffer, Relayed, StoredEvent};
@@ -14,6 +17,11 @@ use uuid::Uuid;
 
 use crate::domain::ConversationRecord;
 
+/// A user's events stay replayable this long after their newest, as in Redis.
+const EVENTS_TTL: Duration = Duration::from_secs(3600);
+/// How often a write also drops the streams that expired.
+const PURGE_EVERY: Duration = Duration::from_secs(60);
+
 #[derive(Default)]
 pub(super) struct State {
     pub(super) presence: HashMap<UserId, PresenceStatus>,
@@ -26,8 +34,10 @@ pub(super) struct State {
     pub(super) contacts: HashMap<UserId, HashSet<UserId>>,
     /// Who blocks whom, since when.
     pub(super) blocks: HashMap<UserId, HashMap<UserId, DateTime<Utc>>>,
-    /// Each user's kept events.
-    pub(super) events: HashMap<UserId, EventBuffer<ImEvent>>,
+    /// Each user's kept events, and when the newest was appended.
+    pub(super) events: HashMap<UserId, (EventBuffer<ImEvent>, Instant)>,
+    /// When `events` was last rid of the streams nobody wrote to for [`EVENTS_TTL`].
+    pub(super) events_purged: Option<Instant>,
 }
 
 pub(super) struct StoredConversation {
@@ -90,14 +100,35 @@ impl State {
         event: &ImEvent,
     ) {
         let now = u64::try_from(Utc::now().timestamp_millis()).unwrap_or_default();
+        let at = Instant::now();
         for user in users {
-            let stored = self
+            let (buffer, last) = self
                 .events
                 .entry(user.clone())
-                .or_default()
-                .append(StoredEvent::new(user, event.clone()), now);
+                .or_insert_with(|| (EventBuffer::default(), at));
+            if at.duration_since(*last) > EVENTS_TTL {
+                *buffer = EventBuffer::default(); // expired, as a Redis stream would
+            }
+            *last = at;
+            let stored = buffer.append(StoredEvent::new(user, event.clone()), now);
             let _ = feed.send(Relayed::Event(stored));
         }
+        if self
+            .events_purged
+            .is_none_or(|purged| at.duration_since(purged) > PURGE_EVERY)
+        {
+            self.events
+                .retain(|_, (_, last)| at.duration_since(*last) <= EVENTS_TTL);
+            self.events_purged = Some(at);
+        }
+    }
+
+    /// `user`'s kept events, unless nobody wrote to them for [`EVENTS_TTL`].
+    pub(super) fn events_of(&self, user: &UserId) -> Option<&EventBuffer<ImEvent>> {
+        self.events
+            .get(user)
+            .filter(|(_, last)| last.elapsed() <= EVENTS_TTL)
+            .map(|(buffer, _)| buffer)
     }
 
     /// Those who see `user`'s presence change: whoever talked with them, no block either way.

@@ -94,7 +94,7 @@ pub(super) async fn create(
             &ImEvent::Conversation(conversation.clone()),
             &format!("c.{id}.opened"),
         )
-        .await?;
+        .await;
     Ok(CreateOutcome::Created(record))
 }
 
@@ -152,14 +152,16 @@ pub(super) async fn close(
     store
         .free_slots(id, &record.conversation.participants)
         .await?;
-    // Last, those who see it hear of it (once, however often it is closed).
-    store
-        .notify(
-            record.visible_participants(),
-            &ImEvent::Conversation(record.conversation.clone()),
-            &format!("c.{id}.closed"),
-        )
-        .await?;
+    // Last, those who see it hear of it: once, when it is first closed.
+    if hash.get("newly_closed").is_some_and(|newly| newly == "1") {
+        store
+            .notify(
+                record.visible_participants(),
+                &ImEvent::Conversation(record.conversation.clone()),
+                &format!("c.{id}.closed"),
+            )
+            .await;
+    }
     Ok(Some(record.conversation))
 }
 

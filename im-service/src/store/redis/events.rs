@@ -1,5 +1,10 @@
 //! IM events in Redis: each user's stream in their own slot, appended (once, however often a
 //! fan-out is retried) after the change it tells of, read back and relayed by service-kit.
+//!
+//! A fan-out that fails does not fail the request: the change is stored, and answering 503
+//! would make the client retry it (a second message, a second conversation). It is logged
+//! and counted (`im_events_unsent_total`); clients read their views again when their stream
+//! (re)opens.
 
 use futures_util::future::try_join_all;
 use redis::Script;
@@ -19,8 +24,10 @@ impl RedisStore {
         users: impl IntoIterator<Item = &'a UserId>,
         event: &ImEvent,
         mark: &str,
-    ) -> Result<(), StoreError> {
-        let json = encode(event)?;
+    ) {
+        let Ok(json) = encode(event) else {
+            return unsent("encoding an event");
+        };
         let now_ms = chrono::Utc::now().timestamp_millis().to_string();
         let calls = users
             .into_iter()
@@ -34,18 +41,21 @@ impl RedisStore {
                 (keys, args)
             })
             .collect();
-        self.fan_out("appending an event", &self.scripts.notify, calls)
+        if let Err(err) = self
+            .fan_out("appending an event", &self.scripts.notify, calls)
             .await
+        {
+            tracing::warn!(%err, mark, "an event was not appended (the change it tells of was)");
+            unsent("appending an event");
+        }
     }
 
     /// Tells `watchers` (the contacts `user` does not block, read with the change) that
     /// `presence` changed, but for those who block `user` (checked in each watcher's slot).
-    pub(super) async fn notify_presence(
-        &self,
-        presence: &Presence,
-        watchers: &[String],
-    ) -> Result<(), StoreError> {
-        let json = encode(&ImEvent::Presence(presence.clone()))?;
+    pub(super) async fn notify_presence(&self, presence: &Presence, watchers: &[String]) {
+        let Ok(json) = encode(&ImEvent::Presence(presence.clone())) else {
+            return unsent("encoding an event");
+        };
         let calls = watchers
             .iter()
             .filter_map(|watcher| UserId::parse(watcher).ok())
@@ -59,12 +69,17 @@ impl RedisStore {
                 (keys, args)
             })
             .collect();
-        self.fan_out(
-            "appending a presence event",
-            &self.scripts.notify_presence,
-            calls,
-        )
-        .await
+        if let Err(err) = self
+            .fan_out(
+                "appending a presence event",
+                &self.scripts.notify_presence,
+                calls,
+            )
+            .await
+        {
+            tracing::warn!(%err, user = %presence.user_id, "a presence event was not appended (the change was)");
+            unsent("appending a presence event");
+        }
     }
 
     /// Runs `script` once per `(keys, args)`, each in its own slot: all in one batch
@@ -129,4 +144,10 @@ fn is_noscript(err: &StoreError) -> bool {
         .chain()
         .filter_map(|cause| cause.downcast_ref::<redis::RedisError>())
         .any(|redis_err| redis_err.code() == Some("NOSCRIPT"))
+}
+
+/// Counts events a fan-out could not append.
+fn unsent(doing: &str) {
+    tracing::debug!(doing, "event not appended");
+    crate::metrics::EVENTS_UNSENT.inc();
 }

@@ -124,7 +124,7 @@ pub(super) async fn append(
     let raw = if stored.is_empty() { &payload } else { &stored };
     let message = parse_message(id, seq, raw)?;
     // 4. Last, everyone who sees the conversation hears of the message.
-    notify_message(store, record, &message).await?;
+    notify_message(store, record, &message).await;
     Ok(AppendOutcome::Appended(message))
 }
 
@@ -155,7 +155,7 @@ pub(super) async fn announce(
         };
     let raw = if stored.is_empty() { &payload } else { &stored };
     let message = parse_message(id, seq, raw)?;
-    notify_message(store, record, &message).await?;
+    notify_message(store, record, &message).await;
     Ok(AppendOutcome::Appended(message))
 }
 
@@ -207,11 +207,7 @@ async fn store_message(
 }
 
 /// Everyone who sees the conversation hears of the message (once per seq).
-async fn notify_message(
-    store: &RedisStore,
-    record: &ConversationRecord,
-    message: &Message,
-) -> Result<(), StoreError> {
+async fn notify_message(store: &RedisStore, record: &ConversationRecord, message: &Message) {
     let mark = format!("m.{}.{}", message.conversation_id, message.seq);
     store
         .notify(

@@ -41,7 +41,7 @@ pub(super) async fn set(
             user_id: user.clone(),
             status,
         };
-        store.notify_presence(&presence, &watchers).await?;
+        store.notify_presence(&presence, &watchers).await;
     }
     Ok(())
 }
