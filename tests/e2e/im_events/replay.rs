@@ -6,7 +6,7 @@ use reqwest::Method;
 use shared_types::problem::ProblemCode;
 
 use super::{event_id, expect_conversation, expect_message, im_stream, opened, refused};
-use crate::helpers::{Service, SseEvent, spawn_world};
+use crate::helpers::{Service, SseEvent, WorldOptions, spawn_world, spawn_world_with};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reconnecting_to_the_other_im_replica_replays_exactly_the_events_after_the_id()
@@ -104,5 +104,35 @@ async fn a_malformed_last_event_id_is_a_400_problem_by_header_and_by_query() -> 
             .map_err(|e| e.context(format!("?last_event_id={bad}")))?;
         }
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_far_behind_is_replayed_every_kept_event_after_its_id() -> anyhow::Result<()> {
+    // Past the kept count (the contract's newest 256): Redis trims streams approximately and
+    // keeps a few more, all of which a replay must send (a COUNT of 256 dropped the newest).
+    const KEPT: usize = 256;
+    const POSTS: usize = 300;
+    let world = spawn_world_with(WorldOptions::default().im_var("RATE_LIMIT_PER_SEC", "0")).await?;
+    let alice = world.player("alice")?;
+    let bob = world.player("bob")?;
+    let conversation = alice.open_conversation(&[&bob]).await?;
+    for n in 0..POSTS {
+        alice.post_message(conversation, &format!("m{n}")).await?;
+    }
+    let newest = format!("m{}", POSTS - 1);
+    let mut replay = bob.stream(Service::Im, Some("0")).await?;
+    let mut replayed = 0;
+    loop {
+        let event = replay.next_event("the rest of bob's kept events").await?;
+        replayed += 1;
+        if event.event == "message" && event.message()?.text == newest {
+            break;
+        }
+    }
+    ensure!(
+        replayed >= KEPT,
+        "at least the newest {KEPT} events, up to the newest message: {replayed}"
+    );
     Ok(())
 }
