@@ -54,7 +54,9 @@ impl ImClient {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Below the IM service's keep-alive (actix-web's 5 s): an idle connection is dropped
+            // here before the server closes it, which narrows the keep-alive race.
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()
             .context("building the IM HTTP client")?;
         Ok(Self {
@@ -118,7 +120,20 @@ impl ImClient {
         }
     }
 
+    /// The partners call; sent once more when the first went out on a pooled connection that
+    /// the IM service closed as it was taken (the keep-alive race: nothing was answered, and
+    /// the GET changes nothing, so repeating it is safe).
     async fn fetch(&self, player: &UserId) -> anyhow::Result<Vec<UserId>> {
+        match self.fetch_once(player).await {
+            Err(err) if unanswered(&err) => {
+                tracing::debug!(error = format!("{err:#}"), %player, "partners call unanswered; sending it again");
+                self.fetch_once(player).await
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn fetch_once(&self, player: &UserId) -> anyhow::Result<Vec<UserId>> {
         let url = format!("{}/v1/users/{player}/partners", self.base_url);
         let response = self
             .http
@@ -157,6 +172,14 @@ impl ImClient {
     }
 }
 
+/// The request went out but no answer came back, on a connection that was up: not a
+/// timeout, not a refused connection (the IM service down), not an error answer.
+fn unanswered(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|cause| cause.downcast_ref::<reqwest::Error>())
+        .any(|e| e.is_request() && !e.is_connect() && !e.is_timeout() && e.status().is_none())
+}
+
 /// The HTTP client's own timeout (the same `IM_TIMEOUT_MS`) may fire just
 /// before ours: that is a timeout too, not an error answer.
 fn timed_out(err: &anyhow::Error) -> bool {
@@ -169,5 +192,80 @@ fn timed_out(err: &anyhow::Error) -> bool {
 impl PartnerSource for ImClient {
     async fn partners(&self, player: &UserId) -> Partners {
         self.fetch_partners(player).await
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests")]
+mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
+
+    use super::*;
+
+    /// An IM service that reads the first request and closes the connection without an
+    /// answer (as a server closing an idle keep-alive connection does), then answers.
+    async fn flaky_im(closing: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = format!("http://{}", listener.local_addr().expect("an address"));
+        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let mut buffer = [0u8; 4096];
+                if socket.read(&mut buffer).await.unwrap_or(0) == 0 {
+                    continue;
+                }
+                let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if n < closing {
+                    drop(socket); // read, never answered
+                    continue;
+                }
+                let body = r#"{"user_id":"alice","status":"available","partners":[{"user_id":"bob","status":"available","conversation_id":"c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e","last_activity_at":"2026-11-23T09:59:30Z"}]}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (address, requests)
+    }
+
+    fn client(address: &str) -> ImClient {
+        ImClient::new(
+            address,
+            Minter::hs256(
+                b"a-secret-of-at-least-thirty-two-bytes!",
+                "game-platform",
+                "game-platform",
+            ),
+            Duration::from_secs(2),
+            Breaker::new(5, Duration::from_secs(2)),
+        )
+        .expect("a client")
+    }
+
+    #[tokio::test]
+    async fn a_partners_call_left_unanswered_is_sent_once_more() {
+        let (address, requests) = flaky_im(1).await;
+        let alice = UserId::parse("alice").expect("valid id");
+        let found = client(&address).partners(&alice).await;
+        let bob = UserId::parse("bob").expect("valid id");
+        assert_eq!(found, Partners::Found(vec![bob]));
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn only_once_more_then_the_player_goes_solo() {
+        let (address, requests) = flaky_im(usize::MAX).await;
+        let alice = UserId::parse("alice").expect("valid id");
+        assert_eq!(
+            client(&address).partners(&alice).await,
+            Partners::Unavailable
+        );
+        assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 }

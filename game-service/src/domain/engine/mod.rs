@@ -50,7 +50,7 @@ pub enum Outcome {
 }
 
 /// What the IM service said about the player's partners.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Partners {
     Found(Vec<UserId>),
     /// The IM service was down or slower than its timeout.
