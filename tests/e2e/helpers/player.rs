@@ -285,6 +285,32 @@ impl Player {
         .await
     }
 
+    /// `ticket` (this player's, of `service`) opens nothing once it expired: a 401, and not
+    /// before its `expires_at` (within a second: the clocks are the same, the rounding not).
+    pub async fn expired_ticket_is_refused(
+        &self,
+        service: Service,
+        ticket: &EventTicket,
+    ) -> anyhow::Result<()> {
+        let query = format!("ticket={}", ticket.ticket);
+        let refusal = self
+            .refused_within(
+                service,
+                &query,
+                "the expired ticket is refused",
+                std::time::Duration::from_secs(10),
+            )
+            .await?;
+        refusal.problem(401, shared_types::problem::ProblemCode::Unauthorized)?;
+        let now = chrono::Utc::now();
+        ensure!(
+            now >= ticket.expires_at - chrono::Duration::seconds(1),
+            "refused at {now}, before its expires_at {}",
+            ticket.expires_at
+        );
+        Ok(())
+    }
+
     pub async fn stream_by_query(
         &self,
         service: Service,

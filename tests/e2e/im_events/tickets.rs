@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use chrono::Utc;
 use reqwest::Method;
 use shared_types::problem::ProblemCode;
 
@@ -145,23 +144,7 @@ async fn an_im_ticket_opens_streams_until_event_ticket_ttl_secs_and_then_is_refu
     let hers = alice.open_conversation(&[&bob]).await?;
     expect_conversation(&mut stream, hers, false).await?;
 
-    let query = format!("ticket={}", ticket.ticket);
-    let refusal = alice
-        .refused_within(
-            Service::Im,
-            &query,
-            "the expired ticket is refused",
-            Duration::from_secs(10),
-        )
-        .await?;
-    refusal.problem(401, ProblemCode::Unauthorized)?;
-    ensure!(
-        Utc::now() >= ticket.expires_at - chrono::Duration::seconds(1),
-        "refused at {}, before its expires_at {}",
-        Utc::now(),
-        ticket.expires_at
-    );
-    Ok(())
+    alice.expired_ticket_is_refused(Service::Im, &ticket).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

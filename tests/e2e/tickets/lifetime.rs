@@ -39,21 +39,9 @@ async fn a_ticket_opens_streams_until_event_ticket_ttl_secs_and_then_is_refused_
         }
     };
 
-    let refusal = refused_within(
-        &alice,
-        &ticket,
-        "the expired ticket is refused",
-        Duration::from_secs(10),
-    )
-    .await?;
-    refusal.problem(401, ProblemCode::Unauthorized)?;
-    ensure!(
-        Utc::now() >= ticket.expires_at - chrono::Duration::seconds(1),
-        "refused at {}, before its expires_at {}",
-        Utc::now(),
-        ticket.expires_at
-    );
-    Ok(())
+    alice
+        .expired_ticket_is_refused(Service::Game, &ticket)
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
