@@ -8,11 +8,8 @@ use std::{
 
 use anyhow::Context;
 use async_trait::async_trait;
-use shared_types::{
-    UserId,
-    auth::{Minter, Scope},
-    im::PartnersResponse,
-};
+use service_kit::service_token::ServiceToken;
+use shared_types::{UserId, auth::Minter, im::PartnersResponse};
 
 use crate::{
     breaker::Breaker,
@@ -22,8 +19,6 @@ use crate::{
 
 /// The game service's own identity towards the IM service.
 const SERVICE_SUBJECT: &str = "game-service";
-/// Service tokens live this long and are re-minted a minute before they expire.
-const TOKEN_TTL: Duration = Duration::from_secs(600);
 
 /// Who a player is talking to right now. The IM service in production; a fixed map in tests.
 #[async_trait]
@@ -35,9 +30,8 @@ pub trait PartnerSource: Send + Sync + 'static {
 pub struct ImClient {
     http: reqwest::Client,
     base_url: String,
-    minter: Minter,
     timeout: Duration,
-    token: Mutex<Option<(String, Instant)>>,
+    token: ServiceToken,
     breaker: Breaker,
     /// One partners call per player at a time: a player hammering connect
     /// waits for their own previous call instead of piling calls up.
@@ -62,9 +56,8 @@ impl ImClient {
         Ok(Self {
             http,
             base_url: base_url.trim_end_matches('/').to_owned(),
-            minter,
             timeout,
-            token: Mutex::new(None),
+            token: ServiceToken::new(minter, SERVICE_SUBJECT)?,
             breaker,
             in_flight: Mutex::new(HashMap::new()),
         })
@@ -150,25 +143,7 @@ impl ImClient {
     }
 
     fn service_token(&self) -> anyhow::Result<String> {
-        let mut cached = self
-            .token
-            .lock()
-            .map_err(|_| anyhow::anyhow!("token cache poisoned"))?;
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() < *until
-        {
-            return Ok(token.clone());
-        }
-        let subject = UserId::parse(SERVICE_SUBJECT).context("service subject")?;
-        let token = self
-            .minter
-            .mint(&subject, Scope::Service, TOKEN_TTL.as_secs())
-            .context("minting the service token")?;
-        *cached = Some((
-            token.clone(),
-            Instant::now() + TOKEN_TTL - Duration::from_secs(60),
-        ));
-        Ok(token)
+        self.token.bearer()
     }
 }
 

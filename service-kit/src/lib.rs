@@ -13,6 +13,7 @@
 //!   [`event_stream`]: streams that end with a `retry` advice; [`serve`]: both, set up from the environment.
 //! - [`events`]: stored, replayable, relayed per-user events and the `GET /v1/events` stream.
 //! - [`tickets`]: event-stream tickets for browsers, and the stream caller extractor.
+//! - [`service_token`]: the `service` token one service calls the other with.
 //! - [`telemetry`]: tracing subscriber set-up.
 
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod middleware;
 pub mod ops;
 pub mod redis_conn;
 pub mod serve;
+pub mod service_token;
 pub mod shutdown;
 pub mod telemetry;
 pub mod tickets;

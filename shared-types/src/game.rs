@@ -148,6 +148,38 @@ pub enum Reason {
     Superseded,
     /// The host left.
     Withdrawn,
+    /// The player went offline in the IM service.
+    Unavailable,
+    /// The session reached its mode's most players.
+    Full,
+}
+
+/// Body of `POST /v1/connect` (optional): the kind of match the player wants.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"mode": "default"}))]
+pub struct ConnectBody {
+    /// One of `GAME_MODES` (default: the first listed).
+    #[schema(example = "default", min_length = 1, max_length = 32)]
+    pub mode: Option<String>,
+}
+
+/// Body of `POST /v1/lobbies` (`service` scope: the IM service launching a game from a chat).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"host": "alice", "invitees": ["bob", "carol"], "mode": "default", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e"}))]
+pub struct NewLobby {
+    /// Who launched the game: the lobby's host.
+    pub host: UserId,
+    /// Whom to invite (1-15, not the host): the IM service has checked they are the host's partners.
+    #[schema(min_items = 1, max_items = 15)]
+    pub invitees: Vec<UserId>,
+    /// One of `GAME_MODES` (default: the first listed).
+    #[serde(default)]
+    #[schema(example = "default", min_length = 1, max_length = 32)]
+    pub mode: Option<String>,
+    /// The conversation it was launched from: the lobby is announced there.
+    pub conversation_id: Uuid,
 }
 
 /// Body of `POST /v1/prompts/{id}/accept` for an invite prompt.

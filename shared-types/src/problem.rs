@@ -32,13 +32,21 @@ pub enum ProblemCode {
     ConversationLimit,
     /// The caller has blocked as many users as one user may block.
     BlockLimit,
+    /// A game `mode` that `GAME_MODES` does not list.
+    UnknownMode,
+    /// Launching a game for a player who already has an open prompt or session.
+    AlreadyPlaying,
+    /// Launching a game from a conversation in which nobody else can be invited.
+    NobodyToInvite,
+    /// The game service (called by the IM service) is down or too slow.
+    GameUnavailable,
     Internal,
 }
 
 impl ProblemCode {
     pub fn status(self) -> u16 {
         match self {
-            Self::InvalidRequest => 400,
+            Self::InvalidRequest | Self::UnknownMode => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
@@ -47,14 +55,16 @@ impl ProblemCode {
             | Self::PromptClosed
             | Self::ConversationClosed
             | Self::ConversationLimit
-            | Self::BlockLimit => 409,
+            | Self::BlockLimit
+            | Self::AlreadyPlaying
+            | Self::NobodyToInvite => 409,
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
             Self::UnsupportedMediaType => 415,
             Self::RateLimited => 429,
-            Self::StoreUnavailable | Self::LockContention => 503,
+            Self::StoreUnavailable | Self::LockContention | Self::GameUnavailable => 503,
             Self::Internal => 500,
         }
     }
@@ -79,6 +89,10 @@ impl ProblemCode {
             Self::LockContention => "lock-contention",
             Self::ConversationLimit => "conversation-limit",
             Self::BlockLimit => "block-limit",
+            Self::UnknownMode => "unknown-mode",
+            Self::AlreadyPlaying => "already-playing",
+            Self::NobodyToInvite => "nobody-to-invite",
+            Self::GameUnavailable => "game-unavailable",
             Self::Internal => "internal",
         }
     }
@@ -103,6 +117,10 @@ impl ProblemCode {
             Self::LockContention => "The players involved are busy; retry shortly",
             Self::ConversationLimit => "Too many open conversations; close one first",
             Self::BlockLimit => "Too many blocked users; unblock one first",
+            Self::UnknownMode => "No such game mode",
+            Self::AlreadyPlaying => "The player already has an open prompt or session",
+            Self::NobodyToInvite => "Nobody in this conversation can be invited",
+            Self::GameUnavailable => "The game service is unavailable; retry later",
             Self::Internal => "Internal error",
         }
     }

@@ -177,6 +177,8 @@ fn reason_label(reason: Reason) -> &'static str {
         Reason::Expired => "expired",
         Reason::Superseded => "superseded",
         Reason::Withdrawn => "withdrawn",
+        Reason::Unavailable => "unavailable",
+        Reason::Full => "full",
     }
 }
 
