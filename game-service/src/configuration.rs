@@ -35,6 +35,8 @@ pub struct Settings {
     pub record_ttl: Duration,
     /// Event streams one player may hold on one replica (the oldest is closed past it).
     pub max_streams_per_player: usize,
+    /// `GAME_MODES`: the kinds of match, each with its most players.
+    pub modes: crate::domain::modes::Modes,
     /// The reference web client at `/play/` (`PLAY_ENABLED`), and the IM
     /// service's URL as a player's browser reaches it (`PLAY_IM_URL`).
     pub play: Option<crate::play::PlayClient>,
@@ -79,6 +81,11 @@ impl Settings {
             session_idle: Duration::from_secs(positive("SESSION_IDLE_SECS", 1800)?),
             record_ttl: Duration::from_secs(positive("RECORD_TTL_SECS", 86_400)?),
             max_streams_per_player: service_kit::events::max_streams_from_env()?,
+            modes: crate::domain::modes::Modes::parse(&env_or(
+                "GAME_MODES",
+                crate::domain::modes::DEFAULT_GAME_MODES.to_owned(),
+            )?)
+            .map_err(|why| anyhow::anyhow!("GAME_MODES: {why}"))?,
             play,
         })
     }

@@ -3,16 +3,13 @@
 use service_kit::ops::{BearerSecurity, HealthReport, StandardResponses};
 use shared_types::{
     game::{
-        AcceptBody, EndBody, EndedReason, GameEvent, JoinTokenError, Outcome, PlayerState, Prompt,
-        PromptCancelled, PromptKind, Reason, Session, SessionKind, SessionState, Verification,
-        VerifyBody,
+        AcceptBody, ConnectBody, EndBody, EndedReason, GameEvent, JoinTokenError, NewLobby,
+        Outcome, PlayerState, Prompt, PromptCancelled, PromptKind, Reason, Session, SessionKind,
+        SessionState, Verification, VerifyBody,
     },
     problem::{Problem, ProblemCode},
 };
-use utoipa::{
-    Modify, OpenApi,
-    openapi::{RefOr, Required},
-};
+use utoipa::{Modify, OpenApi};
 
 use crate::routes;
 
@@ -35,6 +32,7 @@ use crate::routes;
         routes::join_tokens::jwks,
         routes::join_tokens::verify,
         routes::events::stream,
+        routes::lobbies::open_lobby,
         service_kit::tickets::issue_ticket,
         service_kit::ops::healthz,
         service_kit::ops::readyz,
@@ -42,42 +40,32 @@ use crate::routes;
     components(schemas(
         PlayerState, Prompt, PromptKind, Session, SessionKind, SessionState, Reason,
         EndedReason, Outcome, EndBody, VerifyBody, Verification, JoinTokenError,
-        AcceptBody, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport,
+        AcceptBody, ConnectBody, NewLobby, PromptCancelled, GameEvent, Problem, ProblemCode, HealthReport,
         routes::events::EventFrame, routes::events::EventName,
         shared_types::tickets::EventTicket
     )),
-    modifiers(&BearerSecurity, &StandardResponses, &OptionalAcceptBody),
+    modifiers(&BearerSecurity, &StandardResponses, &OptionalBodies),
     tags(
         (name = "players", description = "Arriving and the player's state"),
         (name = "prompts", description = "Answering invite and join prompts"),
         (name = "sessions", description = "Game sessions"),
         (name = "events", description = "Server-sent events"),
         (name = "game servers", description = "For the game server hosting a session (scope `service`): join tokens, ending and heartbeats"),
+        (name = "chat", description = "For the IM service (scope `service`): lobbies launched from a conversation"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
 struct ApiDoc;
 
-/// `POST /v1/prompts/{id}/accept` takes an optional body: `requestBody.required:
-/// false` with the plain `AcceptBody` schema, which client generators turn
-/// into an argument that may be left out (utoipa can only say "optional" as
-/// `Option<AcceptBody>`, a `oneOf [AcceptBody, null]` value that generated
-/// clients make the caller pass). The server reads no body, an empty one,
-/// `null` and `{}` alike (`routes::prompts::parse_optional_body`).
-struct OptionalAcceptBody;
+/// `POST /v1/prompts/{id}/accept` and `POST /v1/connect` take an optional body
+/// (see [`service_kit::extract::mark_body_optional`]).
+struct OptionalBodies;
 
-impl Modify for OptionalAcceptBody {
+impl Modify for OptionalBodies {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let Some(RefOr::T(body)) = openapi
-            .paths
-            .paths
-            .get_mut("/v1/prompts/{id}/accept")
-            .and_then(|item| item.post.as_mut())
-            .and_then(|operation| operation.request_body.as_mut())
-        else {
-            panic!("POST /v1/prompts/{{id}}/accept declares its request body inline");
-        };
-        body.required = Some(Required::False);
+        for path in ["/v1/prompts/{id}/accept", "/v1/connect"] {
+            service_kit::extract::mark_body_optional(openapi, path);
+        }
     }
 }
 

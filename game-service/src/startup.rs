@@ -30,7 +30,9 @@ impl Application {
             .context("INVITE_TTL_SECS out of range")?;
         let session_idle = chrono::Duration::from_std(settings.session_idle)
             .context("SESSION_IDLE_SECS out of range")?;
-        let engine = Engine::new(invite_ttl).with_session_idle(session_idle);
+        let engine = Engine::new(invite_ttl)
+            .with_session_idle(session_idle)
+            .with_modes(settings.modes.clone());
         // The furthest ahead a job is scheduled: an idle check.
         let horizon = (engine.session_idle + engine.life_resolution())
             .to_std()
@@ -51,7 +53,7 @@ impl Application {
                 Arc::new(MemoryStore::with_retention(retention))
             }
         };
-        let im: Arc<dyn crate::im_client::PartnerSource> = Arc::new(ImClient::new(
+        let im: Arc<dyn crate::im_client::ImService> = Arc::new(ImClient::new(
             &settings.im_url,
             settings.jwt.minter(),
             settings.im_timeout,

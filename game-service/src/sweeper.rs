@@ -93,7 +93,7 @@ mod tests {
             tx::Changes,
         },
         game::SystemClock,
-        im_client::PartnerSource,
+        im_client::ImService,
         join_tokens::{JoinTokens, KeySource},
         store::{Store, memory::MemoryStore},
     };
@@ -101,9 +101,18 @@ mod tests {
     struct Nobody;
 
     #[async_trait]
-    impl PartnerSource for Nobody {
+    impl ImService for Nobody {
         async fn partners(&self, _: &UserId) -> Partners {
             Partners::Found(Vec::new())
+        }
+
+        async fn announce(
+            &self,
+            _: Uuid,
+            _: &str,
+            _: &shared_types::im::GameAnnouncement,
+        ) -> Result<(), crate::im_client::AnnounceError> {
+            Ok(())
         }
     }
 

@@ -92,3 +92,112 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(path_config())
         .app_data(query_config());
 }
+
+/// An optional JSON body (`T::default()` when there is none): empty or whitespace, or a JSON
+/// object sent as `application/json` (`null`, arrays and other values are a 400). Its
+/// operation's `requestBody` is marked optional with [`mark_body_optional`].
+pub fn optional_json<T: serde::de::DeserializeOwned + Default>(
+    req: &HttpRequest,
+    raw: &[u8],
+) -> Result<T, ApiError> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let media_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(str::trim);
+    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
+        return Err(ApiError::new(
+            ProblemCode::UnsupportedMediaType,
+            "send the body as application/json (or send no body)",
+        ));
+    }
+    let value: serde_json::Value = serde_json::from_slice(raw)
+        .map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
+    // As the OpenAPI documents say: no body, or an object (`null` is neither).
+    if !value.is_object() {
+        return Err(ApiError::invalid(
+            "the body must be a JSON object (or send no body)",
+        ));
+    }
+    serde_json::from_value(value).map_err(|err| ApiError::invalid(format!("invalid body: {err}")))
+}
+
+/// Marks the `POST` body of `path` optional (`requestBody.required: false`, the plain schema),
+/// which client generators turn into an argument that may be left out (utoipa says
+/// "optional" only as `Option<T>`, a `oneOf [T, null]` value that generated clients make
+/// the caller pass). The server reads it with [`optional_json`].
+///
+/// # Panics
+/// When `path` has no `POST` with an inline request body: a mistake in the document's code,
+/// caught by its tests.
+pub fn mark_body_optional(openapi: &mut utoipa::openapi::OpenApi, path: &str) {
+    use utoipa::openapi::{RefOr, Required};
+    let Some(RefOr::T(body)) = openapi
+        .paths
+        .paths
+        .get_mut(path)
+        .and_then(|item| item.post.as_mut())
+        .and_then(|operation| operation.request_body.as_mut())
+    else {
+        panic!("POST {path} declares no inline request body");
+    };
+    body.required = Some(Required::False);
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[derive(Debug, Default, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AcceptBody {
+        with: Option<Vec<String>>,
+    }
+
+    fn parse(content_type: Option<&str>, body: &str) -> Result<AcceptBody, ProblemCode> {
+        let mut req = TestRequest::default();
+        if let Some(content_type) = content_type {
+            req = req.insert_header(("content-type", content_type));
+        }
+        optional_json(&req.to_http_request(), body.as_bytes()).map_err(|e| e.code)
+    }
+
+    #[test]
+    fn no_body_means_every_candidate() {
+        assert!(parse(None, "").is_ok_and(|b| b.with.is_none()));
+        assert!(parse(None, " \n").is_ok_and(|b| b.with.is_none()));
+        assert!(parse(Some("application/json"), "{}").is_ok_and(|b| b.with.is_none()));
+        assert_eq!(
+            parse(Some("application/json"), "null").err(),
+            Some(ProblemCode::InvalidRequest),
+            "null is not an object: the document allows no body or an object"
+        );
+    }
+
+    #[test]
+    fn a_body_must_be_a_json_object_sent_as_json() {
+        let json = Some("application/json; charset=utf-8");
+        assert!(parse(json, r#"{"with":["bob"]}"#).is_ok_and(|b| b.with.is_some()));
+        assert_eq!(
+            parse(Some("text/plain"), r#"{"with":["bob"]}"#).err(),
+            Some(ProblemCode::UnsupportedMediaType)
+        );
+        assert_eq!(
+            parse(None, r#"{"with":["bob"]}"#).err(),
+            Some(ProblemCode::UnsupportedMediaType)
+        );
+        for bad in ["[]", r#"[["bob"]]"#, "{", r#"{"wiht":[]}"#, r#""bob""#] {
+            assert_eq!(
+                parse(json, bad).err(),
+                Some(ProblemCode::InvalidRequest),
+                "{bad}"
+            );
+        }
+    }
+}

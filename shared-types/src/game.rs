@@ -30,7 +30,7 @@ pub enum PromptKind {
 
 /// A question put to the player.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"id": "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b", "kind": "join", "candidates": ["alice"], "host": "alice", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "expires_at": "2026-11-23T10:01:00Z"}))]
+#[schema(example = json!({"id": "5e1f4c3a-7b2d-4e8f-9a6b-1c2d3e4f5a6b", "kind": "join", "candidates": ["alice"], "host": "alice", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "expires_at": "2026-11-23T10:01:00Z", "mode": "default"}))]
 pub struct Prompt {
     pub id: Uuid,
     pub kind: PromptKind,
@@ -42,6 +42,15 @@ pub struct Prompt {
     pub session_id: Option<Uuid>,
     /// After this instant an unanswered prompt counts as rejected.
     pub expires_at: DateTime<Utc>,
+    /// The mode of the session it leads to (one of `GAME_MODES`).
+    #[serde(default = "default_mode_name")]
+    #[schema(example = "default")]
+    pub mode: String,
+}
+
+/// The mode of prompts stored before modes existed.
+fn default_mode_name() -> String {
+    "default".to_owned()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -34,6 +34,20 @@ pub struct PromptRecord {
     /// Join prompts: the lobby they lead to.
     pub lobby: Option<SessionRef>,
     pub expires_at: DateTime<Utc>,
+    /// The mode of the session it leads to.
+    #[serde(default = "default_mode")]
+    pub mode: String,
+    /// Invite prompts: the conversation through which each candidate was found (where
+    /// the lobby is announced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub via: Vec<Via>,
+}
+
+/// A candidate and the conversation in which the IM service found them talking to the player.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Via {
+    pub partner: UserId,
+    pub conversation: Uuid,
 }
 
 /// A session is stored in its host's slot, so its host is part of its address.
@@ -97,7 +111,7 @@ pub struct SessionRecord {
     pub life_at: Option<DateTime<Utc>>,
 }
 
-fn default_mode() -> String {
+pub(crate) fn default_mode() -> String {
     DEFAULT_MODE.to_owned()
 }
 
@@ -181,6 +195,7 @@ impl PromptRecord {
             host: self.lobby.as_ref().map(|l| l.host.clone()),
             session_id: self.lobby.as_ref().map(|l| l.id),
             expires_at: self.expires_at,
+            mode: self.mode.clone(),
         }
     }
 }
@@ -230,6 +245,13 @@ pub enum ExpiryJob {
     /// nothing showed life since `life_at` (millis; part of the job's
     /// identity, so the check it schedules next is another job).
     Idle { session: SessionRef, life_at: i64 },
+    /// Post the lobby's `game` message into a conversation of the IM service; `attempt`
+    /// counts the tries before this one (part of the job's identity: a retry is another job).
+    Announce {
+        lobby: SessionRef,
+        conversation: Uuid,
+        attempt: u32,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use shared_types::{
 };
 use uuid::Uuid;
 
+mod announce;
 mod lifecycle;
 
 use crate::{
@@ -24,7 +25,7 @@ use crate::{
         records::{ExpiryJob, PlayerRecord, SessionRef},
         tx::{Tx, TxError},
     },
-    im_client::PartnerSource,
+    im_client::ImService,
     join_tokens::JoinTokens,
     store::{Locked, Scope, Store, StoreError},
 };
@@ -67,7 +68,7 @@ impl Clock for SystemClock {
 pub struct Game {
     store: Arc<dyn Store>,
     engine: Engine,
-    im: Arc<dyn PartnerSource>,
+    im: Arc<dyn ImService>,
     clock: Arc<dyn Clock>,
     tokens: Arc<JoinTokens>,
 }
@@ -78,7 +79,7 @@ impl Game {
     pub fn new(
         store: Arc<dyn Store>,
         engine: Engine,
-        im: Arc<dyn PartnerSource>,
+        im: Arc<dyn ImService>,
         clock: Arc<dyn Clock>,
         tokens: Arc<JoinTokens>,
     ) -> Self {
@@ -107,14 +108,42 @@ impl Game {
         &self.store
     }
 
-    /// Steps 2-6 of the flow (docs/CONTRACT.md): resume what is open, else ask the IM service and propose or go solo.
-    pub async fn connect(&self, p: &UserId) -> Result<PlayerState, GameError> {
-        let state = self.resume_or_arrive(p).await?;
+    /// Steps 2-6 of the flow (docs/CONTRACT.md): resume what is open, else ask the IM service
+    /// and propose a session of `mode` (`None`: the default mode) or go solo.
+    pub async fn connect(&self, p: &UserId, mode: Option<&str>) -> Result<PlayerState, GameError> {
+        let mode = self
+            .engine
+            .modes
+            .choose(mode)
+            .map_err(|known| GameError::Refused(Refusal::UnknownMode(known)))?;
+        let state = self.resume_or_arrive(p, &mode.name).await?;
         crate::metrics::CONNECTS.inc();
         Ok(state)
     }
 
-    async fn resume_or_arrive(&self, p: &UserId) -> Result<PlayerState, GameError> {
+    /// A lobby launched from a chat (the IM service, with a `service` token): hosted by
+    /// `host`, inviting `invitees`, announced in `conversation`. The host's state after it.
+    pub async fn launch(
+        &self,
+        host: &UserId,
+        invitees: &[UserId],
+        mode: Option<&str>,
+        conversation: Uuid,
+    ) -> Result<PlayerState, GameError> {
+        let mode = self
+            .engine
+            .modes
+            .choose(mode)
+            .map_err(|known| GameError::Refused(Refusal::UnknownMode(known)))?;
+        let (outcome, tx) = self
+            .run(host, Scope::Record, &|engine, tx| {
+                engine.launch(tx, host, invitees, &mode.name, conversation)
+            })
+            .await?;
+        self.finish(host, outcome, &tx).await
+    }
+
+    async fn resume_or_arrive(&self, p: &UserId, mode: &str) -> Result<PlayerState, GameError> {
         // One unlocked read decides whether to ask the IM service straight away.
         let record = self.store.player(p).await?.unwrap_or_default();
         if !nothing_open(&record) {
@@ -129,7 +158,7 @@ impl Game {
         let partners = self.im.partners(p).await;
         let (_, tx) = self
             .run(p, Scope::Record, &|engine, tx| {
-                engine.arrive(tx, p, &partners)
+                engine.arrive(tx, p, &partners, mode)
             })
             .await?;
         self.render(p, &tx).await
@@ -221,12 +250,18 @@ impl Game {
         Ok(Some(self.view(&session, p)))
     }
 
-    /// Runs one expiry job (idempotent: a job that no longer applies changes nothing).
+    /// Runs one job the store handed out (idempotent: a job that no longer applies changes
+    /// nothing): an expiry is a transition, an announcement a call to the IM service.
     pub async fn expire(&self, job: &ExpiryJob) -> Result<(), GameError> {
         let actor = match job {
             ExpiryJob::Invite { player, .. } => player,
             ExpiryJob::Invitation { invitee, .. } => invitee,
             ExpiryJob::Idle { session, .. } => &session.host,
+            ExpiryJob::Announce {
+                lobby,
+                conversation,
+                attempt,
+            } => return self.announce(lobby, *conversation, *attempt).await,
         };
         let (_, tx) = self
             .run(actor, Scope::Record, &|engine, tx| engine.expire(tx, job))

@@ -163,6 +163,8 @@ pub fn record_expiry(job: &ExpiryJob, acted: bool) {
         ExpiryJob::Invite { .. } => "invite",
         ExpiryJob::Invitation { .. } => "invitation",
         ExpiryJob::Idle { .. } => "idle",
+        // Counted by outcome in `game_announcements_total`.
+        ExpiryJob::Announce { .. } => return,
     };
     EXPIRIES.with_label_values(&[kind]).inc();
 }

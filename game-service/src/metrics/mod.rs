@@ -31,6 +31,7 @@ pub fn collectors() -> Vec<Box<dyn Collector>> {
         Box::new(EXPIRIES.clone()),
         Box::new(EVENT_STREAMS_OPEN.clone()),
         Box::new(IM_REQUESTS.clone()),
+        Box::new(ANNOUNCEMENTS.clone()),
         Box::new(IM_REQUEST_DURATION.clone()),
         Box::new(IM_BREAKER_OPEN.clone()),
         Box::new(LOCK_CONTENTION.clone()),

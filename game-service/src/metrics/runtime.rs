@@ -51,6 +51,41 @@ pub static IM_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
+/// How a lobby announcement's try ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnnounceOutcome {
+    Posted,
+    /// The IM service was unavailable; another try is scheduled.
+    Retried,
+    /// Refused by the IM service, or still unavailable when the lobby's invitations ran out.
+    Dropped,
+    /// The lobby had ended or turned solo: nothing left to announce.
+    Moot,
+}
+
+/// Lobby announcements into conversations, by `outcome`.
+pub static ANNOUNCEMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "game_announcements_total",
+        "Tries to post a lobby's game message into a conversation of the IM service, by \
+         outcome: posted, retried (the IM service was unavailable; tried again with backoff), \
+         dropped (refused, or the IM service stayed unavailable until the lobby's invitations \
+         ran out), moot (the lobby ended or turned solo first)",
+        &["outcome"],
+        &[&["posted"], &["retried"], &["dropped"], &["moot"]],
+    )
+});
+
+pub fn announcement(outcome: AnnounceOutcome) {
+    let label = match outcome {
+        AnnounceOutcome::Posted => "posted",
+        AnnounceOutcome::Retried => "retried",
+        AnnounceOutcome::Dropped => "dropped",
+        AnnounceOutcome::Moot => "moot",
+    };
+    ANNOUNCEMENTS.with_label_values(&[label]).inc();
+}
+
 /// How long the partners calls actually made took.
 pub static IM_REQUEST_DURATION: LazyLock<Histogram> = LazyLock::new(|| {
     histogram(

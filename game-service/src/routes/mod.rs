@@ -2,6 +2,7 @@
 
 pub mod events;
 pub mod join_tokens;
+pub mod lobbies;
 pub mod players;
 pub mod prompts;
 pub mod sessions;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(join_tokens::jwks)
         .service(join_tokens::verify)
         .service(events::stream)
+        .service(lobbies::open_lobby)
         .service(service_kit::tickets::issue_ticket);
 }
 
@@ -53,6 +55,13 @@ impl From<GameError> for ApiError {
             }
             GameError::Refused(Refusal::NotFound(what)) => ApiError::not_found(what),
             GameError::Refused(Refusal::Invalid(detail)) => ApiError::invalid(detail),
+            GameError::Refused(Refusal::UnknownMode(detail)) => {
+                ApiError::new(ProblemCode::UnknownMode, detail)
+            }
+            GameError::Refused(Refusal::AlreadyPlaying) => ApiError::new(
+                ProblemCode::AlreadyPlaying,
+                "the host already has an open prompt or a live session; nothing was changed",
+            ),
             GameError::Refused(Refusal::AlreadyAnswered) => ApiError::new(
                 ProblemCode::AlreadyAnswered,
                 "this prompt was already answered the other way; decisions are final",

@@ -51,7 +51,7 @@ pub async fn accept(
     req: actix_web::HttpRequest,
     body: web::Bytes,
 ) -> Result<web::Json<PlayerState>, ApiError> {
-    let body = parse_optional_body(&req, &body)?;
+    let body: AcceptBody = service_kit::extract::optional_json(&req, &body)?;
     let state = game.accept(&player.0, id.into_inner(), body.with).await?;
     Ok(web::Json(state))
 }
@@ -86,82 +86,4 @@ pub async fn reject(
     id: web::Path<Uuid>,
 ) -> Result<web::Json<PlayerState>, ApiError> {
     Ok(web::Json(game.reject(&player.0, id.into_inner()).await?))
-}
-
-/// The accept body is optional: an empty body means "all candidates". A body
-/// must be a JSON object sent as `application/json`.
-fn parse_optional_body(req: &actix_web::HttpRequest, raw: &[u8]) -> Result<AcceptBody, ApiError> {
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(AcceptBody::default());
-    }
-    let media_type = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(str::trim);
-    if !media_type.is_some_and(|m| m.eq_ignore_ascii_case("application/json")) {
-        return Err(ApiError::new(
-            shared_types::problem::ProblemCode::UnsupportedMediaType,
-            "send the body as application/json (or send no body)",
-        ));
-    }
-    let value: serde_json::Value = serde_json::from_slice(raw)
-        .map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
-    // As the OpenAPI document says: no body, or an `AcceptBody` object (`null` is neither).
-    if !value.is_object() {
-        return Err(ApiError::invalid(
-            "the body must be a JSON object (or send no body)",
-        ));
-    }
-    serde_json::from_value(value).map_err(|err| ApiError::invalid(format!("invalid body: {err}")))
-}
-
-#[cfg(test)]
-mod tests {
-    use actix_web::test::TestRequest;
-    use shared_types::problem::ProblemCode;
-
-    use super::*;
-
-    fn parse(content_type: Option<&str>, body: &str) -> Result<AcceptBody, ProblemCode> {
-        let mut req = TestRequest::default();
-        if let Some(content_type) = content_type {
-            req = req.insert_header(("content-type", content_type));
-        }
-        parse_optional_body(&req.to_http_request(), body.as_bytes()).map_err(|e| e.code)
-    }
-
-    #[test]
-    fn no_body_means_every_candidate() {
-        assert!(parse(None, "").is_ok_and(|b| b.with.is_none()));
-        assert!(parse(None, " \n").is_ok_and(|b| b.with.is_none()));
-        assert!(parse(Some("application/json"), "{}").is_ok_and(|b| b.with.is_none()));
-        assert_eq!(
-            parse(Some("application/json"), "null").err(),
-            Some(ProblemCode::InvalidRequest),
-            "null is not an object: the document allows no body or an object"
-        );
-    }
-
-    #[test]
-    fn a_body_must_be_a_json_object_sent_as_json() {
-        let json = Some("application/json; charset=utf-8");
-        assert!(parse(json, r#"{"with":["bob"]}"#).is_ok_and(|b| b.with.is_some()));
-        assert_eq!(
-            parse(Some("text/plain"), r#"{"with":["bob"]}"#).err(),
-            Some(ProblemCode::UnsupportedMediaType)
-        );
-        assert_eq!(
-            parse(None, r#"{"with":["bob"]}"#).err(),
-            Some(ProblemCode::UnsupportedMediaType)
-        );
-        for bad in ["[]", r#"[["bob"]]"#, "{", r#"{"wiht":[]}"#, r#""bob""#] {
-            assert_eq!(
-                parse(json, bad).err(),
-                Some(ProblemCode::InvalidRequest),
-                "{bad}"
-            );
-        }
-    }
 }

@@ -212,6 +212,14 @@ pub fn job_key(job: &ExpiryJob) -> String {
         ExpiryJob::Idle { session, life_at } => {
             format!("idle:{}:{}:{life_at}", session.host, session.id)
         }
+        ExpiryJob::Announce {
+            lobby,
+            conversation,
+            attempt,
+        } => format!(
+            "announce:{}:{}:{conversation}:{attempt}",
+            lobby.host, lobby.id
+        ),
     }
 }
 

@@ -92,6 +92,7 @@ pub fn game_settings(im_address: &str) -> Settings {
         session_idle: Duration::from_secs(1800),
         record_ttl: Duration::from_secs(86_400),
         max_streams_per_player: service_kit::events::DEFAULT_MAX_STREAMS_PER_PLAYER,
+        modes: game_service::domain::modes::Modes::default(),
         play: None,
     }
 }

@@ -10,15 +10,19 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, Utc};
 use e2e::RedisServer;
 use game_service::{
-    domain::engine::{DEFAULT_SESSION_IDLE_SECS, Engine, Partners},
+    domain::{
+        engine::{DEFAULT_SESSION_IDLE_SECS, Engine, Partner, Partners},
+        modes::{DEFAULT_GAME_MODES, Modes},
+    },
     game::{Clock, Game, GameError},
-    im_client::PartnerSource,
+    im_client::{AnnounceError, ImService},
     join_tokens::{JoinTokens, KeySource},
     store::{Retention, Store, memory::MemoryStore, redis::RedisStore},
 };
 use shared_types::{
     UserId,
     game::{EndedReason, GameEvent, PlayerState, Prompt, Session},
+    im::GameAnnouncement,
 };
 use uuid::Uuid;
 
@@ -38,17 +42,25 @@ pub fn uid(name: &str) -> UserId {
     UserId::parse(name).unwrap_or_else(|_| panic!("bad test user id {name}"))
 }
 
-/// Who talks to whom, as the IM service would answer.
+/// Who talks to whom (and in which conversation), as the IM service would answer; and the
+/// announcements it took.
 #[derive(Default)]
 pub struct ScriptedPartners {
-    partners: Mutex<HashMap<UserId, Vec<UserId>>>,
+    partners: Mutex<HashMap<UserId, Vec<(UserId, Uuid)>>>,
     down: Mutex<bool>,
+    announced: Mutex<Vec<(Uuid, GameAnnouncement)>>,
+}
+
+impl ScriptedPartners {
+    fn is_down(&self) -> bool {
+        self.down.lock().map(|d| *d).unwrap_or(true)
+    }
 }
 
 #[async_trait]
-impl PartnerSource for ScriptedPartners {
+impl ImService for ScriptedPartners {
     async fn partners(&self, player: &UserId) -> Partners {
-        if self.down.lock().map(|d| *d).unwrap_or(true) {
+        if self.is_down() {
             return Partners::Unavailable;
         }
         let found = self
@@ -57,7 +69,27 @@ impl PartnerSource for ScriptedPartners {
             .ok()
             .and_then(|map| map.get(player).cloned())
             .unwrap_or_default();
-        Partners::Found(found)
+        Partners::Found(
+            found
+                .into_iter()
+                .map(|(id, conversation)| Partner::new(id, Some(conversation)))
+                .collect(),
+        )
+    }
+
+    async fn announce(
+        &self,
+        conversation: Uuid,
+        _text: &str,
+        game: &GameAnnouncement,
+    ) -> Result<(), AnnounceError> {
+        if self.is_down() {
+            return Err(AnnounceError::Unavailable("scripted: IM down".into()));
+        }
+        if let Ok(mut announced) = self.announced.lock() {
+            announced.push((conversation, game.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -83,6 +115,8 @@ pub struct Harness {
 pub struct Options {
     pub retention: Retention,
     pub session_idle_secs: i64,
+    /// `GAME_MODES`.
+    pub modes: &'static str,
 }
 
 impl Default for Options {
@@ -90,6 +124,7 @@ impl Default for Options {
         Self {
             retention: Retention::default(),
             session_idle_secs: DEFAULT_SESSION_IDLE_SECS,
+            modes: DEFAULT_GAME_MODES,
         }
     }
 }
@@ -128,7 +163,8 @@ impl Harness {
         let game = Arc::new(Game::new(
             store.clone(),
             Engine::new(Duration::seconds(INVITE_TTL_SECS))
-                .with_session_idle(Duration::seconds(options.session_idle_secs)),
+                .with_session_idle(Duration::seconds(options.session_idle_secs))
+                .with_modes(Modes::parse(options.modes).map_err(|e| anyhow!(e))?),
             partners.clone(),
             clock.clone(),
             Arc::new(JoinTokens::new(
@@ -147,18 +183,31 @@ impl Harness {
         })
     }
 
-    /// `a` and each of `others` talk to each other (an open, recent conversation, all available).
-    pub fn talk(&self, a: &str, others: &[&str]) {
+    /// `a` and each of `others` talk to each other (an open, recent conversation, all
+    /// available): a new conversation of them all, whose id is returned. A pair that
+    /// already talks keeps its first conversation.
+    pub fn talk(&self, a: &str, others: &[&str]) -> Uuid {
+        let conversation = Uuid::new_v4();
         if let Ok(mut map) = self.partners.partners.lock() {
             for b in others {
                 for (x, y) in [(a, *b), (*b, a)] {
                     let list = map.entry(uid(x)).or_default();
-                    if !list.contains(&uid(y)) {
-                        list.push(uid(y));
+                    if !list.iter().any(|(p, _)| p == &uid(y)) {
+                        list.push((uid(y), conversation));
                     }
                 }
             }
         }
+        conversation
+    }
+
+    /// The announcements the IM service took, oldest first.
+    pub fn announced(&self) -> Vec<(Uuid, GameAnnouncement)> {
+        self.partners
+            .announced
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default()
     }
 
     pub fn im_down(&self, down: bool) {
@@ -187,7 +236,25 @@ impl Harness {
     }
 
     pub async fn connect(&self, p: &str) -> anyhow::Result<PlayerState> {
-        Ok(self.game.connect(&uid(p)).await?)
+        Ok(self.game.connect(&uid(p), None).await?)
+    }
+
+    pub async fn connect_mode(&self, p: &str, mode: &str) -> Result<PlayerState, GameError> {
+        self.game.connect(&uid(p), Some(mode)).await
+    }
+
+    /// What the IM service's launch from a chat asks for (`POST /v1/lobbies`).
+    pub async fn launch(
+        &self,
+        host: &str,
+        invitees: &[&str],
+        mode: Option<&str>,
+        conversation: Uuid,
+    ) -> Result<PlayerState, GameError> {
+        let invitees: Vec<UserId> = invitees.iter().map(|i| uid(i)).collect();
+        self.game
+            .launch(&uid(host), &invitees, mode, conversation)
+            .await
     }
 
     pub async fn me(&self, p: &str) -> anyhow::Result<PlayerState> {

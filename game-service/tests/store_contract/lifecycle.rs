@@ -371,6 +371,8 @@ async fn connect_repairs_a_join_prompt_whose_lobby_is_gone(h: Harness) -> anyhow
         candidates: vec![uid("zoe")],
         lobby: Some(gone.clone()),
         expires_at: Utc::now() + chrono::Duration::seconds(600),
+        mode: "default".into(),
+        via: Vec::new(),
     };
     let record = PlayerRecord {
         prompt: Some(prompt.clone()),

@@ -5,9 +5,11 @@
 
 #![expect(clippy::expect_used, reason = "tests")]
 
+mod chat;
 mod flows;
 mod helpers;
 mod lifecycle;
+mod modes;
 mod primitives;
 mod recovery;
 mod retention;

@@ -90,6 +90,8 @@ async fn a_predicted_lock_set_is_what_the_actors_record_points_at(
         candidates: vec![bob.clone()],
         lobby: None,
         expires_at: chrono::Utc::now() + chrono::Duration::seconds(60),
+        mode: "default".into(),
+        via: Vec::new(),
     };
     let alice_record = PlayerRecord {
         prompt: Some(invite.clone()),
@@ -339,7 +341,7 @@ async fn redis_going_away_fails_requests_and_they_recover_when_it_returns() -> a
     h.talk("alice", &["bob"]);
     let redis = h.redis.as_mut().expect("redis backend");
     redis.kill();
-    let down = h.game.connect(&uid("alice")).await;
+    let down = h.game.connect(&uid("alice"), None).await;
     ensure!(
         matches!(
             down,
@@ -351,13 +353,13 @@ async fn redis_going_away_fails_requests_and_they_recover_when_it_returns() -> a
     );
     redis.restart()?;
     // The connection manager reconnects by itself; allow it a few attempts.
-    let mut outcome = h.game.connect(&uid("alice")).await;
+    let mut outcome = h.game.connect(&uid("alice"), None).await;
     for _ in 0..20 {
         if outcome.is_ok() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
-        outcome = h.game.connect(&uid("alice")).await;
+        outcome = h.game.connect(&uid("alice"), None).await;
     }
     ensure!(
         outcome?.prompt.is_some(),

@@ -28,6 +28,7 @@ fn short_ttls() -> Options {
         },
         // Life is recorded once a second: a heartbeat after that writes the session.
         session_idle_secs: 8,
+        ..Options::default()
     }
 }
 

@@ -30,6 +30,8 @@ impl Engine {
                 self.expire_invitation(tx, lobby, invitee)?;
             }
             ExpiryJob::Idle { session, life_at } => self.check_idle(tx, session, *life_at)?,
+            // Not a transition: the game runner posts announcements (crate::game::announce).
+            ExpiryJob::Announce { .. } => {}
         }
         Ok(Outcome::Done)
     }
@@ -132,12 +134,14 @@ impl Engine {
         Ok(())
     }
 
-    /// The host left an empty lobby: the invitee's invitation and join prompt go away.
+    /// The invitee's invitation and join prompt go away for `reason`: the host left an
+    /// empty lobby (`withdrawn`), or the lobby is full (`full`).
     pub(super) fn withdraw_invitation(
         &self,
         tx: &mut Tx,
         invitee: &UserId,
         at: &SessionRef,
+        reason: Reason,
     ) -> Result<(), TxError> {
         let mut rec = tx.player(invitee)?;
         rec.drop_invitation(at.id);
@@ -153,8 +157,8 @@ impl Engine {
                 tx.push_event(invitee, cancelled(prompt.id, Reason::Expired));
                 self.solo(tx, invitee, &mut rec, Reason::Expired);
             } else {
-                rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
-                tx.push_event(invitee, cancelled(prompt.id, Reason::Withdrawn));
+                rec.remember(prompt.id, Answer::Cancelled(reason), None);
+                tx.push_event(invitee, cancelled(prompt.id, reason));
             }
         }
         tx.put_player(invitee, rec);

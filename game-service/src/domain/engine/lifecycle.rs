@@ -3,7 +3,7 @@
 
 use shared_types::{
     UserId,
-    game::{EndedReason, GameEvent, SessionState},
+    game::{EndedReason, GameEvent, Reason, SessionState},
 };
 use uuid::Uuid;
 
@@ -122,7 +122,7 @@ impl Engine {
         let pending: Vec<UserId> = session.pending.iter().map(|q| q.player.clone()).collect();
         tx.require(session.players.iter().chain(&pending))?;
         for invitee in &pending {
-            self.withdraw_invitation(tx, invitee, &at)?;
+            self.withdraw_invitation(tx, invitee, &at, Reason::Withdrawn)?;
         }
         for player in &session.players {
             let mut rec = tx.player(player)?;

@@ -5,24 +5,27 @@
 //! replaces the other player's invite prompt with a join prompt.
 //!
 //! # Layout
-//! - this module: arriving, answering prompts, lobbies and solo sessions;
+//! - this module: arriving, answering prompts, solo sessions;
+//! - [`lobby`]: opening lobbies (an accepted invite, a launch from a chat), joining, `full`;
 //! - [`expiry`]: prompts and invitations running out, jobs from the store;
 //! - [`lifecycle`]: leaving, ending, signs of life and abandonment.
 
 mod expiry;
 mod lifecycle;
+mod lobby;
 
 use chrono::{DateTime, Duration, Utc};
 use shared_types::{
     UserId,
-    game::{GameEvent, PromptCancelled, PromptKind, Reason, SessionKind, SessionState},
+    game::{GameEvent, PromptCancelled, PromptKind, Reason, SessionState},
 };
 use uuid::Uuid;
 
 use super::{
+    modes::Modes,
     records::{
-        Answer, DEFAULT_MODE, ExpiryJob, Invitation, Pending, PlayerRecord, PromptRecord,
-        ScheduledJob, SessionRecord, SessionRef,
+        Answer, DEFAULT_MODE, ExpiryJob, Invitation, PlayerRecord, PromptRecord, ScheduledJob,
+        SessionRecord, SessionRef, Via,
     },
     tx::{Tx, TxError},
 };
@@ -38,6 +41,10 @@ pub enum Refusal {
     Invalid(String),
     AlreadyAnswered,
     PromptClosed(Reason),
+    /// A mode `GAME_MODES` does not list (the detail names those it does).
+    UnknownMode(String),
+    /// Launching a lobby for a host who has an open prompt or a live session.
+    AlreadyPlaying,
 }
 
 /// What a transition tells its caller.
@@ -52,9 +59,22 @@ pub enum Outcome {
 /// What the IM service said about the player's partners.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Partners {
-    Found(Vec<UserId>),
+    Found(Vec<Partner>),
     /// The IM service was down or slower than its timeout.
     Unavailable,
+}
+
+/// One partner, and the conversation in which the IM service found them (`None` when it did not say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partner {
+    pub id: UserId,
+    pub conversation: Option<Uuid>,
+}
+
+impl Partner {
+    pub fn new(id: UserId, conversation: Option<Uuid>) -> Self {
+        Self { id, conversation }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +90,8 @@ pub struct Engine {
     pub invite_ttl: Duration,
     /// A session with no sign of life for this long ends as abandoned.
     pub session_idle: Duration,
+    /// `GAME_MODES`: the kinds of match and their most players.
+    pub modes: Modes,
 }
 
 type Step = Result<Outcome, TxError>;
@@ -79,7 +101,13 @@ impl Engine {
         Self {
             invite_ttl,
             session_idle: Duration::seconds(DEFAULT_SESSION_IDLE_SECS),
+            modes: Modes::default(),
         }
+    }
+
+    pub fn with_modes(mut self, modes: Modes) -> Self {
+        self.modes = modes;
+        self
     }
 
     pub fn with_session_idle(mut self, idle: Duration) -> Self {
@@ -145,7 +173,8 @@ impl Engine {
                 s.is_pending(p) && matches!(s.state, SessionState::Waiting | SessionState::Active)
             });
             if joinable {
-                let prompt = join_prompt(&inv.lobby, inv.expires_at);
+                let mode = lobby.as_ref().map_or(DEFAULT_MODE, |s| s.mode.as_str());
+                let prompt = join_prompt(&inv.lobby, inv.expires_at, mode);
                 tx.push_event(p, GameEvent::Prompt(prompt.view()));
                 rec.prompt = Some(prompt);
                 tx.put_player(p, rec);
@@ -157,8 +186,9 @@ impl Engine {
         Ok(Outcome::NeedsPartners)
     }
 
-    /// Connect, second half, with the IM service's answer: an invite prompt or a solo session.
-    pub fn arrive(&self, tx: &mut Tx, p: &UserId, partners: &Partners) -> Step {
+    /// Connect, second half, with the IM service's answer: an invite prompt (for a session of
+    /// `mode`, a name [`Modes::choose`] accepted) or a solo session.
+    pub fn arrive(&self, tx: &mut Tx, p: &UserId, partners: &Partners, mode: &str) -> Step {
         if self.resume(tx, p)? == Outcome::Done {
             return Ok(Outcome::Done);
         }
@@ -167,9 +197,14 @@ impl Engine {
             Partners::Unavailable => self.solo(tx, p, &mut rec, Reason::ImUnavailable),
             Partners::Found(found) => {
                 let mut candidates: Vec<UserId> = Vec::new();
-                for partner in found.iter().filter(|c| *c != p) {
-                    if !candidates.contains(partner) && candidates.len() < MAX_CANDIDATES {
-                        candidates.push(partner.clone());
+                let mut via: Vec<Via> = Vec::new();
+                for partner in found.iter().filter(|c| &c.id != p) {
+                    if !candidates.contains(&partner.id) && candidates.len() < MAX_CANDIDATES {
+                        candidates.push(partner.id.clone());
+                        via.extend(partner.conversation.map(|conversation| Via {
+                            partner: partner.id.clone(),
+                            conversation,
+                        }));
                     }
                 }
                 if candidates.is_empty() {
@@ -181,6 +216,8 @@ impl Engine {
                         candidates,
                         lobby: None,
                         expires_at: tx.now + self.invite_ttl,
+                        mode: mode.to_owned(),
+                        via,
                     };
                     tx.schedule(ScheduledJob {
                         job: ExpiryJob::Invite {
@@ -283,137 +320,6 @@ impl Engine {
         Ok(Err(Outcome::Refused(Refusal::NotFound("no such prompt"))))
     }
 
-    fn host_lobby(
-        &self,
-        tx: &mut Tx,
-        host: &UserId,
-        prompt: PromptRecord,
-        with: Option<&[UserId]>,
-    ) -> Step {
-        let chosen: Vec<UserId> = match with {
-            None => prompt.candidates.clone(),
-            Some(subset) => {
-                if subset.is_empty() {
-                    return Ok(Outcome::Refused(Refusal::Invalid(
-                        "`with` must name at least one candidate".into(),
-                    )));
-                }
-                if let Some(stranger) = subset.iter().find(|c| !prompt.candidates.contains(c)) {
-                    return Ok(Outcome::Refused(Refusal::Invalid(format!(
-                        "{stranger} is not a candidate of this prompt"
-                    ))));
-                }
-                let mut unique: Vec<UserId> = Vec::new();
-                for c in subset {
-                    if !unique.contains(c) {
-                        unique.push(c.clone());
-                    }
-                }
-                unique
-            }
-        };
-        tx.require(&chosen)?;
-        let expires_at = tx.now + self.invite_ttl;
-        let lobby = SessionRecord {
-            id: Uuid::new_v4(),
-            kind: SessionKind::Multiplayer,
-            state: SessionState::Waiting,
-            host: host.clone(),
-            players: vec![host.clone()],
-            pending: chosen
-                .iter()
-                .map(|c| Pending {
-                    player: c.clone(),
-                    expires_at,
-                })
-                .collect(),
-            invitees: chosen.clone(),
-            expired: Vec::new(),
-            created_at: tx.now,
-            reason: None,
-            mode: DEFAULT_MODE.to_owned(),
-            ended_reason: None,
-            life_at: None,
-        };
-        self.watch_idle(tx, &lobby);
-        let at = lobby.reference();
-        let mut rec = tx.player(host)?;
-        rec.prompt = None;
-        rec.remember(prompt.id, Answer::Accepted, None);
-        rec.session = Some(at.clone());
-        tx.put_player(host, rec);
-        tx.push_event(host, GameEvent::Session(lobby.view()));
-        tx.put_session(lobby);
-
-        for invitee in &chosen {
-            let mut crec = tx.player(invitee)?;
-            crec.invitations.push(Invitation {
-                lobby: at.clone(),
-                expires_at,
-            });
-            tx.schedule(ScheduledJob {
-                job: ExpiryJob::Invitation {
-                    lobby: at.clone(),
-                    invitee: invitee.clone(),
-                },
-                due: expires_at,
-            });
-            // A prompt past its deadline expired (counts as a rejection) even if no sweep ran yet.
-            if let Some(stale) = crec.prompt.clone().filter(|pr| pr.expires_at <= tx.now) {
-                tx.put_player(invitee, crec);
-                self.expire_prompt(tx, invitee, stale)?;
-                crec = tx.player(invitee)?;
-            }
-            let names_host = crec
-                .prompt
-                .as_ref()
-                .is_some_and(|old| old.kind == PromptKind::Invite && old.candidates.contains(host));
-            if let (true, Some(old)) = (names_host, crec.prompt.clone()) {
-                let join = join_prompt(&at, expires_at);
-                crec.remember(old.id, Answer::Cancelled(Reason::Superseded), Some(join.id));
-                tx.push_event(
-                    invitee,
-                    GameEvent::PromptCancelled(PromptCancelled {
-                        prompt_id: old.id,
-                        reason: Reason::Superseded,
-                        replaced_by: Some(join.id),
-                    }),
-                );
-                tx.push_event(invitee, GameEvent::Prompt(join.view()));
-                crec.prompt = Some(join);
-            }
-            tx.put_player(invitee, crec);
-        }
-        Ok(Outcome::Done)
-    }
-
-    fn join_lobby(&self, tx: &mut Tx, p: &UserId, prompt: PromptRecord) -> Step {
-        let Some(at) = prompt.lobby.clone() else {
-            return Ok(Outcome::Refused(Refusal::PromptClosed(Reason::Withdrawn)));
-        };
-        let lobby = tx
-            .session(&at)?
-            .filter(|s| s.is_pending(p) && s.state != SessionState::Ended);
-        let mut rec = tx.player(p)?;
-        rec.prompt = None;
-        rec.drop_invitation(at.id);
-        let Some(mut lobby) = lobby else {
-            rec.remember(prompt.id, Answer::Cancelled(Reason::Withdrawn), None);
-            tx.push_event(p, cancelled(prompt.id, Reason::Withdrawn));
-            tx.put_player(p, rec);
-            return Ok(Outcome::Refused(Refusal::PromptClosed(Reason::Withdrawn)));
-        };
-        lobby.pending.retain(|q| &q.player != p);
-        lobby.players.push(p.clone());
-        lobby.state = SessionState::Active;
-        rec.remember(prompt.id, Answer::Accepted, None);
-        rec.session = Some(at);
-        tx.put_player(p, rec);
-        self.announce(tx, &lobby);
-        tx.put_session(lobby);
-        Ok(Outcome::Done)
-    }
-
     pub(super) fn solo(&self, tx: &mut Tx, p: &UserId, rec: &mut PlayerRecord, reason: Reason) {
         let session = SessionRecord::solo(p, reason, tx.now);
         self.watch_idle(tx, &session);
@@ -430,13 +336,15 @@ impl Engine {
     }
 }
 
-fn join_prompt(at: &SessionRef, expires_at: DateTime<Utc>) -> PromptRecord {
+fn join_prompt(at: &SessionRef, expires_at: DateTime<Utc>, mode: &str) -> PromptRecord {
     PromptRecord {
         id: Uuid::new_v4(),
         kind: PromptKind::Join,
         candidates: vec![at.host.clone()],
         lobby: Some(at.clone()),
         expires_at,
+        mode: mode.to_owned(),
+        via: Vec::new(),
     }
 }
 
@@ -462,6 +370,8 @@ mod tests {
             candidates: vec![candidate.clone()],
             lobby: None,
             expires_at,
+            mode: DEFAULT_MODE.to_owned(),
+            via: Vec::new(),
         }
     }
 

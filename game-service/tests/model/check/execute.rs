@@ -101,7 +101,7 @@ impl<'h> Run<'h> {
         let game = self.h.game.clone();
         let done = match command {
             Command::Connect(p) => {
-                let result = game.connect(&uid(&name(*p))).await;
+                let result = game.connect(&uid(&name(*p)), None).await;
                 // Several invitations: the contract does not say which one a join prompt is for.
                 let prefer = result
                     .as_ref()

@@ -1,4 +1,10 @@
-//! Asks the IM service who a player is talking to, with a `service` token and a hard timeout.
+//! The game service's calls to the IM service, with a `service` token: who a player is
+//! talking to (with a hard timeout, [`ImService::partners`]) and lobby announcements
+//! ([`announce`]).
+
+mod announce;
+
+pub use announce::{AnnounceError, announcement_text};
 
 use std::{
     collections::HashMap,
@@ -9,22 +15,36 @@ use std::{
 use anyhow::Context;
 use async_trait::async_trait;
 use service_kit::service_token::ServiceToken;
-use shared_types::{UserId, auth::Minter, im::PartnersResponse};
+use shared_types::{
+    UserId,
+    auth::Minter,
+    im::{GameAnnouncement, PartnersResponse},
+};
+use uuid::Uuid;
 
 use crate::{
     breaker::Breaker,
-    domain::engine::Partners,
+    domain::engine::{Partner, Partners},
     metrics::{self, ImOutcome},
 };
 
 /// The game service's own identity towards the IM service.
 const SERVICE_SUBJECT: &str = "game-service";
 
-/// Who a player is talking to right now. The IM service in production; a fixed map in tests.
+/// What the game asks of the IM service. The IM service in production; fixed answers in tests.
 #[async_trait]
-pub trait PartnerSource: Send + Sync + 'static {
-    /// Available partners, or `Unavailable` when the answer cannot be had in time.
+pub trait ImService: Send + Sync + 'static {
+    /// Who a player is talking to right now: available partners, or `Unavailable` when the
+    /// answer cannot be had in time.
     async fn partners(&self, player: &UserId) -> Partners;
+
+    /// Posts a lobby's `game` message into a conversation.
+    async fn announce(
+        &self,
+        conversation: Uuid,
+        text: &str,
+        game: &GameAnnouncement,
+    ) -> Result<(), AnnounceError>;
 }
 
 pub struct ImClient {
@@ -116,7 +136,7 @@ impl ImClient {
     /// The partners call; sent once more when the first went out on a pooled connection that
     /// the IM service closed as it was taken (the keep-alive race: nothing was answered, and
     /// the GET changes nothing, so repeating it is safe).
-    async fn fetch(&self, player: &UserId) -> anyhow::Result<Vec<UserId>> {
+    async fn fetch(&self, player: &UserId) -> anyhow::Result<Vec<Partner>> {
         match self.fetch_once(player).await {
             Err(err) if unanswered(&err) => {
                 tracing::debug!(error = format!("{err:#}"), %player, "partners call unanswered; sending it again");
@@ -126,7 +146,7 @@ impl ImClient {
         }
     }
 
-    async fn fetch_once(&self, player: &UserId) -> anyhow::Result<Vec<UserId>> {
+    async fn fetch_once(&self, player: &UserId) -> anyhow::Result<Vec<Partner>> {
         let url = format!("{}/v1/users/{player}/partners", self.base_url);
         let response = self
             .http
@@ -139,7 +159,11 @@ impl ImClient {
             .error_for_status()
             .with_context(|| format!("IM answered an error for {url}"))?;
         let body: PartnersResponse = response.json().await.context("decoding partners")?;
-        Ok(body.partners.into_iter().map(|p| p.user_id).collect())
+        Ok(body
+            .partners
+            .into_iter()
+            .map(|p| Partner::new(p.user_id, Some(p.conversation_id)))
+            .collect())
     }
 
     fn service_token(&self) -> anyhow::Result<String> {
@@ -164,9 +188,18 @@ fn timed_out(err: &anyhow::Error) -> bool {
 }
 
 #[async_trait]
-impl PartnerSource for ImClient {
+impl ImService for ImClient {
     async fn partners(&self, player: &UserId) -> Partners {
         self.fetch_partners(player).await
+    }
+
+    async fn announce(
+        &self,
+        conversation: Uuid,
+        text: &str,
+        game: &GameAnnouncement,
+    ) -> Result<(), AnnounceError> {
+        self.post_announcement(conversation, text, game).await
     }
 }
 
@@ -229,7 +262,11 @@ mod tests {
         let alice = UserId::parse("alice").expect("valid id");
         let found = client(&address).partners(&alice).await;
         let bob = UserId::parse("bob").expect("valid id");
-        assert_eq!(found, Partners::Found(vec![bob]));
+        let conversation = Uuid::parse_str("c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e").expect("uuid");
+        assert_eq!(
+            found,
+            Partners::Found(vec![Partner::new(bob, Some(conversation))])
+        );
         assert_eq!(requests.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
