@@ -5,7 +5,7 @@
 //! - [`world_access`]: what a running world hands a test: players, game servers, tokens,
 //!   raw requests, metrics and stored keys.
 //! - [`world_processes`]: a running world's processes: replicas, kills, restarts, signals, logs.
-//! - [`player`]: a player's typed calls to both services.
+//! - [`player`]: a player's typed calls to both services; [`chat`]: those that join the two.
 //! - [`api`] and [`reply`]: one HTTP request, read in full, and its status and problem checks.
 //! - [`assertions`]: shortcuts that read like the contract, and polling until something holds.
 //! - [`process`]: starting, health-checking, signalling and killing the service binaries.
@@ -18,6 +18,7 @@
 
 mod api;
 mod assertions;
+mod chat;
 pub mod churn;
 mod game_server;
 pub mod invariants;

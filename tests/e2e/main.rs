@@ -19,6 +19,7 @@
 //! # Layout
 //! - [`helpers`]: `spawn_world()`, players, raw requests, the SSE reader.
 //! - [`abuse`]: what an attacker would try: tokens, metrics, streams, secrets, slow callers.
+//! - [`chat`]: lobbies announced in conversations, games launched from one, modes under a race.
 //! - [`matchmaking`]: who counts as a partner; solo when nobody does.
 //! - [`invitations`]: invite, join, accept, reject, subsets, trios, leaving.
 //! - [`races`]: both players arriving at once; superseded invite prompts.
@@ -43,6 +44,7 @@
 //! - [`lifecycle`]: join tokens, game servers ending sessions and heartbeats, abandonment.
 
 mod abuse;
+mod chat;
 mod cluster;
 mod cors;
 mod decisions;

@@ -229,6 +229,8 @@ async fn start_services(
         env("REDIS_URL", redis_url),
         env("REDIS_KEY_PREFIX", format!("{prefix}-im")),
         env("JWT_SECRET", SECRET),
+        // Launching a game from a chat calls the game service.
+        env("GAME_URL", api.game.clone()),
     ];
     if let Some(secs) = options.im_active_window_secs {
         im_env.push(env("IM_ACTIVE_WINDOW_SECS", secs.to_string()));
