@@ -70,5 +70,7 @@ export function operations(game, im) {
     messages: (id, after) =>
       im("GET", "/v1/conversations/{id}/messages", { path: { id }, query: { after, limit: 200 } }),
     post: (id, text) => im("POST", "/v1/conversations/{id}/messages", { path: { id }, body: { text } }),
+    // Answers the caller's game PlayerState: their lobby for the conversation.
+    launch: (id) => im("POST", "/v1/conversations/{id}/games", { path: { id } }),
   };
 }

@@ -69,7 +69,7 @@ function signIn(token) {
   byId("account").hidden = false;
   byId("who").textContent = `Signed in as ${who.sub}`;
   const game = new Game(api, who.sub);
-  const chat = new Chat(api, who.sub, () => game.play());
+  const chat = new Chat(api, who.sub, () => game.play(), (state) => game.apply(state));
   const feed = new EventFeed("/v1/events", ["prompt", "prompt_cancelled", "session"], api.ticket, {
     event: (name, data) => game.onEvent(name, data),
     status: (text) => (byId("stream-status").textContent = `Events: ${text}`),

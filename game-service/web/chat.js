@@ -6,11 +6,13 @@
 import { byId, el, say } from "./dom.js";
 
 export class Chat {
-  /** `join()` is what a game message's Join button does (connect, in the game panel). */
-  constructor(api, me, join) {
+  /** `join()` is what a game message's Join button does (connect, in the game panel);
+   * `launched(state)` takes the game state "Play in this chat" answered. */
+  constructor(api, me, join, launched) {
     this.api = api;
     this.me = me;
     this.join = join;
+    this.launched = launched;
     this.selected = null; // the conversation shown, {id, participants}
     this.lastSeq = 0; // the newest message shown of it
     this.partnerIds = new Set(); // who is listed under "Talking with"
@@ -19,6 +21,19 @@ export class Chat {
     byId("presence").addEventListener("change", (event) => this.setPresence(event.target.value));
     byId("new-conversation").addEventListener("submit", (event) => this.open(event));
     byId("post").addEventListener("submit", (event) => this.post(event));
+    byId("launch").addEventListener("click", () => this.launch());
+  }
+
+  /** Starts a game for the shown conversation: its eligible participants are invited. */
+  async launch() {
+    if (!this.selected) return;
+    try {
+      this.launched(await this.api.launch(this.selected.id));
+      say(this.status, "");
+    } catch (error) {
+      // 409 already_playing, nobody_to_invite, 503 game_unavailable: the detail says which.
+      say(this.status, `Cannot start a game here: ${error.message}`);
+    }
   }
 
   async start() {

@@ -9,6 +9,8 @@ const CLOSED = {
   expired: "time ran out (expired)",
   superseded: "a partner invited you first (superseded)",
   withdrawn: "the game was called off (withdrawn)",
+  full: "the game filled up before you answered (full)",
+  unavailable: "you went offline in the chat (unavailable)",
 };
 
 export class Game {

@@ -97,7 +97,7 @@ test('alice and bob chat, press Play, answer the pop-ups and both see one active
   const bob = await player(services, 'bob');
   await chat(alice, bob);
 
-  await alice.page.getByRole('button', { name: 'Play' }).click();
+  await alice.page.getByRole('button', { name: 'Play', exact: true }).click();
   const invite = inviteDialog(alice.page);
   await invite.waitFor();
   assert.equal(await invite.getByLabel('bob').isChecked(), true, 'the invite proposes bob, checked');
@@ -107,7 +107,7 @@ test('alice and bob chat, press Play, answer the pop-ups and both see one active
   await invite.waitFor({ state: 'hidden' });
   await sessionShows(alice, { state: 'waiting', players: 'alice', pending: 'bob' });
 
-  await bob.page.getByRole('button', { name: 'Play' }).click();
+  await bob.page.getByRole('button', { name: 'Play', exact: true }).click();
   const join = joinDialog(bob.page, 'alice');
   await join.waitFor();
   await h.screenshot(bob.page, 'join-popup');
@@ -134,10 +134,10 @@ test("bob rejects: alice's lobby turns solo with its reason, bob plays solo", as
   const bob = await player(services, 'bob');
   await chat(alice, bob);
 
-  await alice.page.getByRole('button', { name: 'Play' }).click();
+  await alice.page.getByRole('button', { name: 'Play', exact: true }).click();
   await inviteDialog(alice.page).getByRole('button', { name: 'Accept' }).click();
   await sessionShows(alice, { state: 'waiting', pending: 'bob' });
-  await bob.page.getByRole('button', { name: 'Play' }).click();
+  await bob.page.getByRole('button', { name: 'Play', exact: true }).click();
   await joinDialog(bob.page, 'alice').getByRole('button', { name: 'Reject' }).click();
 
   await sessionShows(alice, { state: 'active', kind: 'solo', players: 'alice', pending: 'nobody', reason: 'declined' });
@@ -152,7 +152,7 @@ test('an invite nobody answers counts down and expires on screen', async () => {
   const bob = await player(services, 'bob');
   await chat(alice, bob);
 
-  await alice.page.getByRole('button', { name: 'Play' }).click();
+  await alice.page.getByRole('button', { name: 'Play', exact: true }).click();
   const invite = inviteDialog(alice.page);
   await invite.getByText(/[1-3] s left to answer/).waitFor();
   // The pop-up closes by itself when the service says the prompt expired.
@@ -171,7 +171,7 @@ test('with the IM service down the page says degraded and plays solo; the chat c
   const refusedLogs = alice.watch.expectFailure('net::ERR_CONNECTION_REFUSED', { kinds: ['console'] });
   await services.stopIm();
   await alice.page.getByText(/^Chat unavailable: /).waitFor();
-  await alice.page.getByRole('button', { name: 'Play' }).click();
+  await alice.page.getByRole('button', { name: 'Play', exact: true }).click();
   await alice.page.getByRole('alert').getByText('The chat service cannot be reached').waitFor();
   await sessionShows(alice, { state: 'active', kind: 'solo', reason: 'im_unavailable' });
   await h.screenshot(alice.page, 'degraded');
@@ -219,11 +219,38 @@ test('a game announced in the conversation shows live with a Join button that co
   }
 });
 
+test('"Play in this chat" opens a lobby for the conversation: bob is asked at once and both play', async () => {
+  const services = await world();
+  const alice = await player(services, 'alice');
+  const bob = await player(services, 'bob');
+  await chat(alice, bob);
+
+  await alice.page.getByRole('button', { name: 'Play in this chat' }).click();
+  await sessionShows(alice, { state: 'waiting', players: 'alice', pending: 'bob' });
+  // bob pressed nothing: the join prompt reached his page through the stream.
+  const join = joinDialog(bob.page, 'alice');
+  await join.waitFor();
+  // The lobby is announced in the conversation, live on both pages.
+  for (const p of [alice, bob]) await p.page.getByRole('log').getByText(/alice started a game \(default\)/).waitFor();
+  await join.getByRole('button', { name: 'Accept' }).click();
+  for (const p of [alice, bob]) await sessionShows(p, { state: 'active', players: 'alice, bob' });
+  // Again while playing: the page says why not, and nothing changes.
+  const refused = alice.watch.expectFailure(/\/v1\/conversations\/[^/]+\/games|409/);
+  await alice.page.getByRole('button', { name: 'Play in this chat' }).click();
+  await alice.page.getByText(/Cannot start a game here: .*already/).waitFor();
+  assert.ok(refused.matches.some((r) => r.status === 409), 'the 409 came from the IM service');
+  assert.equal((await me(services, alice)).session.state, 'active');
+  for (const p of [alice, bob]) {
+    assert.equal(p.loads(), 1);
+    p.watch.assertClean();
+  }
+});
+
 test('after a game-service restart the stream resumes right after the last event the page saw', async () => {
   const services = await world();
   const alice = await player(services, 'alice');
   // Talking to nobody: a solo session, announced on alice's stream.
-  await alice.page.getByRole('button', { name: 'Play' }).click();
+  await alice.page.getByRole('button', { name: 'Play', exact: true }).click();
   await sessionShows(alice, { state: 'active', reason: 'no_partner' });
   const replay = await h.nodeEventStream(`${services.gameUrl}/v1/events`, {
     token: alice.token,

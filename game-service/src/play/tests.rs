@@ -145,7 +145,7 @@ fn every_call_of_the_page_is_an_operation_of_the_openapi_documents() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 14, "a call of api.js was not recognised");
+    assert_eq!(checked, 15, "a call of api.js was not recognised");
 }
 
 #[test]

@@ -116,6 +116,8 @@ export async function startServices({ redis, corsOrigins, env = {} } = {}) {
       REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: `${world}-im`,
       JWT_SECRET: secret,
+      // "Play in this chat" calls the game service.
+      GAME_URL: gameUrl,
       ...cors,
       ...extra.im,
     });
