@@ -41,6 +41,11 @@ pub const DEFAULT_MAX_BLOCKS: usize = 1000;
 pub const DEFAULT_PARTNERS_DEFAULT_LIMIT: usize = 16;
 /// Default `IM_PARTNERS_MAX_LIMIT`: the most any caller may ask for, bounding one answer.
 pub const DEFAULT_PARTNERS_MAX_LIMIT: usize = 100;
+/// Default `GAME_URL`: the game service on the same host (docs/CONTRACT.md, "Configuration").
+pub const DEFAULT_GAME_URL: &str = "http://127.0.0.1:8080";
+/// Default `GAME_TIMEOUT_MS`: opening a lobby is one store transaction and one announcement
+/// on the game side; two seconds is long for that and short for a player who clicked.
+pub const DEFAULT_GAME_TIMEOUT_MS: u64 = 2000;
 
 /// What one user may make the service keep or compute; each is an environment variable.
 /// Separate from [`Settings`] so that code building `Settings` by hand keeps compiling.
@@ -141,5 +146,77 @@ impl Settings {
             )?),
             retention: Duration::from_secs(retention),
         })
+    }
+}
+
+/// Where the game service is, for launching a game from a conversation. Separate from
+/// [`Settings`] (as [`Limits`] is) so that code building `Settings` by hand keeps compiling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GameSettings {
+    /// `GAME_URL`: the game service's base URL (`http` or `https`), without `/v1`.
+    pub url: String,
+    /// `GAME_TIMEOUT_MS`: the longest a launch waits for the game service, connecting
+    /// included; slower is a 503 `game_unavailable`.
+    pub timeout: Duration,
+}
+
+impl Default for GameSettings {
+    fn default() -> Self {
+        Self {
+            url: DEFAULT_GAME_URL.to_owned(),
+            timeout: Duration::from_millis(DEFAULT_GAME_TIMEOUT_MS),
+        }
+    }
+}
+
+impl GameSettings {
+    pub fn from_env() -> anyhow::Result<Self> {
+        let settings = Self {
+            url: env_or("GAME_URL", DEFAULT_GAME_URL.to_owned())?,
+            timeout: Duration::from_millis(env_or("GAME_TIMEOUT_MS", DEFAULT_GAME_TIMEOUT_MS)?),
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// An `http(s)` URL with a host, and a timeout of at least 1 ms.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let url = reqwest::Url::parse(&self.url)
+            .map_err(|err| anyhow::anyhow!("GAME_URL={:?} is not a URL: {err}", self.url))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            anyhow::bail!(
+                "GAME_URL={:?} must be an http(s) URL with a host, such as {DEFAULT_GAME_URL}",
+                self.url
+            );
+        }
+        if self.timeout.is_zero() {
+            anyhow::bail!("GAME_TIMEOUT_MS must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_game_settings_default_to_the_local_game_service_and_are_checked() {
+        let defaults = GameSettings::default();
+        assert!(defaults.validate().is_ok());
+        assert_eq!(defaults.url, "http://127.0.0.1:8080");
+        assert_eq!(defaults.timeout, Duration::from_millis(2000));
+        for url in ["game-service:8080", "ftp://game", "http://", ""] {
+            let bad = GameSettings {
+                url: url.to_owned(),
+                ..GameSettings::default()
+            };
+            assert!(bad.validate().is_err(), "{url:?}");
+        }
+        let instant = GameSettings {
+            timeout: Duration::ZERO,
+            ..GameSettings::default()
+        };
+        assert!(instant.validate().is_err());
     }
 }

@@ -4,10 +4,11 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::process::ExitCode;
+use std::{process::ExitCode, sync::Arc};
 
 use im_service::{
-    configuration::{Limits, Settings},
+    configuration::{GameSettings, Limits, Settings},
+    domain::SystemClock,
     startup::Application,
 };
 
@@ -27,7 +28,8 @@ async fn main() -> ExitCode {
 async fn run() -> anyhow::Result<()> {
     let settings = Settings::from_env()?;
     let limits = Limits::from_env()?;
-    let app = Application::build_with_limits(settings, limits).await?;
+    let game = GameSettings::from_env()?;
+    let app = Application::build_with_game(settings, limits, game, Arc::new(SystemClock)).await?;
     app.run_until_stopped().await?;
     Ok(())
 }

@@ -7,8 +7,9 @@ use anyhow::Context;
 use service_kit::{events::EventHub, extract, ops, serve::Ops};
 
 use crate::{
-    configuration::{Limits, Settings},
+    configuration::{GameSettings, Limits, Settings},
     domain::{ActiveWindow, Clock, SystemClock},
+    game_client::{GameClient, LobbyOpener},
     routes::{self, AppState},
     store::{MemoryStore, RedisStore, RedisStoreConfig, Store, StoreReadiness},
 };
@@ -22,7 +23,7 @@ pub struct Application {
 
 impl Application {
     /// Binds `BIND_ADDR`, connects the store and prepares the server, with the default
-    /// [`Limits`]; the wall clock tells time.
+    /// [`Limits`] and [`GameSettings`]; the wall clock tells time.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         Self::build_with(settings, Limits::default(), Arc::new(SystemClock)).await
     }
@@ -41,10 +42,33 @@ impl Application {
         Self::build_with(settings, Limits::default(), clock).await
     }
 
-    /// Everything given: settings, limits and the time source.
+    /// Settings, limits and the time source given; the game service where
+    /// [`GameSettings::default`] says.
     pub async fn build_with(
         settings: Settings,
         limits: Limits,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_game(settings, limits, GameSettings::default(), clock).await
+    }
+
+    /// As [`Application::build_with`], with the game service given (the binary reads
+    /// `GAME_URL` and `GAME_TIMEOUT_MS`); its `service` tokens are signed with `JWT_SECRET`.
+    pub async fn build_with_game(
+        settings: Settings,
+        limits: Limits,
+        game: GameSettings,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let lobbies = Arc::new(GameClient::new(&game, settings.jwt.minter())?);
+        Self::build_with_lobbies(settings, limits, lobbies, clock).await
+    }
+
+    /// Everything given: settings, limits, what opens lobbies and the time source.
+    pub async fn build_with_lobbies(
+        settings: Settings,
+        limits: Limits,
+        lobbies: Arc<dyn LobbyOpener>,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let default_window = ActiveWindow::from_secs(settings.active_window.as_secs())
@@ -71,6 +95,7 @@ impl Application {
             clock,
             default_window,
             limits,
+            lobbies,
         });
         let metrics = ops.metrics.clone();
         let openapi = ops.document(crate::openapi());

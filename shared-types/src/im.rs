@@ -92,6 +92,21 @@ pub struct NewMessage {
     pub game: Option<GameAnnouncement>,
 }
 
+/// Longest game `mode` name accepted when launching a game from a conversation.
+pub const MAX_MODE_CHARS: usize = 32;
+
+/// Body of `POST /v1/conversations/{id}/games`: launch a multiplayer game from the
+/// conversation. `{}` (or no body at all) asks for the game service's default mode.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"mode": "default"}))]
+pub struct LaunchGame {
+    /// One of the game service's `GAME_MODES` (default: the first it lists).
+    #[serde(default)]
+    #[schema(example = "default", min_length = 1, max_length = 32)]
+    pub mode: Option<String>,
+}
+
 /// One message; `seq` orders messages within a conversation and pages with `after`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
 #[schema(example = json!({"seq": 3, "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "sender": "alice", "text": "fancy a game?", "sent_at": "2026-11-23T09:59:30Z", "kind": "text", "game": null}))]

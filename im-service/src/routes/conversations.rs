@@ -74,7 +74,7 @@ impl From<ConversationError> for ApiError {
 }
 
 /// The conversation, when `user` takes part in it and sees it.
-async fn participating(
+pub(super) async fn participating(
     state: &AppState,
     user: &UserId,
     id: Uuid,

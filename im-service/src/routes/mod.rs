@@ -3,6 +3,7 @@
 pub mod blocks;
 pub mod conversations;
 pub mod events;
+pub mod games;
 pub mod partners;
 pub mod presence;
 
@@ -12,8 +13,8 @@ use actix_web::web;
 use service_kit::ops::{BearerSecurity, StandardResponses};
 use shared_types::{
     im::{
-        Block, BlockList, Conversation, ConversationList, GameAnnouncement, ImEvent, Message,
-        MessageKind, MessagePage, NewConversation, NewMessage, Partner, PartnersResponse,
+        Block, BlockList, Conversation, ConversationList, GameAnnouncement, ImEvent, LaunchGame,
+        Message, MessageKind, MessagePage, NewConversation, NewMessage, Partner, PartnersResponse,
     },
     presence::{Presence, PresenceStatus, PresenceUpdate},
     problem::{Problem, ProblemCode},
@@ -30,6 +31,7 @@ use utoipa::{
 use crate::{
     configuration::Limits,
     domain::{ActiveWindow, Clock},
+    game_client::LobbyOpener,
     store::Store,
 };
 
@@ -41,12 +43,15 @@ pub struct AppState {
     pub default_window: ActiveWindow,
     /// The partners `limit` default and maximum (the store enforces the others itself).
     pub limits: Limits,
+    /// Where a game launched from a conversation opens its lobby (the game service).
+    pub lobbies: Arc<dyn LobbyOpener>,
 }
 
 /// Registers every `/v1` route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     presence::configure(cfg);
     conversations::configure(cfg);
+    games::configure(cfg);
     partners::configure(cfg);
     blocks::configure(cfg);
     cfg.service(events::stream)
@@ -71,6 +76,7 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         conversations::post_message,
         conversations::list_messages,
         conversations::close_conversation,
+        games::launch_game,
         partners::get_partners,
         blocks::put_block,
         blocks::delete_block,
@@ -92,6 +98,7 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         NewMessage,
         MessageKind,
         GameAnnouncement,
+        LaunchGame,
         Partner,
         PartnersResponse,
         Block,
@@ -106,14 +113,25 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
     tags(
         (name = "presence", description = "Who is available"),
         (name = "conversations", description = "Conversations and their messages"),
+        (name = "games", description = "Launching a game from a conversation (the IM service asks the game service)"),
         (name = "partners", description = "Who a user is talking to right now"),
         (name = "blocks", description = "Whom a player blocks"),
         (name = "events", description = "The user's IM events, pushed as server-sent events"),
         (name = "operations", description = "Health, readiness and metrics"),
     ),
-    modifiers(&BearerSecurity, &StandardResponses, &MetricsPath)
+    modifiers(&BearerSecurity, &StandardResponses, &MetricsPath, &OptionalBodies)
 )]
 pub struct ApiDoc;
+
+/// `POST /v1/conversations/{id}/games` takes an optional body (see
+/// [`service_kit::extract::mark_body_optional`]).
+struct OptionalBodies;
+
+impl Modify for OptionalBodies {
+    fn modify(&self, doc: &mut openapi::OpenApi) {
+        service_kit::extract::mark_body_optional(doc, "/v1/conversations/{id}/games");
+    }
+}
 
 /// `/metrics` is served by the Prometheus middleware, not by a handler: document it here.
 struct MetricsPath;
@@ -141,6 +159,24 @@ impl Modify for MetricsPath {
         doc.paths.paths.insert(
             "/metrics".to_owned(),
             PathItem::new(HttpMethod::Get, operation),
+        );
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::expect_used, reason = "tests")]
+mod tests {
+    use serde_json::{Value, json};
+
+    #[test]
+    fn the_launch_body_is_an_optional_launch_game() {
+        let doc = serde_json::to_value(crate::openapi()).expect("the document serialises");
+        let body = &doc["paths"]["/v1/conversations/{id}/games"]["post"]["requestBody"];
+        assert_eq!(body["required"], Value::Bool(false), "{body}");
+        assert_eq!(
+            body["content"]["application/json"]["schema"],
+            json!({"$ref": "#/components/schemas/LaunchGame"}),
+            "{body}"
         );
     }
 }

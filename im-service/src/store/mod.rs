@@ -148,6 +148,13 @@ pub trait Store:
     /// Appends a `game` message from a service (`sender`) to `conversation`, in the same
     /// atomic step and under the same checks as [`Store::append_message`], but it is nobody's
     /// talk: it records no poster, moves no activity and counts against no limit.
+    ///
+    /// Idempotent per (conversation, `game.session_id`): when that session was already
+    /// announced here (the game service retrying after a lost answer), nothing is appended and
+    /// nobody hears of it again; the answer is the first message, closed conversation or not.
+    /// Should [`StoreLimits::messages_kept`] newer messages have pushed that message out, the
+    /// answer is its `seq` with this delivery's text and time (the first is no longer kept).
+    /// The sessions announced are remembered for as many announcements as messages are kept.
     async fn announce(
         &self,
         conversation: &ConversationRecord,
@@ -214,11 +221,24 @@ pub trait Store:
     /// `request.limit` partners are found. The work is bounded by the open-conversation limit
     /// whatever the user's history.
     async fn partners(&self, request: &PartnersRequest) -> Result<PartnersResponse, StoreError> {
+        self.partners_among(request, None).await
+    }
+
+    /// As [`Store::partners`], but only `among` these users when given (the others are not
+    /// even looked up): which of a conversation's participants a game may invite.
+    async fn partners_among(
+        &self,
+        request: &PartnersRequest,
+        among: Option<&[UserId]>,
+    ) -> Result<PartnersResponse, StoreError> {
         let user = &request.user;
         let (status, sources) = self.partner_sources(user, request.since).await?;
         let mut partners = Vec::new();
         if status != PresenceStatus::Offline && request.limit > 0 {
-            let candidates = latest_per_partner(user, &sources, request.since);
+            let mut candidates = latest_per_partner(user, &sources, request.since);
+            if let Some(among) = among {
+                candidates.retain(|candidate| among.contains(&candidate.user_id));
+            }
             // Most candidates usually pass: ask for `limit` first, then twice as many each time.
             let mut batch = request.limit.max(MIN_CANDIDATE_BATCH);
             let mut rest = candidates.as_slice();

@@ -154,3 +154,38 @@ async fn a_player_cannot_post_a_game_message_nor_a_service_text_and_mixed_bodies
     .await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn announcing_the_same_game_twice_stores_one_message_and_answers_the_same_seq()
+-> anyhow::Result<()> {
+    let app = spawn_app().await?;
+    let conversation = app.open_conversation("alice", &["bob"]).await?;
+    let id = conversation.id;
+    app.say("alice", id, "play?").await?;
+    let service = app.service_token()?;
+    let first: Message = expect_json(
+        post(&app, &service, id, &announcement("alice")).await?,
+        StatusCode::CREATED,
+    )
+    .await?;
+    // The game service retries after a lost answer, a moment later, with the same session.
+    app.advance(std::time::Duration::from_secs(2));
+    let mut again = announcement("alice");
+    again["text"] = json!("alice opened a game (retried)");
+    let second: Message =
+        expect_json(post(&app, &service, id, &again).await?, StatusCode::CREATED).await?;
+    assert_eq!(second, first, "the first message again, same seq");
+    let messages = app.messages("bob", id, "").await?;
+    let games: Vec<&Message> = messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::Game)
+        .collect();
+    assert_eq!(games, [&first], "one game message: {messages:?}");
+    // Another session is another announcement.
+    let mut other = announcement("alice");
+    other["game"]["session_id"] = json!(uuid::Uuid::new_v4());
+    let next: Message =
+        expect_json(post(&app, &service, id, &other).await?, StatusCode::CREATED).await?;
+    assert_eq!(next.seq, first.seq + 1);
+    Ok(())
+}

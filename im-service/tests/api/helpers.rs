@@ -1,5 +1,7 @@
 //! `spawn_app()` and a `TestApp` whose helpers read like the scenarios they drive.
 
+pub mod fake_game;
+
 use std::{
     sync::Arc,
     time::{Duration, SystemTime, UNIX_EPOCH},
@@ -7,7 +9,7 @@ use std::{
 
 use anyhow::{Context, ensure};
 use im_service::{
-    configuration::{Limits, Settings},
+    configuration::{GameSettings, Limits, Settings},
     domain::{Clock, ManualClock},
     startup::Application,
 };
@@ -72,11 +74,20 @@ pub async fn spawn_app_with_redis_and_limits(
 }
 
 async fn spawn(settings: Settings, limits: Limits) -> anyhow::Result<TestApp> {
+    spawn_with_game(settings, limits, GameSettings::default()).await
+}
+
+/// As `spawn`, with the game service where `game` says.
+async fn spawn_with_game(
+    settings: Settings,
+    limits: Limits,
+    game: GameSettings,
+) -> anyhow::Result<TestApp> {
     if std::env::var_os("TEST_LOG").is_some() {
         service_kit::telemetry::init();
     }
     let clock = ManualClock::starting_now();
-    let app = Application::build_with(settings, limits, Arc::new(clock.clone())).await?;
+    let app = Application::build_with_game(settings, limits, game, Arc::new(clock.clone())).await?;
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
     Ok(TestApp {

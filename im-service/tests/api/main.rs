@@ -11,6 +11,7 @@ mod docs;
 mod docs_check;
 mod game_messages;
 mod helpers;
+mod launch;
 mod messages;
 mod operations;
 mod partners;

@@ -34,6 +34,8 @@ macro_rules! with_every_contract_function {
             closing_is_heard_once_and_a_hidden_conversation_is_not_heard_of,
             a_presence_change_is_heard_by_those_who_talked_and_are_not_blocked,
             a_service_announcement_is_heard_but_is_nobodys_talk,
+            announcing_a_session_again_answers_the_first_message_and_tells_nobody_twice,
+            a_session_announced_before_newer_messages_pushed_it_out_is_not_announced_again,
             ping_answers,
         }
     };

@@ -44,6 +44,19 @@ async fn every_key_is_tagged_by_one_entity_and_expires() -> anyhow::Result<()> {
         .await?;
     say(store, id, "alice", now()).await?;
     say(store, id, "bob", now()).await?;
+    // A game announced in it: the sessions announced there are remembered.
+    let game = shared_types::im::GameAnnouncement {
+        session_id: Uuid::new_v4(),
+        host: user("alice")?,
+        mode: "default".into(),
+        state: shared_types::game::SessionState::Waiting,
+    };
+    let record = store.conversation(id).await?.context("the conversation")?;
+    steps::appended(
+        store
+            .announce(&record, &user("game-service")?, "a game", &game, now())
+            .await?,
+    )?;
     store
         .block(&user("alice")?, &user("mallory")?, now())
         .await?;
@@ -54,6 +67,7 @@ async fn every_key_is_tagged_by_one_entity_and_expires() -> anyhow::Result<()> {
     let mut expected = vec![
         format!("{p}:{{c.{id}}}:meta"),
         format!("{p}:{{c.{id}}}:msgs"),
+        format!("{p}:{{c.{id}}}:games"),
         format!("{p}:{{c.{}}}:meta", hidden.conversation.id),
         format!("{p}:{{u.alice}}:convs"),
         format!("{p}:{{u.alice}}:open"),

@@ -142,6 +142,7 @@ impl Store for MemoryStore {
                 record: record.clone(),
                 messages: VecDeque::new(),
                 last_seq: 0,
+                games: VecDeque::new(),
             },
         );
         let event = ImEvent::Conversation(conversation.clone());
@@ -249,6 +250,10 @@ impl Store for MemoryStore {
         let Some(stored) = state.conversations.get_mut(&conversation.conversation.id) else {
             return Ok(AppendOutcome::Missing);
         };
+        // Announced before (a retry): the first answer again, and nobody hears of it twice.
+        if let Some(first) = stored.announced(sender, text, game, at) {
+            return Ok(AppendOutcome::Appended(first));
+        }
         if stored.record.conversation.closed {
             return Ok(AppendOutcome::Closed);
         }

@@ -46,6 +46,9 @@ pub(super) struct StoredConversation {
     pub(super) messages: VecDeque<Message>,
     /// The `seq` of the newest message ever appended.
     pub(super) last_seq: u64,
+    /// The game sessions announced here and the `seq` of each announcement, oldest first: at
+    /// most as many as messages are kept (as the Redis store's `games` set).
+    pub(super) games: VecDeque<(Uuid, u64)>,
 }
 
 impl StoredConversation {
@@ -76,7 +79,39 @@ impl StoredConversation {
         while self.messages.len() > kept {
             self.messages.pop_front();
         }
+        if let Some(game) = game {
+            self.games.push_back((game.session_id, message.seq));
+            while self.games.len() > kept {
+                self.games.pop_front();
+            }
+        }
         message
+    }
+
+    /// The announcement of `game`'s session, when it was already announced here: the message
+    /// kept, or (pushed out by newer ones) its `seq` with what this delivery says.
+    pub(super) fn announced(
+        &self,
+        sender: &UserId,
+        text: &str,
+        game: &GameAnnouncement,
+        at: DateTime<Utc>,
+    ) -> Option<Message> {
+        let seq = self
+            .games
+            .iter()
+            .find(|(session, _)| *session == game.session_id)
+            .map(|(_, seq)| *seq)?;
+        let kept = self.messages.iter().find(|m| m.seq == seq).cloned();
+        Some(kept.unwrap_or_else(|| Message {
+            seq,
+            conversation_id: self.record.conversation.id,
+            sender: sender.clone(),
+            text: text.to_owned(),
+            sent_at: at,
+            kind: MessageKind::Game,
+            game: Some(game.clone()),
+        }))
     }
 }
 

@@ -21,6 +21,10 @@ impl Keys {
     pub(super) fn conversation_messages(&self, id: Uuid) -> String {
         format!("{}:{{c.{id}}}:msgs", self.prefix)
     }
+    /// The game sessions announced in the conversation, scored by the `seq` of their message.
+    pub(super) fn conversation_games(&self, id: Uuid) -> String {
+        format!("{}:{{c.{id}}}:games", self.prefix)
+    }
     pub(super) fn user_conversations(&self, user: &UserId) -> String {
         format!("{}:{{u.{user}}}:convs", self.prefix)
     }

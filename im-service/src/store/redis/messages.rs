@@ -138,10 +138,9 @@ pub(super) async fn announce(
     game: &GameAnnouncement,
     at: DateTime<Utc>,
 ) -> Result<AppendOutcome, StoreError> {
+    // No early "closed" answer here: a session announced before the close is answered with
+    // its first message (the script checks the replay first, then whether it is closed).
     let id = record.conversation.id;
-    if record.conversation.closed {
-        return Ok(AppendOutcome::Closed);
-    }
     let stored_message = StoredMessage {
         sender: sender.clone(),
         text: text.to_owned(),
@@ -153,19 +152,22 @@ pub(super) async fn announce(
             Ok(stored) => stored,
             Err(outcome) => return Ok(outcome),
         };
+    // Announced before and trimmed since: the recorded seq with what this delivery says.
     let raw = if stored.is_empty() { &payload } else { &stored };
     let message = parse_message(id, seq, raw)?;
+    // A replay finds the first fan-out's marks (same seq): nobody hears of it twice, and a
+    // fan-out the first delivery could not finish is finished now.
     notify_message(store, record, &message).await;
     Ok(AppendOutcome::Appended(message))
 }
 
 /// What `append_message.lua` returned: the seq, the JSON sent, the JSON stored (the first
-/// one's on a replay), the posters and whether the sender posts here for the first time; or
-/// the outcome when nothing was appended.
+/// one's on a replay, empty when it was trimmed since), the posters and whether the sender
+/// posts here for the first time; or the outcome when nothing was appended.
 type Stored = (u64, String, String, String, i64);
 
 /// Appends `message` in the conversation's slot (`talk`: people's, which records the poster
-/// and moves the activity).
+/// and moves the activity; a `game` one is appended once per announced session).
 async fn store_message(
     store: &RedisStore,
     id: Uuid,
@@ -181,6 +183,7 @@ async fn store_message(
             &[
                 store.keys.conversation_meta(id),
                 store.keys.conversation_messages(id),
+                store.keys.conversation_games(id),
             ],
             &[
                 payload.clone(),
@@ -190,6 +193,11 @@ async fn store_message(
                 store.limits.messages_kept.to_string(),
                 message.sender.to_string(),
                 if talk { "1" } else { "0" }.to_owned(),
+                message
+                    .game
+                    .as_ref()
+                    .map(|game| game.session_id.to_string())
+                    .unwrap_or_default(),
             ],
         )
         .await?;

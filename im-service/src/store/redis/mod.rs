@@ -6,6 +6,8 @@
 //!   (participants who blocked the creator when it was opened), seq (of the newest message),
 //!   the last append id
 //! - `P:{c.<id>}:msgs`      list: the newest `IM_MESSAGES_KEPT` messages as JSON, oldest first
+//! - `P:{c.<id>}:games`     sorted set: the game sessions announced in the conversation, scored
+//!   by the seq of their message (at most `IM_MESSAGES_KEPT`): an announcement is appended once
 //! - `P:{u.<user>}:convs`   sorted set: the conversations the user sees, scored by activity (ms)
 //! - `P:{u.<user>}:open`    sorted set: the open conversations that count for the user (opened or
 //!   answered), scored by activity: at most `IM_MAX_OPEN_CONVERSATIONS`, and what a partners

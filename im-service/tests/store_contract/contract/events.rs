@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// `who`'s kept events, oldest first.
-async fn events_of(store: &dyn Store, who: &str) -> anyhow::Result<Vec<ImEvent>> {
+pub(super) async fn events_of(store: &dyn Store, who: &str) -> anyhow::Result<Vec<ImEvent>> {
     Ok(store
         .events_after(&user(who)?, Some("0"), usize::MAX)
         .await?
@@ -188,9 +188,14 @@ pub async fn a_service_announcement_is_heard_but_is_nobodys_talk(
     }
     store.close_conversation(id).await?;
     let closed = store.conversation(id).await?.context("the conversation")?;
+    // A new session (the same one again is a replay: see `announcements`).
+    let late = GameAnnouncement {
+        session_id: uuid::Uuid::new_v4(),
+        ..game
+    };
     ensure!(matches!(
         store
-            .announce(&closed, &user("game-service")?, "late", &game, later)
+            .announce(&closed, &user("game-service")?, "late", &late, later)
             .await?,
         im_service::store::AppendOutcome::Closed
     ));

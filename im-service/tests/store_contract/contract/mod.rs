@@ -1,5 +1,6 @@
 //! The behaviour every store must have, one module per topic. Each function is run against every backend by `main.rs` and `cluster.rs`.
 
+mod announcements;
 mod blocks;
 mod conversations;
 mod events;
@@ -9,7 +10,9 @@ mod presence;
 
 use im_service::store::Store;
 
-pub use self::{blocks::*, conversations::*, events::*, limits::*, partners::*, presence::*};
+pub use self::{
+    announcements::*, blocks::*, conversations::*, events::*, limits::*, partners::*, presence::*,
+};
 
 pub async fn ping_answers(store: &dyn Store) -> anyhow::Result<()> {
     store.ping().await?;
