@@ -22,6 +22,8 @@ pub struct Settings {
     pub invite_ttl: Duration,
     /// How often this replica looks for due invitation expiries.
     pub expiry_poll: Duration,
+    /// How often the replica holding the presence feed's lease reads it (`PRESENCE_POLL_MS`).
+    pub presence_poll: Duration,
     /// Consecutive IM failures that open the circuit breaker.
     pub im_breaker_threshold: u32,
     /// How long an open breaker answers "unavailable" without calling the IM service.
@@ -63,6 +65,7 @@ impl Settings {
             im_timeout: Duration::from_millis(env_or("IM_TIMEOUT_MS", 500)?),
             invite_ttl: Duration::from_secs(env_or("INVITE_TTL_SECS", 60)?),
             expiry_poll: Duration::from_millis(env_or("EXPIRY_POLL_MS", 200)?),
+            presence_poll: Duration::from_millis(positive("PRESENCE_POLL_MS", 500)?),
             im_breaker_threshold: env_or("IM_BREAKER_THRESHOLD", 5)?,
             im_breaker_cooldown: Duration::from_millis(env_or("IM_BREAKER_COOLDOWN_MS", 2000)?),
             join_token_keys: KeySource {

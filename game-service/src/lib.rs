@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`configuration`]: settings from the environment.
-//! - [`startup`]: builds the app and its background tasks; [`sweeper`]: runs due expiry jobs.
+//! - [`startup`]: builds the app and its background tasks; [`sweeper`]: runs due expiry jobs;
+//!   [`presence_feed`]: applies the IM service's presence changes.
 //! - [`domain`]: records, the transition context and the state-machine engine.
 //! - [`game`]: runs transitions against the store (locks, retries, rendering).
 //! - [`store`]: the store trait, its in-memory and Redis backends.
@@ -23,6 +24,7 @@ pub mod join_tokens;
 pub mod metrics;
 pub mod openapi;
 pub mod play;
+pub mod presence_feed;
 pub mod routes;
 pub mod startup;
 pub mod store;

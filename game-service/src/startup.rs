@@ -140,6 +140,10 @@ impl Application {
             game.clone(),
             settings.expiry_poll,
         ));
+        tokio::spawn(crate::presence_feed::follow_presence(
+            game.clone(),
+            settings.presence_poll,
+        ));
         Ok(Self {
             port,
             metrics_port,

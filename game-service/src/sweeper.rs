@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use crate::{game::Game, metrics};
+use crate::{domain::records::ExpiryJob, game::Game, metrics};
 
 /// Jobs one sweep claims; the rest wait for the next sweep.
 const SWEEP_BATCH: usize = 256;
@@ -36,14 +36,22 @@ pub async fn sweep(game: &Game, batch: usize) -> Option<u64> {
     if let Some(backlog) = backlog {
         metrics::EXPIRY_BACKLOG.set(i64::try_from(backlog).unwrap_or(i64::MAX));
     }
+    // Activity reports go out together: one call to the IM service for the whole sweep.
+    let (activity, jobs): (Vec<ExpiryJob>, Vec<ExpiryJob>) = jobs
+        .into_iter()
+        .partition(|job| matches!(job, ExpiryJob::Activity { .. }));
+    if !activity.is_empty() {
+        match game.report_activity(&activity).await {
+            Ok(()) => finish(game, &activity).await,
+            Err(err) => {
+                metrics::count_failure(&err);
+                tracing::warn!(%err, "activity reports failed; retried after their lease");
+            }
+        }
+    }
     for job in jobs {
         match game.expire(&job).await {
-            Ok(()) => {
-                if let Err(err) = game.store().finish_job(&job).await {
-                    metrics::count_store_failure(&err);
-                    tracing::warn!(%err, "finishing an expiry job; it will run again (harmlessly)");
-                }
-            }
+            Ok(()) => finish(game, std::slice::from_ref(&job)).await,
             Err(err) => {
                 metrics::count_failure(&err);
                 tracing::warn!(%err, ?job, "expiry failed; retried after its lease");
@@ -51,6 +59,15 @@ pub async fn sweep(game: &Game, batch: usize) -> Option<u64> {
         }
     }
     backlog
+}
+
+async fn finish(game: &Game, jobs: &[ExpiryJob]) {
+    for job in jobs {
+        if let Err(err) = game.store().finish_job(job).await {
+            metrics::count_store_failure(&err);
+            tracing::warn!(%err, "finishing a job; it will run again (harmlessly)");
+        }
+    }
 }
 
 /// The jobs due at `now` and not yet run: the `claimed` ones plus those the
@@ -111,8 +128,27 @@ mod tests {
             _: Uuid,
             _: &str,
             _: &shared_types::im::GameAnnouncement,
-        ) -> Result<(), crate::im_client::AnnounceError> {
+        ) -> Result<(), crate::im_client::DeliveryError> {
             Ok(())
+        }
+
+        async fn report_activity(
+            &self,
+            _: &[shared_types::activity::ActivityReport],
+        ) -> Result<(), crate::im_client::DeliveryError> {
+            Ok(())
+        }
+
+        async fn presence_changes(
+            &self,
+            after: Option<&str>,
+            _: usize,
+        ) -> Result<shared_types::activity::PresenceChanges, crate::im_client::DeliveryError>
+        {
+            Ok(shared_types::activity::PresenceChanges {
+                changes: Vec::new(),
+                next: after.unwrap_or_default().to_owned(),
+            })
         }
     }
 

@@ -7,8 +7,10 @@
 //! - [`game`]: `PlayerState`, prompts, sessions, reasons and events.
 //! - [`problem`]: the one RFC 9457 error body and its stable codes.
 //! - [`auth`]: JWT claims, verification and minting; [`tickets`]: event-stream tickets.
+//! - [`activity`]: presence both ways: game activity reports, the IM's presence feed.
 //! - [`events`]: what an event of a user's stream is ([`events::Payload`]).
 
+pub mod activity;
 pub mod auth;
 pub mod events;
 pub mod game;

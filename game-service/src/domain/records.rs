@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use shared_types::{
     UserId,
+    activity::ActivityReport,
     game::{EndedReason, Prompt, PromptKind, Reason, Session, SessionKind, SessionState},
 };
 use uuid::Uuid;
@@ -24,6 +25,17 @@ pub struct PlayerRecord {
     pub invitations: Vec<Invitation>,
     /// Newest last, at most [`ANSWER_HISTORY`].
     pub answered: Vec<Answered>,
+    /// The `seq` of the newest game-activity report about this player (it orders them).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub activity_seq: u64,
+    /// The `seq` of the newest IM presence change applied to this player (older ones,
+    /// delivered again or late, are ignored).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub presence_seq: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -250,6 +262,11 @@ pub enum ExpiryJob {
     Announce {
         lobby: SessionRef,
         conversation: Uuid,
+        attempt: u32,
+    },
+    /// Tell the IM service that players began or stopped playing (one transition's reports).
+    Activity {
+        reports: Vec<ActivityReport>,
         attempt: u32,
     },
 }

@@ -48,9 +48,10 @@ pub struct Tx {
     pub now: DateTime<Utc>,
     players: BTreeMap<UserId, PlayerRecord>,
     sessions: BTreeMap<Uuid, Option<SessionRecord>>,
-    /// The state of each session as loaded, before this transition wrote it
-    /// (what tells a session that became active from one written again).
-    loaded: BTreeMap<Uuid, SessionState>,
+    /// The state and players of each session as loaded, before this transition wrote it
+    /// (what tells a session that became active from one written again, and who began or
+    /// stopped playing).
+    loaded: BTreeMap<Uuid, (SessionState, Vec<UserId>)>,
     dirty_players: BTreeSet<UserId>,
     dirty_sessions: BTreeSet<Uuid>,
     events: Vec<(UserId, GameEvent)>,
@@ -66,7 +67,11 @@ impl Tx {
     ) -> Self {
         let loaded = sessions
             .iter()
-            .filter_map(|(id, session)| session.as_ref().map(|s| (*id, s.state)))
+            .filter_map(|(id, session)| {
+                session
+                    .as_ref()
+                    .map(|s| (*id, (s.state, s.players.clone())))
+            })
             .collect();
         Self {
             now,
@@ -162,7 +167,34 @@ impl Tx {
     /// A session's state as this transition loaded it; `None` for a session
     /// it created (or found gone).
     pub fn loaded_state(&self, id: Uuid) -> Option<SessionState> {
-        self.loaded.get(&id).copied()
+        self.loaded.get(&id).map(|(state, _)| *state)
+    }
+
+    /// Who began (`true`) or stopped (`false`) playing in a session this transition wrote:
+    /// a player plays in a session while it is `active` and they are among its players.
+    pub fn playing_changes(&self) -> Vec<(UserId, &SessionRecord, bool)> {
+        let mut changes = Vec::new();
+        for id in &self.dirty_sessions {
+            let Some(Some(now)) = self.sessions.get(id) else {
+                continue;
+            };
+            let before: &[UserId] = match self.loaded.get(id) {
+                Some((SessionState::Active, players)) => players,
+                _ => &[],
+            };
+            let after: &[UserId] = if now.state == SessionState::Active {
+                &now.players
+            } else {
+                &[]
+            };
+            for p in after.iter().filter(|p| !before.contains(p)) {
+                changes.push((p.clone(), now, true));
+            }
+            for p in before.iter().filter(|p| !after.contains(p)) {
+                changes.push((p.clone(), now, false));
+            }
+        }
+        changes
     }
 
     /// Whether the transition tells anybody anything: every change a player

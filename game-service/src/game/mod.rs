@@ -16,7 +16,7 @@ use shared_types::{
 };
 use uuid::Uuid;
 
-mod announce;
+mod deliver;
 mod lifecycle;
 
 use crate::{
@@ -106,6 +106,24 @@ impl Game {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    pub fn im(&self) -> &Arc<dyn ImService> {
+        &self.im
+    }
+
+    /// Applies one change of the IM service's presence feed to its player (see
+    /// [`Engine::presence_changed`](crate::domain::engine::Engine::presence_changed)).
+    pub async fn presence_changed(
+        &self,
+        change: &shared_types::activity::PresenceChange,
+    ) -> Result<(), GameError> {
+        let p = &change.user_id;
+        self.run(p, Scope::Record, &|engine, tx| {
+            engine.presence_changed(tx, p, change.status, change.seq)
+        })
+        .await?;
+        Ok(())
     }
 
     /// Steps 2-6 of the flow (docs/CONTRACT.md): resume what is open, else ask the IM service
@@ -262,6 +280,9 @@ impl Game {
                 conversation,
                 attempt,
             } => return self.announce(lobby, *conversation, *attempt).await,
+            ExpiryJob::Activity { .. } => {
+                return self.report_activity(std::slice::from_ref(job)).await;
+            }
         };
         let (_, tx) = self
             .run(actor, Scope::Record, &|engine, tx| engine.expire(tx, job))
@@ -308,7 +329,8 @@ impl Game {
             let ran = self
                 .engine
                 .settle(&mut tx)
-                .and_then(|()| op(&self.engine, &mut tx));
+                .and_then(|()| op(&self.engine, &mut tx))
+                .and_then(|outcome| self.engine.report_activity(&mut tx).map(|()| outcome));
             match ran {
                 Ok(outcome) => {
                     let mut changes = tx.changes();

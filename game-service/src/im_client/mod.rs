@@ -1,10 +1,12 @@
 //! The game service's calls to the IM service, with a `service` token: who a player is
 //! talking to (with a hard timeout, [`ImService::partners`]) and lobby announcements
-//! ([`announce`]).
+//! deliveries off the players' path ([`deliver`]: announcements, game activity), and the
+//! IM service's presence feed ([`feed`]).
 
-mod announce;
+mod deliver;
+mod feed;
 
-pub use announce::{AnnounceError, announcement_text};
+pub use deliver::{DeliveryError, announcement_text};
 
 use std::{
     collections::HashMap,
@@ -17,6 +19,7 @@ use async_trait::async_trait;
 use service_kit::service_token::ServiceToken;
 use shared_types::{
     UserId,
+    activity::{ActivityReport, PresenceChanges},
     auth::Minter,
     im::{GameAnnouncement, PartnersResponse},
 };
@@ -44,7 +47,17 @@ pub trait ImService: Send + Sync + 'static {
         conversation: Uuid,
         text: &str,
         game: &GameAnnouncement,
-    ) -> Result<(), AnnounceError>;
+    ) -> Result<(), DeliveryError>;
+
+    /// Reports players' game activity (`in_game` begun or ended), at most 256 reports.
+    async fn report_activity(&self, reports: &[ActivityReport]) -> Result<(), DeliveryError>;
+
+    /// Presence changes after the feed cursor `after` (from the oldest kept when `None`).
+    async fn presence_changes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<PresenceChanges, DeliveryError>;
 }
 
 pub struct ImClient {
@@ -198,8 +211,20 @@ impl ImService for ImClient {
         conversation: Uuid,
         text: &str,
         game: &GameAnnouncement,
-    ) -> Result<(), AnnounceError> {
+    ) -> Result<(), DeliveryError> {
         self.post_announcement(conversation, text, game).await
+    }
+
+    async fn report_activity(&self, reports: &[ActivityReport]) -> Result<(), DeliveryError> {
+        self.put_activity(reports).await
+    }
+
+    async fn presence_changes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<PresenceChanges, DeliveryError> {
+        self.read_feed(after, limit).await
     }
 }
 

@@ -163,8 +163,8 @@ pub fn record_expiry(job: &ExpiryJob, acted: bool) {
         ExpiryJob::Invite { .. } => "invite",
         ExpiryJob::Invitation { .. } => "invitation",
         ExpiryJob::Idle { .. } => "idle",
-        // Counted by outcome in `game_announcements_total`.
-        ExpiryJob::Announce { .. } => return,
+        // Counted by outcome in `game_im_deliveries_total`.
+        ExpiryJob::Announce { .. } | ExpiryJob::Activity { .. } => return,
     };
     EXPIRIES.with_label_values(&[kind]).inc();
 }

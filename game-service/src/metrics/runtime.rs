@@ -51,39 +51,61 @@ pub static IM_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     )
 });
 
-/// How a lobby announcement's try ended.
+/// What the game service delivers to the IM service off the players' path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnnounceOutcome {
+pub enum Delivery {
+    /// A lobby's `game` message into a conversation.
+    Announcement,
+    /// Players' game activity (`in_game`), counted per report.
+    Activity,
+}
+
+/// How a delivery's try ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryOutcome {
     Posted,
     /// The IM service was unavailable; another try is scheduled.
     Retried,
-    /// Refused by the IM service, or still unavailable when the lobby's invitations ran out.
+    /// Refused by the IM service, or still unavailable at the delivery's deadline.
     Dropped,
-    /// The lobby had ended or turned solo: nothing left to announce.
+    /// An announcement whose lobby had ended or turned solo: nothing left to announce.
     Moot,
 }
 
-/// Lobby announcements into conversations, by `outcome`.
-pub static ANNOUNCEMENTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+/// Deliveries to the IM service, by `kind` and `outcome`.
+pub static DELIVERIES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    let mut known: Vec<[&str; 2]> = Vec::new();
+    for kind in ["announcement", "activity"] {
+        for outcome in ["posted", "retried", "dropped", "moot"] {
+            known.push([kind, outcome]);
+        }
+    }
+    let known: Vec<&[&str]> = known.iter().map(|values| values.as_slice()).collect();
     counter_vec(
-        "game_announcements_total",
-        "Tries to post a lobby's game message into a conversation of the IM service, by \
-         outcome: posted, retried (the IM service was unavailable; tried again with backoff), \
-         dropped (refused, or the IM service stayed unavailable until the lobby's invitations \
-         ran out), moot (the lobby ended or turned solo first)",
-        &["outcome"],
-        &[&["posted"], &["retried"], &["dropped"], &["moot"]],
+        "game_im_deliveries_total",
+        "Deliveries to the IM service off the players' path, by kind (announcement: a \
+         lobby's game message into a conversation; activity: a player's in_game report, \
+         counted per report) and outcome: posted, retried (the IM service was unavailable; \
+         tried again with backoff), dropped (refused, or still unavailable at the deadline: \
+         an announcement when the lobby's invitations run out, a report after an hour), moot \
+         (an announcement whose lobby ended or turned solo first)",
+        &["kind", "outcome"],
+        &known,
     )
 });
 
-pub fn announcement(outcome: AnnounceOutcome) {
-    let label = match outcome {
-        AnnounceOutcome::Posted => "posted",
-        AnnounceOutcome::Retried => "retried",
-        AnnounceOutcome::Dropped => "dropped",
-        AnnounceOutcome::Moot => "moot",
+pub fn delivery(kind: Delivery, outcome: DeliveryOutcome, count: u64) {
+    let kind = match kind {
+        Delivery::Announcement => "announcement",
+        Delivery::Activity => "activity",
     };
-    ANNOUNCEMENTS.with_label_values(&[label]).inc();
+    let outcome = match outcome {
+        DeliveryOutcome::Posted => "posted",
+        DeliveryOutcome::Retried => "retried",
+        DeliveryOutcome::Dropped => "dropped",
+        DeliveryOutcome::Moot => "moot",
+    };
+    DELIVERIES.with_label_values(&[kind, outcome]).inc_by(count);
 }
 
 /// How long the partners calls actually made took.

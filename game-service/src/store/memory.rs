@@ -96,7 +96,11 @@ pub struct MemoryStore {
     state: Mutex<State>,
     events: broadcast::Sender<Relayed>,
     retention: Retention,
+    feed: Mutex<Feed>,
 }
+
+/// The presence feed's lease (holder, until) and cursor.
+type Feed = (Option<(String, Instant)>, Option<String>);
 
 impl Default for MemoryStore {
     fn default() -> Self {
@@ -121,6 +125,7 @@ impl MemoryStore {
             }),
             events: broadcast::channel(super::BROADCAST_CAPACITY).0,
             retention,
+            feed: Mutex::new((None, None)),
         }
     }
 
@@ -347,4 +352,40 @@ impl Store for MemoryStore {
     async fn ping(&self) -> StoreResult<()> {
         self.state().map(|_| ())
     }
+}
+
+#[async_trait]
+impl super::FeedCheckpoint for MemoryStore {
+    async fn hold_feed(&self, holder: &str, lease: Duration) -> StoreResult<bool> {
+        let mut feed = self.feed.lock().map_err(|_| poisoned())?;
+        let now = Instant::now();
+        let free = feed
+            .0
+            .as_ref()
+            .is_none_or(|(who, until)| who == holder || *until <= now);
+        if free {
+            feed.0 = Some((holder.to_owned(), now + lease));
+        }
+        Ok(free)
+    }
+
+    async fn feed_cursor(&self) -> StoreResult<Option<String>> {
+        Ok(self.feed.lock().map_err(|_| poisoned())?.1.clone())
+    }
+
+    async fn save_feed_cursor(&self, holder: &str, cursor: &str) -> StoreResult<bool> {
+        let mut feed = self.feed.lock().map_err(|_| poisoned())?;
+        let held = feed
+            .0
+            .as_ref()
+            .is_some_and(|(who, until)| who == holder && *until > Instant::now());
+        if held {
+            feed.1 = Some(cursor.to_owned());
+        }
+        Ok(held)
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Corrupt(anyhow::anyhow!("memory store mutex poisoned"))
 }

@@ -11,8 +11,11 @@
 //! steps is one script call; on a cluster, locks are taken one player at a
 //! time in sorted order and the commit spans slots (see [`redis`]).
 
+mod checkpoint;
 pub mod memory;
 pub mod redis;
+
+pub use checkpoint::FeedCheckpoint;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -142,7 +145,9 @@ pub struct Locked {
 /// A store is also where the players' event streams are read back (replay
 /// and the live feed), through the machinery both services share.
 #[async_trait]
-pub trait Store: service_kit::events::EventLog<GameEvent, Error = StoreError> {
+pub trait Store:
+    service_kit::events::EventLog<GameEvent, Error = StoreError> + FeedCheckpoint
+{
     /// Takes the locks of all `players` for `lease`, all or none: `None`
     /// (holding nothing) when another transition holds one of them. Returns
     /// their records (default when none) and the `sessions` whose host is
@@ -220,6 +225,14 @@ pub fn job_key(job: &ExpiryJob) -> String {
             "announce:{}:{}:{conversation}:{attempt}",
             lobby.host, lobby.id
         ),
+        ExpiryJob::Activity { reports, attempt } => {
+            let first = reports.first();
+            format!(
+                "activity:{}:{}:{attempt}",
+                first.map_or("", |r| r.user_id.as_str()),
+                first.map_or(0, |r| r.seq)
+            )
+        }
     }
 }
 

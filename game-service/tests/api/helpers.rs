@@ -85,6 +85,7 @@ pub fn game_settings(im_address: &str) -> Settings {
         im_timeout: Duration::from_secs(2),
         invite_ttl: Duration::from_secs(60),
         expiry_poll: Duration::from_millis(200),
+        presence_poll: Duration::from_millis(500),
         im_breaker_threshold: 5,
         im_breaker_cooldown: Duration::from_secs(2),
         join_token_keys: game_service::join_tokens::KeySource::default(),

@@ -213,6 +213,9 @@ async fn unanswered_invite_prompt_expires_to_solo(h: Harness) -> anyhow::Result<
         late,
         Err(GameError::Refused(Refusal::PromptClosed(Reason::Expired)))
     ));
+    // The expiry's solo session is reported to the IM service (a job of its own), then
+    // nothing is left: the expiry ran once.
+    ensure!(h.sweep().await? == 1 && h.reported().len() == 1);
     ensure!(h.sweep().await? == 0, "a job runs once");
     Ok(())
 }

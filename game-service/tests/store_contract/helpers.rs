@@ -15,14 +15,16 @@ use game_service::{
         modes::{DEFAULT_GAME_MODES, Modes},
     },
     game::{Clock, Game, GameError},
-    im_client::{AnnounceError, ImService},
+    im_client::{DeliveryError, ImService},
     join_tokens::{JoinTokens, KeySource},
     store::{Retention, Store, memory::MemoryStore, redis::RedisStore},
 };
 use shared_types::{
     UserId,
+    activity::{ActivityReport, PresenceChange, PresenceChanges},
     game::{EndedReason, GameEvent, PlayerState, Prompt, Session},
     im::GameAnnouncement,
+    presence::PresenceStatus,
 };
 use uuid::Uuid;
 
@@ -49,6 +51,9 @@ pub struct ScriptedPartners {
     partners: Mutex<HashMap<UserId, Vec<(UserId, Uuid)>>>,
     down: Mutex<bool>,
     announced: Mutex<Vec<(Uuid, GameAnnouncement)>>,
+    reported: Mutex<Vec<ActivityReport>>,
+    /// The presence feed: every change so far (the cursor is an index into it).
+    feed: Mutex<Vec<PresenceChange>>,
 }
 
 impl ScriptedPartners {
@@ -82,14 +87,41 @@ impl ImService for ScriptedPartners {
         conversation: Uuid,
         _text: &str,
         game: &GameAnnouncement,
-    ) -> Result<(), AnnounceError> {
+    ) -> Result<(), DeliveryError> {
         if self.is_down() {
-            return Err(AnnounceError::Unavailable("scripted: IM down".into()));
+            return Err(DeliveryError::Unavailable("scripted: IM down".into()));
         }
         if let Ok(mut announced) = self.announced.lock() {
             announced.push((conversation, game.clone()));
         }
         Ok(())
+    }
+
+    async fn report_activity(&self, reports: &[ActivityReport]) -> Result<(), DeliveryError> {
+        if self.is_down() {
+            return Err(DeliveryError::Unavailable("scripted: IM down".into()));
+        }
+        if let Ok(mut reported) = self.reported.lock() {
+            reported.extend_from_slice(reports);
+        }
+        Ok(())
+    }
+
+    async fn presence_changes(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<PresenceChanges, DeliveryError> {
+        if self.is_down() {
+            return Err(DeliveryError::Unavailable("scripted: IM down".into()));
+        }
+        let from: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
+        let feed = self.feed.lock().map(|f| f.clone()).unwrap_or_default();
+        let changes: Vec<PresenceChange> = feed.iter().skip(from).take(limit).cloned().collect();
+        Ok(PresenceChanges {
+            next: (from + changes.len()).to_string(),
+            changes,
+        })
     }
 }
 
@@ -199,6 +231,50 @@ impl Harness {
             }
         }
         conversation
+    }
+
+    /// `user`'s IM presence becomes `status`: the next change of the feed, numbered after
+    /// their previous one.
+    pub fn presence(&self, user: &str, status: PresenceStatus) {
+        if let Ok(mut feed) = self.partners.feed.lock() {
+            let seq = feed.iter().filter(|c| c.user_id == uid(user)).count() as u64 + 1;
+            feed.push(PresenceChange {
+                user_id: uid(user),
+                status,
+                seq,
+                at: self.game.now(),
+            });
+        }
+    }
+
+    /// The feed as it stands, for delivering a change again.
+    pub fn feed(&self) -> Vec<PresenceChange> {
+        self.partners
+            .feed
+            .lock()
+            .map(|f| f.clone())
+            .unwrap_or_default()
+    }
+
+    /// Appends `change` to the feed again (a repeated delivery).
+    pub fn redeliver(&self, change: PresenceChange) {
+        if let Ok(mut feed) = self.partners.feed.lock() {
+            feed.push(change);
+        }
+    }
+
+    /// One poll of the presence feed, as the replica holding its lease does.
+    pub async fn follow_presence(&self, holder: &str) {
+        game_service::presence_feed::poll(&self.game, holder).await;
+    }
+
+    /// The activity reports the IM service took, in the order it took them.
+    pub fn reported(&self) -> Vec<ActivityReport> {
+        self.partners
+            .reported
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     /// The announcements the IM service took, oldest first.

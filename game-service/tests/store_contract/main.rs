@@ -5,11 +5,13 @@
 
 #![expect(clippy::expect_used, reason = "tests")]
 
+mod activity;
 mod chat;
 mod flows;
 mod helpers;
 mod lifecycle;
 mod modes;
+mod presence;
 mod primitives;
 mod recovery;
 mod retention;

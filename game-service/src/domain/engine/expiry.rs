@@ -30,8 +30,8 @@ impl Engine {
                 self.expire_invitation(tx, lobby, invitee)?;
             }
             ExpiryJob::Idle { session, life_at } => self.check_idle(tx, session, *life_at)?,
-            // Not a transition: the game runner posts announcements (crate::game::announce).
-            ExpiryJob::Announce { .. } => {}
+            // Not transitions: the game runner delivers them (crate::game::deliver).
+            ExpiryJob::Announce { .. } | ExpiryJob::Activity { .. } => {}
         }
         Ok(Outcome::Done)
     }

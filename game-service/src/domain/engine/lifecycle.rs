@@ -112,7 +112,7 @@ impl Engine {
 
     /// Ends a session for `reason`: pending invitations are withdrawn, every
     /// player is free again and hears it once. Returns the ended session.
-    fn end_session(
+    pub(super) fn end_session(
         &self,
         tx: &mut Tx,
         mut session: SessionRecord,

@@ -8,8 +8,10 @@
 //! - this module: arriving, answering prompts, solo sessions;
 //! - [`lobby`]: opening lobbies (an accepted invite, a launch from a chat), joining, `full`;
 //! - [`expiry`]: prompts and invitations running out, jobs from the store;
-//! - [`lifecycle`]: leaving, ending, signs of life and abandonment.
+//! - [`lifecycle`]: leaving, ending, signs of life and abandonment;
+//! - [`activity`]: who began or stopped playing, reported to the IM service.
 
+mod activity;
 mod expiry;
 mod lifecycle;
 mod lobby;

@@ -1,5 +1,5 @@
 //! Key names. The part in braces is the Redis Cluster hash tag: one per player,
-//! one per session index entry, one per expiry-job shard.
+//! one per session index entry, one per expiry-job shard, one for the presence feed.
 
 use shared_types::UserId;
 use uuid::Uuid;
@@ -81,6 +81,13 @@ impl Keys {
     /// "Part of transaction `tx` was applied in this slot" (two-phase commit).
     pub fn applied(&self, tag: &str, tx: &str) -> Key {
         self.key(tag.to_owned(), &format!("applied:{tx}"))
+    }
+    /// Who follows the IM service's presence feed now (one slot with the cursor).
+    pub fn feed_lease(&self) -> Key {
+        self.key("feed".to_owned(), "lease")
+    }
+    pub fn feed_cursor(&self) -> Key {
+        self.key("feed".to_owned(), "cursor")
     }
     pub fn channel(&self) -> String {
         format!("{}:events", self.prefix)

@@ -33,7 +33,9 @@
 //! - `two_phase`: the cluster's commit (prepare, apply) and its recovery or abort.
 //! - `replies`: Redis replies and errors read as store values.
 //! - `keys` and `plan`: key names, and the writes a commit sends to each slot.
+//! - `checkpoint`: the presence feed's lease and cursor.
 
+mod checkpoint;
 mod keys;
 mod locks;
 mod plan;
