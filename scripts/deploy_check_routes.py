@@ -12,6 +12,12 @@ STREAM_PATHS = {"/v1/events"}
 # Where a service's paths may also be published on the shared host (the gateway
 # strips the prefix): both services have /v1/events, so the IM service's is /im/v1/events.
 PUBLIC_PREFIXES = {"game-service": [""], "im-service": ["", "/im"]}
+# Calls between the two services (`service` tokens): pod to pod inside the cluster (the
+# NetworkPolicies admit them), never published by the gateway.
+INTERNAL_PATHS = {
+    "game-service": {"/v1/lobbies"},
+    "im-service": {"/v1/activity", "/v1/presence/changes"},
+}
 
 
 def _route_matches(match: dict, path: str, method: str) -> bool:
@@ -101,6 +107,15 @@ def check_routes(renders: list[Render]) -> list[str]:
                 sample = re.sub(r"\{[^}]+\}", "x", path)
                 for method in ops:
                     if method.upper() not in ("GET", "POST", "PUT", "DELETE", "PATCH"):
+                        continue
+                    if path in INTERNAL_PATHS[service]:
+                        exposed = [
+                            f"{w} rule {i}"
+                            for prefix in PUBLIC_PREFIXES[service]
+                            for w, i, _, _ in _winners(rules, prefix + sample, method.upper())
+                        ]
+                        if exposed:
+                            errors.append(f"{r.name}: {method.upper()} {path} ({service}) is service to service, yet the gateway routes it: {exposed}")
                         continue
                     # Reachable at one of the service's public paths: exactly one rule
                     # matches it, sends it to the service, and rewrites it back to the path.

@@ -161,4 +161,21 @@ def check_workloads(renders: list[Render]) -> list[str]:
                         names = [(peer.get("namespaceSelector") or {}).get("matchLabels", {}).get("kubernetes.io/metadata.name") for peer in rule.get("from") or []]
                         if names != ["monitoring"]:
                             errors.append(f"{r.name}: NetworkPolicy {p['metadata']['name']}: the metrics port must be admitted from namespace monitoring only")
+        # The services call each other (partners, activity, the presence feed; lobbies
+        # launched from a chat): each admits the other's pods on its http port.
+        for caller, callee in (("game-service", "im-service"), ("im-service", "game-service")):
+            target = next((w for w in r.by_kind["Deployment"] if w["metadata"]["name"] == callee), None)
+            if target is None:
+                continue
+            admitted = any(
+                labels_match(p["spec"]["podSelector"], pod_labels(target))
+                and any(
+                    any(port.get("port") == "http" for port in rule.get("ports") or [])
+                    and any((peer.get("podSelector") or {}).get("matchLabels", {}).get("app.kubernetes.io/name") == caller for peer in rule.get("from") or [])
+                    for rule in p["spec"].get("ingress") or []
+                )
+                for p in policies
+            )
+            if not admitted:
+                errors.append(f"{r.name}: no NetworkPolicy admits {caller}'s pods to {callee}'s http port")
     return errors
