@@ -7,12 +7,14 @@
 //! - [`execute`]: one command on both sides, and the clock's advance.
 //! - [`targets`]: who runs a command and which prompt or session it names.
 //! - [`observe`]: the store's state against the model's, and the invariants.
+//! - [`modes`]: the invariants of `GAME_MODES`: seats, and modes that agree.
 //! - [`events`]: each player's events against the model's.
 //! - [`redirects`]: "Both at once" redirected invite prompts.
 //! - [`translate`]: system ids and values in model terms.
 
 mod events;
 mod execute;
+mod modes;
 mod observe;
 mod redirects;
 mod targets;
@@ -27,9 +29,9 @@ use uuid::Uuid;
 
 use self::{execute::Answer, observe::check_join_token, translate::Ids};
 use crate::{
-    commands::{Command, Scenario, name},
+    commands::{Command, Scenario, listed, name},
     helpers::{Backend, Harness, Options, uid},
-    model::{Model, Player, PlayerView, SessionView},
+    model::{Model, Modes, Player, PlayerView, SessionView},
 };
 
 /// An idle check and an expiry due at the same instant: which runs first is up
@@ -43,6 +45,8 @@ struct Run<'h> {
     h: &'h Harness,
     model: Model,
     players: usize,
+    /// `GAME_MODES` of the case, for the invariants (which read the system alone).
+    modes: Modes,
     t0: DateTime<Utc>,
     prompts: Ids,
     sessions: Ids,
@@ -64,6 +68,7 @@ struct Run<'h> {
 pub async fn run(backend: Backend, scenario: &Scenario) -> Result<(), String> {
     let options = Options {
         session_idle_secs: scenario.idle,
+        modes: scenario.modes,
         ..Options::default()
     };
     let h = Harness::start_with(backend, options)
@@ -101,8 +106,13 @@ impl<'h> Run<'h> {
         let n = scenario.players;
         Self {
             h,
-            model: Model::new(scenario.talks.clone(), scenario.idle),
+            model: Model::new(
+                scenario.talks.clone(),
+                scenario.idle,
+                listed(scenario.modes),
+            ),
             players: n,
+            modes: listed(scenario.modes),
             t0: h.game.now(),
             prompts: Ids::default(),
             sessions: Ids::default(),
@@ -182,6 +192,9 @@ impl<'h> Run<'h> {
         if let (Some(prompt), Answer::State(result)) = (done.answered, &done.answer) {
             self.mutual_accepts(done.player, prompt, result, &states)?;
         }
+        if let (true, Answer::State(Ok(state))) = (done.launched, &done.answer) {
+            self.launch_redirects(done.player, state, &states)?;
+        }
         self.last = states;
         self.compare_events(false).await
     }
@@ -190,8 +203,14 @@ impl<'h> Run<'h> {
 /// A player's state in a few words, in model ids.
 fn summary(view: &PlayerView) -> String {
     let prompt = view.prompt.as_ref().map(|pr| match pr.kind {
-        PromptKind::Invite => format!("invite prompt #{} naming {:?}", pr.id, pr.candidates),
-        PromptKind::Join => format!("join prompt #{} for session #{:?}", pr.id, pr.session),
+        PromptKind::Invite => format!(
+            "invite prompt #{} ({}) naming {:?}",
+            pr.id, pr.mode, pr.candidates
+        ),
+        PromptKind::Join => format!(
+            "join prompt #{} ({}) for session #{:?}",
+            pr.id, pr.mode, pr.session
+        ),
     });
     let session = view.session.as_ref().map(session_summary);
     match (prompt, session) {
@@ -204,7 +223,7 @@ fn summary(view: &PlayerView) -> String {
 
 fn session_summary(s: &SessionView) -> String {
     format!(
-        "session #{} {:?} {:?} host p{} players {:?} pending {:?} reason {:?} ended {:?}",
-        s.id, s.kind, s.state, s.host, s.players, s.pending, s.reason, s.ended
+        "session #{} {:?} {:?} ({}) host p{} players {:?} pending {:?} reason {:?} ended {:?}",
+        s.id, s.kind, s.state, s.mode, s.host, s.players, s.pending, s.reason, s.ended
     )
 }

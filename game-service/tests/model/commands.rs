@@ -1,4 +1,4 @@
-//! What a case is made of: players, who talks to whom, the session idle time, and a sequence of commands, with their generators.
+//! What a case is made of: players, who talks to whom, the session idle time, `GAME_MODES`, and a sequence of commands, with their generators.
 
 use std::{collections::BTreeSet, fmt};
 
@@ -43,11 +43,39 @@ pub enum Who {
     Prompted(Index),
     /// A player with a live session (else one who had a session, else anyone).
     Seated(Index),
+    /// A player with neither an open prompt nor a live session (else anyone).
+    Idle(Index),
+}
+
+/// The `GAME_MODES` a case may run with (`name:max_players`, the first the default):
+/// one too large to ever fill, a mode of two beside one of three, a single mode of three.
+pub const MODE_SETS: [&str; 3] = ["default:16", "duel:2,squad:3", "trio:3"];
+
+/// A mode no `MODE_SETS` lists.
+pub const UNKNOWN_MODE: &str = "raid";
+
+/// What a `GAME_MODES` lists, in order: (name, most players).
+pub fn listed(spec: &'static str) -> Vec<(&'static str, usize)> {
+    spec.split(',')
+        .map(|entry| {
+            let (name, max) = entry
+                .split_once(':')
+                .unwrap_or_else(|| panic!("`{entry}` is not name:max_players"));
+            let max = max
+                .parse()
+                .unwrap_or_else(|_| panic!("`{entry}`: the size is not a number"));
+            (name, max)
+        })
+        .collect()
 }
 
 #[derive(Clone, Debug)]
 pub enum Command {
-    Connect(Player),
+    /// `POST /v1/connect`, with `{"mode"}` or without a body (`None`).
+    Connect {
+        player: Player,
+        mode: Option<&'static str>,
+    },
     Me(Player),
     Accept {
         player: Who,
@@ -79,6 +107,13 @@ pub enum Command {
         player: Who,
         target: SessionTarget,
     },
+    /// The IM service opens a lobby from a chat (`POST /v1/lobbies`) hosted by `host`, inviting
+    /// a bit per player (possibly none, possibly the host).
+    Launch {
+        host: Who,
+        invitees: u8,
+        mode: Option<&'static str>,
+    },
     /// The clock moves on and every job due on the way (expiries, idle checks) runs.
     Advance(i64),
     ImDown(bool),
@@ -87,6 +122,8 @@ pub enum Command {
 #[derive(Clone)]
 pub struct Scenario {
     pub players: usize,
+    /// `GAME_MODES` for the case, one of [`MODE_SETS`].
+    pub modes: &'static str,
     /// `SESSION_IDLE_SECS` for the case, a multiple of 8 (its resolution, an eighth, is whole seconds).
     pub idle: i64,
     /// Symmetric and fixed for the case.
@@ -98,8 +135,9 @@ impl fmt::Debug for Scenario {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "{} players; idle {}s (resolution {}s); talks: {:?}",
+            "{} players; GAME_MODES {}; idle {}s (resolution {}s); talks: {:?}",
             self.players,
+            self.modes,
             self.idle,
             self.idle / 8,
             self.talks
@@ -153,6 +191,23 @@ fn seated(players: usize) -> impl Strategy<Value = Who> {
     ]
 }
 
+/// Who launches a lobby: mostly someone free to (else the launch is `already_playing`).
+fn launcher(players: usize) -> impl Strategy<Value = Who> {
+    prop_oneof![
+        1 => (0..players).prop_map(Who::Player),
+        3 => any::<Index>().prop_map(Who::Idle),
+    ]
+}
+
+/// The `mode` a connect or a launch names: none (the default), a listed one, or an unknown one.
+fn mode(names: Vec<&'static str>) -> impl Strategy<Value = Option<&'static str>> {
+    prop_oneof![
+        3 => Just(None),
+        3 => proptest::sample::select(names).prop_map(Some),
+        1 => Just(Some(UNKNOWN_MODE)),
+    ]
+}
+
 /// Clock steps around the idle deadline: a resolution, the deadline
 /// (idle + two resolutions after the last recorded life) and either side of it.
 fn idle_steps(idle: i64) -> impl Strategy<Value = i64> {
@@ -168,13 +223,15 @@ fn idle_steps(idle: i64) -> impl Strategy<Value = i64> {
     ]
 }
 
-fn command(players: usize, idle: i64) -> impl Strategy<Value = Command> {
+fn command(players: usize, idle: i64, modes: &'static str) -> impl Strategy<Value = Command> {
     let player = 0..players;
     let all = (1u8 << players) - 1;
+    let names: Vec<&'static str> = listed(modes).into_iter().map(|(name, _)| name).collect();
     // `Me` first: commands that do not matter shrink to it.
     prop_oneof![
         1 => player.clone().prop_map(Command::Me),
-        6 => player.clone().prop_map(Command::Connect),
+        6 => (player.clone(), mode(names.clone()))
+            .prop_map(|(player, mode)| Command::Connect { player, mode }),
         6 => (
             prompted(players),
             prompt_target(),
@@ -195,6 +252,8 @@ fn command(players: usize, idle: i64) -> impl Strategy<Value = Command> {
             .prop_map(|(player, target, outcome)| Command::End { player, target, outcome }),
         2 => (seated(players), session_target())
             .prop_map(|(player, target)| Command::Heartbeat { player, target }),
+        2 => (launcher(players), 0..=all, mode(names))
+            .prop_map(|(host, invitees, mode)| Command::Launch { host, invitees, mode }),
         // INVITE_TTL_SECS is 60: mostly short steps, sometimes right at or past the TTL.
         2 => prop_oneof![6 => 1i64..30, 1 => Just(59i64), 1 => Just(60i64), 2 => 30i64..90]
             .prop_map(Command::Advance),
@@ -203,21 +262,28 @@ fn command(players: usize, idle: i64) -> impl Strategy<Value = Command> {
     ]
 }
 
-/// 3-5 players, an idle time of 16-160 s (abandonment before, around and after
-/// the 60 s invitations run out), a random symmetric talk graph, then 10-40 commands.
+/// 3-5 players, one of [`MODE_SETS`] (mostly one with modes small enough to fill), an idle
+/// time of 16-160 s (abandonment before, around and after the 60 s invitations run out), a
+/// random symmetric talk graph, then 10-40 commands.
 pub fn scenario() -> impl Strategy<Value = Scenario> {
-    (3usize..=5, 2i64..=20)
-        .prop_flat_map(|(players, eighth)| {
+    let modes = prop_oneof![
+        1 => Just(MODE_SETS[0]),
+        2 => Just(MODE_SETS[1]),
+        1 => Just(MODE_SETS[2]),
+    ];
+    (3usize..=5, 2i64..=20, modes)
+        .prop_flat_map(|(players, eighth, modes)| {
             let pairs = players * (players - 1) / 2;
             let idle = 8 * eighth;
             (
                 Just(players),
+                Just(modes),
                 Just(idle),
                 proptest::collection::vec(proptest::bool::weighted(0.7), pairs),
-                proptest::collection::vec(command(players, idle), 10..=40),
+                proptest::collection::vec(command(players, idle, modes), 10..=40),
             )
         })
-        .prop_map(|(players, idle, edges, commands)| {
+        .prop_map(|(players, modes, idle, edges, commands)| {
             let mut talks = vec![BTreeSet::new(); players];
             let pairs = (0..players).flat_map(|a| (a + 1..players).map(move |b| (a, b)));
             for ((a, b), talking) in pairs.zip(edges) {
@@ -228,6 +294,7 @@ pub fn scenario() -> impl Strategy<Value = Scenario> {
             }
             Scenario {
                 players,
+                modes,
                 idle,
                 talks,
                 commands,

@@ -6,6 +6,7 @@
 //! change also records the events each player should hear of it.
 //!
 //! - [`requests`]: what players and game servers ask, and the replies.
+//! - [`lobby`]: lobbies opening (an accepted invite, a launch from a chat), joins, `full`.
 //! - [`lifecycle`]: prompts and sessions coming and going.
 //! - [`life`]: signs of life on sessions.
 //! - [`sweep`]: the clock and the sweep of every job due.
@@ -15,6 +16,7 @@
 mod events;
 mod life;
 mod lifecycle;
+mod lobby;
 mod requests;
 mod sweep;
 mod views;
@@ -30,6 +32,18 @@ pub use self::{
 
 /// `INVITE_TTL_SECS`, the documented default.
 pub const TTL: i64 = 60;
+
+/// The mode of every new solo session, whatever `GAME_MODES` lists: what the store does
+/// (`records::DEFAULT_MODE`), although docs/CONTRACT.md says solo sessions have the default
+/// mode (the first listed) and a session's mode is one of `GAME_MODES`. A lobby turned solo
+/// keeps its own mode.
+pub const SOLO_MODE: &str = "default";
+
+/// The most players of a mode `GAME_MODES` does not list (a conversation holds at most 16).
+pub const UNLISTED_MAX: usize = 16;
+
+/// `GAME_MODES`: (name, most players), in order; the first is the default.
+pub type Modes = Vec<(&'static str, usize)>;
 
 pub type Player = usize;
 pub type PromptId = usize;
@@ -47,6 +61,10 @@ pub enum Reply {
     AlreadyAnswered,
     /// 409 `prompt_closed`: the prompt was closed without an answer.
     Closed(Reason),
+    /// 400 `unknown_mode`: a mode `GAME_MODES` does not list; nothing changes.
+    UnknownMode,
+    /// 409 `already_playing`: a launch for a host with an open prompt or a live session.
+    AlreadyPlaying,
 }
 
 /// What a prompt offers.
@@ -62,6 +80,8 @@ pub enum Offer {
 pub struct Prompt {
     pub id: PromptId,
     pub offer: Offer,
+    /// The mode of the session it leads to (a join prompt's is its lobby's).
+    pub mode: &'static str,
     pub expires: i64,
 }
 
@@ -85,6 +105,10 @@ pub struct Session {
     pub pending: BTreeMap<Player, i64>,
     pub reason: Option<Reason>,
     pub ended: Option<EndedReason>,
+    pub mode: &'static str,
+    /// Its mode's most players: a join that brings it to this many withdraws the other
+    /// invitations (`full`).
+    pub max: usize,
     /// The last sign of life recorded (creation at first); recorded at most once per resolution.
     life: i64,
     /// The idle check scheduled: when it is due, and the life recorded when it was scheduled.
@@ -111,6 +135,7 @@ pub struct Model {
     /// `SESSION_IDLE_SECS` (a multiple of 8, so that its resolution is whole seconds).
     idle: i64,
     im_down: bool,
+    modes: Modes,
     /// Who each player talks to in the IM service (available, recent, open).
     talks: Vec<BTreeSet<Player>>,
     slots: Vec<Slot>,
@@ -121,15 +146,17 @@ pub struct Model {
 }
 
 impl Model {
-    pub fn new(talks: Vec<BTreeSet<Player>>, idle: i64) -> Self {
+    pub fn new(talks: Vec<BTreeSet<Player>>, idle: i64, modes: Modes) -> Self {
         assert!(
             idle > 0 && idle % 8 == 0,
             "idle time {idle}: a positive multiple of 8"
         );
+        assert!(!modes.is_empty(), "GAME_MODES lists at least one mode");
         Self {
             now: 0,
             idle,
             im_down: false,
+            modes,
             slots: vec![Slot::default(); talks.len()],
             events: vec![Vec::new(); talks.len()],
             talks,
@@ -156,5 +183,21 @@ impl Model {
 
     pub fn set_im_down(&mut self, down: bool) {
         self.im_down = down;
+    }
+
+    /// The mode a request names (`None`: the first listed); `None` when it is not listed.
+    fn choose(&self, requested: Option<&str>) -> Option<&'static str> {
+        match requested {
+            None => Some(self.modes[0].0),
+            Some(name) => self.modes.iter().map(|m| m.0).find(|&m| m == name),
+        }
+    }
+
+    /// The most players of `mode`.
+    fn max_players(&self, mode: &str) -> usize {
+        self.modes
+            .iter()
+            .find(|m| m.0 == mode)
+            .map_or(UNLISTED_MAX, |m| m.1)
     }
 }

@@ -20,6 +20,8 @@ fn reply_of<T>(result: &Result<T, GameError>) -> anyhow::Result<Reply> {
         Err(GameError::Refused(Refusal::Invalid(_))) => Reply::Invalid,
         Err(GameError::Refused(Refusal::AlreadyAnswered)) => Reply::AlreadyAnswered,
         Err(GameError::Refused(Refusal::PromptClosed(reason))) => Reply::Closed(*reason),
+        Err(GameError::Refused(Refusal::UnknownMode(_))) => Reply::UnknownMode,
+        Err(GameError::Refused(Refusal::AlreadyPlaying)) => Reply::AlreadyPlaying,
         Err(other) => bail!("the system failed: {other}"),
     })
 }
@@ -45,6 +47,8 @@ pub(super) struct Done {
     pub(super) expected: Reply,
     /// The prompt id an accept named.
     pub(super) answered: Option<Uuid>,
+    /// A launch: `player` is its host.
+    pub(super) launched: bool,
 }
 
 impl Done {
@@ -60,6 +64,7 @@ impl Done {
             answer: Answer::State(result),
             expected,
             answered: None,
+            launched: false,
         }
     }
 
@@ -81,6 +86,7 @@ impl Done {
             },
             expected,
             answered: None,
+            launched: false,
         }
     }
 
@@ -100,8 +106,8 @@ impl<'h> Run<'h> {
     pub(super) async fn execute(&mut self, command: &Command) -> anyhow::Result<Option<Done>> {
         let game = self.h.game.clone();
         let done = match command {
-            Command::Connect(p) => {
-                let result = game.connect(&uid(&name(*p)), None).await;
+            Command::Connect { player: p, mode } => {
+                let result = game.connect(&uid(&name(*p)), *mode).await;
                 // Several invitations: the contract does not say which one a join prompt is for.
                 let prefer = result
                     .as_ref()
@@ -110,8 +116,12 @@ impl<'h> Run<'h> {
                     .filter(|pr| pr.kind == PromptKind::Join)
                     .and_then(|pr| pr.session_id)
                     .and_then(|id| self.sessions.model(id));
-                let expected = self.model.connect(*p, prefer);
-                Done::new(format!("connect p{p}"), *p, result, expected)
+                let expected = self.model.connect(*p, *mode, prefer);
+                let label = match mode {
+                    None => format!("connect p{p}"),
+                    Some(mode) => format!("connect p{p} for {mode:?}"),
+                };
+                Done::new(label, *p, result, expected)
             }
             Command::Me(p) => {
                 let result = game.me(&uid(&name(*p))).await;
@@ -184,6 +194,24 @@ impl<'h> Run<'h> {
                 let expected = self.model.heartbeat(s);
                 let label = format!("heartbeat {what} (p{p}'s)");
                 Done::session(label, p, result, None, s, expected)
+            }
+            Command::Launch {
+                host,
+                invitees,
+                mode,
+            } => {
+                let p = self.who(host);
+                let invited = subset(*invitees, self.players);
+                let users: Vec<_> = invited.iter().map(|&q| uid(&name(q))).collect();
+                let result = game
+                    .launch(&uid(&name(p)), &users, *mode, Uuid::new_v4())
+                    .await;
+                let expected = self.model.launch(p, &invited, *mode);
+                let mode = mode.map_or("the default mode".to_owned(), |m| format!("{m:?}"));
+                let label = format!("launch by p{p} inviting {invited:?} for {mode}");
+                let mut done = Done::new(label, p, result, expected);
+                done.launched = true;
+                done
             }
             Command::Advance(_) => bail!("advances are run by `Run::advance`"),
             Command::ImDown(down) => {

@@ -52,6 +52,7 @@ impl<'h> Run<'h> {
 
         // Every session, as its host reads it (ended ones too).
         let mut live_seats: HashMap<Player, Uuid> = HashMap::new();
+        let mut all: HashMap<Uuid, Session> = HashMap::new();
         for s in 0..self.model.sessions() {
             let want = self.model.session_view(s);
             let id = self.sessions.to_uuid[&s];
@@ -60,6 +61,8 @@ impl<'h> Run<'h> {
                 .await?
                 .with_context(|| format!("session #{s} is gone"))?
                 .view();
+            // A seat too many is clearest said before any difference from the model.
+            self.check_seats(s, &session)?;
             let view = self.session_view(&session, Some(s))?;
             ensure!(
                 view == want,
@@ -67,6 +70,7 @@ impl<'h> Run<'h> {
             );
             // Invariants, from the system alone.
             let players: BTreeSet<Player> = view.players.iter().copied().collect();
+            all.insert(id, session.clone());
             ensure!(
                 view.pending.iter().all(|q| !players.contains(q)),
                 "session #{s} has a player still pending: {session:?}"
@@ -102,6 +106,7 @@ impl<'h> Run<'h> {
                 );
             }
         }
+        self.check_prompt_modes(&states, &all)?;
         Ok(states)
     }
 

@@ -1,8 +1,8 @@
-//! docs/CONTRACT.md, "Both at once": invite prompts replaced by a join prompt for the host's lobby, and accepting a replaced prompt.
+//! docs/CONTRACT.md, "Both at once": invite prompts replaced by a join prompt for the host's lobby (accepted or launched from a chat), and accepting a replaced prompt.
 
 use anyhow::{Context, ensure};
 use game_service::game::GameError;
-use shared_types::game::{PlayerState, PromptKind, SessionKind, SessionState};
+use shared_types::game::{PlayerState, PromptKind, Session, SessionKind, SessionState};
 use uuid::Uuid;
 
 use super::Run;
@@ -51,6 +51,33 @@ impl<'h> Run<'h> {
         let (Some(_), Some(lobby)) = (opened, lobby) else {
             return Ok(());
         };
+        self.note_redirects(p, lobby, states)
+    }
+
+    /// `p` launched a lobby from a chat: the invite prompts naming `p` are replaced as when
+    /// `p` accepts an invite prompt.
+    pub(super) fn launch_redirects(
+        &mut self,
+        p: Player,
+        after: &PlayerState,
+        states: &[PlayerState],
+    ) -> anyhow::Result<()> {
+        let lobby = after
+            .session
+            .as_ref()
+            .filter(|s| s.state == SessionState::Waiting && s.host == uid(&name(p)))
+            .with_context(|| format!("p{p}'s launch left them no lobby of theirs: {after:?}"))?;
+        self.note_redirects(p, lobby, states)
+    }
+
+    /// `p` just opened `lobby`: each invitee whose invite prompt (before) named `p` now
+    /// holds a join prompt for it, and answering the old prompt is redirected to it.
+    fn note_redirects(
+        &mut self,
+        p: Player,
+        lobby: &Session,
+        states: &[PlayerState],
+    ) -> anyhow::Result<()> {
         for invitee in &lobby.pending {
             let q = self.player(invitee)?;
             let Some(invite) = self.last[q].prompt.as_ref().filter(|pr| {

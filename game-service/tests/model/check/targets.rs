@@ -42,6 +42,14 @@ impl<'h> Run<'h> {
                     .collect(),
                 index,
             ),
+            Who::Idle(index) => (
+                everyone()
+                    .into_iter()
+                    .filter(|&p| self.last[p].prompt.is_none() && self.last[p].session.is_none())
+                    .collect(),
+                everyone(),
+                index,
+            ),
         };
         pick_among(first, index)
             .or_else(|| pick_among(second, index))

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{anyhow, ensure};
+use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use shared_types::{
     UserId,
@@ -112,6 +112,7 @@ impl<'h> Run<'h> {
             session: prompt
                 .session_id
                 .map(|id| self.sessions.bind(id, hint.and_then(|h| h.session))),
+            mode: prompt.mode.clone(),
             expires: self.seconds(prompt.expires_at),
         })
     }
@@ -121,10 +122,6 @@ impl<'h> Run<'h> {
         session: &Session,
         hint: Option<usize>,
     ) -> anyhow::Result<SessionView> {
-        ensure!(
-            session.mode == "default",
-            "a session's mode is not \"default\": {session:?}"
-        );
         Ok(SessionView {
             id: self.sessions.bind(session.id, hint),
             kind: session.kind,
@@ -134,6 +131,7 @@ impl<'h> Run<'h> {
             pending: self.players_of(&session.pending)?,
             reason: session.reason,
             ended: session.ended_reason,
+            mode: session.mode.clone(),
         })
     }
 }

@@ -1,8 +1,8 @@
-//! What players and game servers ask of the model: connecting, reading, answering prompts, leaving, ending sessions and heartbeats, each with the reply the contract gives.
+//! What players, game servers and the IM service ask of the model: connecting, reading, answering prompts, leaving, ending sessions, heartbeats and launching lobbies from a chat, each with the reply the contract gives.
 
 use std::collections::BTreeSet;
 
-use shared_types::game::{EndedReason, Reason, SessionState};
+use shared_types::game::{EndedReason, Reason};
 
 use super::{Closed, Event, Model, Offer, Player, Prompt, PromptId, Reply, SessionId, TTL};
 
@@ -14,15 +14,19 @@ impl Model {
             .collect()
     }
 
-    /// Steps 2-6 of the flow. Resume what is open; else a join prompt for an invitation
-    /// (`prefer` when it is one of several, since the contract does not say which);
-    /// else ask the IM service.
-    pub fn connect(&mut self, p: Player, prefer: Option<SessionId>) -> Reply {
-        let reply = self.arrive(p, prefer);
+    /// Steps 2-6 of the flow, for a session of `mode` (`None`: the default; an unknown one
+    /// changes nothing). Resume what is open; else a join prompt for an invitation
+    /// (`prefer` when it is one of several, since the contract does not say which), for
+    /// the lobby's mode; else ask the IM service.
+    pub fn connect(&mut self, p: Player, mode: Option<&str>, prefer: Option<SessionId>) -> Reply {
+        let Some(mode) = self.choose(mode) else {
+            return Reply::UnknownMode;
+        };
+        let reply = self.arrive(p, mode, prefer);
         self.shows_life(p, reply)
     }
 
-    fn arrive(&mut self, p: Player, prefer: Option<SessionId>) -> Reply {
+    fn arrive(&mut self, p: Player, mode: &'static str, prefer: Option<SessionId>) -> Reply {
         let slot = &self.slots[p];
         if slot.prompt.is_some() || slot.session.is_some() {
             return Reply::Ok;
@@ -37,15 +41,17 @@ impl Model {
                 .max_by_key(|&s| (self.sessions[s].pending[&p], s)),
         };
         if let Some(lobby) = lobby {
-            let expires = self.sessions[lobby].pending[&p];
-            let prompt = self.new_prompt(Offer::Join(lobby), expires);
+            let session = &self.sessions[lobby];
+            let (expires, lobby_mode) = (session.pending[&p], session.mode);
+            let prompt = self.new_prompt(Offer::Join(lobby), lobby_mode, expires);
             self.put_prompt(p, prompt);
         } else if self.im_down {
             self.solo(p, Reason::ImUnavailable);
         } else if self.talks[p].is_empty() {
             self.solo(p, Reason::NoPartner);
         } else {
-            let prompt = self.new_prompt(Offer::Invite(self.talks[p].clone()), self.now + TTL);
+            let offer = Offer::Invite(self.talks[p].clone());
+            let prompt = self.new_prompt(offer, mode, self.now + TTL);
             self.put_prompt(p, prompt);
         }
         Reply::Ok
@@ -117,30 +123,38 @@ impl Model {
                     }
                     Some(subset) => subset.clone(),
                 };
-                self.host_lobby(p, prompt.id, chosen);
+                self.host_lobby(p, prompt.id, prompt.mode, chosen);
                 Reply::Ok
             }
             // A join prompt takes no `with`; the subset of an invite prompt
             // superseded by this join prompt does not matter either (docs/CONTRACT.md, "Both at once").
-            Offer::Join(lobby) => {
-                let slot = &mut self.slots[p];
-                slot.prompt = None;
-                let session = &mut self.sessions[lobby];
-                if session.pending.remove(&p).is_none() {
-                    // Unreachable: a join prompt closes when its invitation does.
-                    slot.closed
-                        .insert(prompt.id, Closed::Cancelled(Reason::Withdrawn));
-                    self.cancelled(p, prompt.id, Reason::Withdrawn);
-                    return Reply::Closed(Reason::Withdrawn);
-                }
-                session.players.push(p);
-                session.state = SessionState::Active;
-                slot.closed.insert(prompt.id, Closed::Accepted);
-                slot.session = Some(lobby);
-                self.announce(lobby);
-                Reply::Ok
-            }
+            Offer::Join(lobby) => self.join(p, prompt.id, lobby),
         }
+    }
+
+    /// The IM service launches a lobby of `mode` (`None`: the default) from a chat, hosted
+    /// by `host` and inviting `invitees` (the host left out): refused while the host has an
+    /// open prompt or a live session; else as if the host had accepted an invite prompt
+    /// naming them, and invitees with nothing open get a join prompt at once.
+    pub fn launch(
+        &mut self,
+        host: Player,
+        invitees: &BTreeSet<Player>,
+        mode: Option<&str>,
+    ) -> Reply {
+        let Some(mode) = self.choose(mode) else {
+            return Reply::UnknownMode;
+        };
+        let slot = &self.slots[host];
+        if slot.prompt.is_some() || slot.session.is_some() {
+            return Reply::AlreadyPlaying;
+        }
+        let chosen: BTreeSet<Player> = invitees.iter().copied().filter(|&q| q != host).collect();
+        if chosen.is_empty() {
+            return Reply::Invalid;
+        }
+        self.open_lobby(host, mode, chosen, true);
+        self.shows_life(host, Reply::Ok)
     }
 
     /// Reject `prompt`: a solo session; a lobby the player was invited to learns it.

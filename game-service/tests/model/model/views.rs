@@ -20,6 +20,7 @@ pub struct PromptView {
     pub candidates: Vec<Player>,
     pub host: Option<Player>,
     pub session: Option<SessionId>,
+    pub mode: String,
     pub expires: i64,
 }
 
@@ -35,6 +36,7 @@ pub struct SessionView {
     pub pending: Vec<Player>,
     pub reason: Option<Reason>,
     pub ended: Option<EndedReason>,
+    pub mode: String,
 }
 
 impl Model {
@@ -69,6 +71,7 @@ impl Model {
             pending: session.pending.keys().copied().collect(),
             reason: session.reason,
             ended: session.ended,
+            mode: session.mode.to_owned(),
         }
     }
 
@@ -80,6 +83,7 @@ impl Model {
                 candidates: candidates.iter().copied().collect(),
                 host: None,
                 session: None,
+                mode: prompt.mode.to_owned(),
                 expires: prompt.expires,
             },
             Offer::Join(s) => PromptView {
@@ -88,6 +92,7 @@ impl Model {
                 candidates: vec![self.sessions[*s].host],
                 host: Some(self.sessions[*s].host),
                 session: Some(*s),
+                mode: prompt.mode.to_owned(),
                 expires: prompt.expires,
             },
         }
