@@ -128,8 +128,9 @@ pub(crate) fn default_mode() -> String {
 }
 
 impl SessionRecord {
-    /// A new solo session for `host`, active at once.
-    pub fn solo(host: &UserId, reason: Reason, now: DateTime<Utc>) -> Self {
+    /// A new solo session for `host`, active at once, of `mode` (the default mode: the first
+    /// `GAME_MODES` lists).
+    pub fn solo(host: &UserId, reason: Reason, now: DateTime<Utc>, mode: &str) -> Self {
         Self {
             id: Uuid::new_v4(),
             kind: SessionKind::Solo,
@@ -141,7 +142,7 @@ impl SessionRecord {
             expired: Vec::new(),
             created_at: now,
             reason: Some(reason),
-            mode: default_mode(),
+            mode: mode.to_owned(),
             ended_reason: None,
             life_at: None,
         }

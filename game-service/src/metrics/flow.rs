@@ -207,7 +207,7 @@ mod tests {
         let host = UserId::parse("alice").expect("valid");
         let now = Utc::now();
         let players = BTreeMap::from([(host.clone(), Default::default())]);
-        let mut lobby = SessionRecord::solo(&host, Reason::NoPartner, now);
+        let mut lobby = SessionRecord::solo(&host, Reason::NoPartner, now, "default");
         lobby.kind = SessionKind::Multiplayer;
         lobby.state = SessionState::Waiting;
         let loading = |s: &SessionRecord| BTreeMap::from([(s.id, Some(s.clone()))]);
@@ -224,7 +224,7 @@ mod tests {
             !became_active(&still_active, &active),
             "written again while active"
         );
-        let fresh = SessionRecord::solo(&host, Reason::NoPartner, now);
+        let fresh = SessionRecord::solo(&host, Reason::NoPartner, now, "default");
         let nothing_loaded = Tx::new(now, players, BTreeMap::new());
         assert!(became_active(&nothing_loaded, &fresh), "a new solo session");
         assert!(!became_active(&nothing_loaded, &lobby), "a new lobby waits");

@@ -33,12 +33,6 @@ pub use self::{
 /// `INVITE_TTL_SECS`, the documented default.
 pub const TTL: i64 = 60;
 
-/// The mode of every new solo session, whatever `GAME_MODES` lists: what the store does
-/// (`records::DEFAULT_MODE`), although docs/CONTRACT.md says solo sessions have the default
-/// mode (the first listed) and a session's mode is one of `GAME_MODES`. A lobby turned solo
-/// keeps its own mode.
-pub const SOLO_MODE: &str = "default";
-
 /// The most players of a mode `GAME_MODES` does not list (a conversation holds at most 16).
 pub const UNLISTED_MAX: usize = 16;
 

@@ -332,7 +332,7 @@ async fn connect_repairs_a_record_that_points_at_a_session_that_is_gone_or_over(
     ensure!(leads_somewhere(&state), "{state:?}");
     ensure!(state.session()?.id != gone.id);
 
-    let mut over = SessionRecord::solo(&alice, Reason::NoPartner, Utc::now());
+    let mut over = SessionRecord::solo(&alice, Reason::NoPartner, Utc::now(), "default");
     over.state = SessionState::Ended;
     over.ended_reason = Some(EndedReason::Finished);
     plant(&h, "alice", pointing(&over.reference()), vec![over.clone()]).await?;
@@ -343,7 +343,7 @@ async fn connect_repairs_a_record_that_points_at_a_session_that_is_gone_or_over(
     );
 
     // A live session that no longer lists her (she was dropped from it).
-    let mut others = SessionRecord::solo(&uid("bob"), Reason::NoPartner, Utc::now());
+    let mut others = SessionRecord::solo(&uid("bob"), Reason::NoPartner, Utc::now(), "default");
     others.players = vec![uid("bob")];
     plant(
         &h,

@@ -51,7 +51,10 @@ async fn no_mode_is_the_first_listed(h: Harness) -> anyhow::Result<()> {
     h.talk("bob", &["carol"]);
     let invite = h.connect("bob").await?.prompt()?.clone();
     ensure!(invite.mode == "duel", "{invite:?}");
-    ensure!(!solo.mode.is_empty());
+    ensure!(
+        solo.mode == "duel",
+        "a solo session has the default mode: {solo:?}"
+    );
     Ok(())
 }
 

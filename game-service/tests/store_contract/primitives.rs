@@ -73,7 +73,7 @@ async fn locking_several_players_is_all_or_none(h: Harness) -> anyhow::Result<()
 }
 
 fn solo_session(host: &UserId) -> SessionRecord {
-    SessionRecord::solo(host, Reason::NoPartner, chrono::Utc::now())
+    SessionRecord::solo(host, Reason::NoPartner, chrono::Utc::now(), "default")
 }
 
 /// The store widens a lock set by what the actor's record points at (in one

@@ -323,7 +323,7 @@ impl Engine {
     }
 
     pub(super) fn solo(&self, tx: &mut Tx, p: &UserId, rec: &mut PlayerRecord, reason: Reason) {
-        let session = SessionRecord::solo(p, reason, tx.now);
+        let session = SessionRecord::solo(p, reason, tx.now, &self.modes.default_mode().name);
         self.watch_idle(tx, &session);
         rec.session = Some(session.reference());
         tx.push_event(p, GameEvent::Session(session.view()));

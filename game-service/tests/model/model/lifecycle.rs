@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use shared_types::game::{EndedReason, Reason, SessionKind, SessionState};
 
-use super::{Closed, Event, Model, Offer, Player, Prompt, SOLO_MODE, Session, SessionId};
+use super::{Closed, Event, Model, Offer, Player, Prompt, Session, SessionId};
 
 impl Model {
     /// An invitee is out (rejected or expired). A waiting lobby left with nobody
@@ -36,8 +36,8 @@ impl Model {
             pending: BTreeMap::new(),
             reason: Some(reason),
             ended: None,
-            mode: SOLO_MODE,
-            max: self.max_players(SOLO_MODE),
+            mode: self.modes[0].0,
+            max: self.max_players(self.modes[0].0),
             life: self.now,
             check: Some((self.now + self.idle_for(), self.now)),
             invitees: BTreeSet::new(),
