@@ -224,10 +224,18 @@ impl Engine {
         let max_players = self.modes.max_players(&lobby.mode);
         lobby.pending.retain(|q| &q.player != p);
         if lobby.players.len() >= max_players {
-            // Only when the mode shrank since the lobby opened: filling it closes the rest.
+            // Only when the mode shrank since the lobby opened: it is full already, for
+            // this invitee and every other one.
+            let rest: Vec<UserId> = lobby.pending.iter().map(|q| q.player.clone()).collect();
+            tx.require(&rest)?;
             rec.remember(prompt.id, Answer::Cancelled(Reason::Full), None);
             tx.push_event(p, cancelled(prompt.id, Reason::Full));
             tx.put_player(p, rec);
+            for invitee in &rest {
+                self.withdraw_invitation(tx, invitee, &at, Reason::Full)?;
+            }
+            lobby.pending.clear();
+            self.announce(tx, &lobby);
             tx.put_session(lobby);
             return Ok(Outcome::Refused(Refusal::PromptClosed(Reason::Full)));
         }
