@@ -19,7 +19,8 @@ pub struct Settings {
     pub jwt: JwtSettings,
     /// `IM_ACTIVE_WINDOW_SECS`: how recent a conversation must be to count as talking.
     pub active_window: Duration,
-    /// `IM_RETENTION_SECS`: TTL of every Redis key, refreshed by activity.
+    /// `IM_RETENTION_SECS`: TTL of every Redis key, refreshed by activity (and of presence and
+    /// game activity in the memory store).
     pub retention: Duration,
 }
 
@@ -41,6 +42,12 @@ pub const DEFAULT_MAX_BLOCKS: usize = 1000;
 pub const DEFAULT_PARTNERS_DEFAULT_LIMIT: usize = 16;
 /// Default `IM_PARTNERS_MAX_LIMIT`: the most any caller may ask for, bounding one answer.
 pub const DEFAULT_PARTNERS_MAX_LIMIT: usize = 100;
+/// Default `IM_FEED_SHARDS`: the presence feed's streams, spread over a cluster's slots; a
+/// reader takes one batch over all of them, so a few are enough.
+pub const DEFAULT_FEED_SHARDS: usize = 8;
+/// Default `IM_FEED_KEPT`: changes kept per feed shard, hours of backlog for a reader that was
+/// down (8 shards: 800 000 changes), a bounded stream in Redis.
+pub const DEFAULT_FEED_KEPT: usize = 100_000;
 /// Default `GAME_URL`: the game service on the same host (docs/CONTRACT.md, "Configuration").
 pub const DEFAULT_GAME_URL: &str = "http://127.0.0.1:8080";
 /// Default `GAME_TIMEOUT_MS`: opening a lobby is one store transaction and one announcement
@@ -62,6 +69,11 @@ pub struct Limits {
     pub partners_default_limit: usize,
     /// `IM_PARTNERS_MAX_LIMIT`: the largest `limit` accepted (more is a 400).
     pub partners_max_limit: usize,
+    /// `IM_FEED_SHARDS`: streams the presence feed is spread over (1-64), by a stable hash of
+    /// the user id. Changing it invalidates every feed cursor (reading on with one is a 400).
+    pub feed_shards: usize,
+    /// `IM_FEED_KEPT`: presence changes kept per feed shard, the oldest trimmed.
+    pub feed_kept: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +84,8 @@ impl Default for Limits {
             max_blocks: DEFAULT_MAX_BLOCKS,
             partners_default_limit: DEFAULT_PARTNERS_DEFAULT_LIMIT,
             partners_max_limit: DEFAULT_PARTNERS_MAX_LIMIT,
+            feed_shards: DEFAULT_FEED_SHARDS,
+            feed_kept: DEFAULT_FEED_KEPT,
         }
     }
 }
@@ -90,12 +104,15 @@ impl Limits {
                 DEFAULT_PARTNERS_DEFAULT_LIMIT,
             )?,
             partners_max_limit: env_or("IM_PARTNERS_MAX_LIMIT", DEFAULT_PARTNERS_MAX_LIMIT)?,
+            feed_shards: env_or("IM_FEED_SHARDS", DEFAULT_FEED_SHARDS)?,
+            feed_kept: env_or("IM_FEED_KEPT", DEFAULT_FEED_KEPT)?,
         };
         limits.validate()?;
         Ok(limits)
     }
 
-    /// Every limit at least 1, the default partners limit within the maximum.
+    /// Every limit at least 1, the default partners limit within the maximum, at most 64 feed
+    /// shards.
     pub fn validate(&self) -> anyhow::Result<()> {
         for (name, value) in [
             ("IM_MAX_OPEN_CONVERSATIONS", self.max_open_conversations),
@@ -103,6 +120,8 @@ impl Limits {
             ("IM_MAX_BLOCKS", self.max_blocks),
             ("IM_PARTNERS_DEFAULT_LIMIT", self.partners_default_limit),
             ("IM_PARTNERS_MAX_LIMIT", self.partners_max_limit),
+            ("IM_FEED_SHARDS", self.feed_shards),
+            ("IM_FEED_KEPT", self.feed_kept),
         ] {
             if value == 0 {
                 anyhow::bail!("{name} must be at least 1");
@@ -115,6 +134,13 @@ impl Limits {
                 self.partners_max_limit
             );
         }
+        if self.feed_shards > crate::domain::feed::MAX_SHARDS {
+            anyhow::bail!(
+                "IM_FEED_SHARDS is 1-{}, got {}",
+                crate::domain::feed::MAX_SHARDS,
+                self.feed_shards
+            );
+        }
         Ok(())
     }
 
@@ -124,6 +150,8 @@ impl Limits {
             max_open_conversations: self.max_open_conversations,
             messages_kept: self.messages_kept,
             max_blocks: self.max_blocks,
+            feed_shards: self.feed_shards,
+            feed_kept: self.feed_kept,
         }
     }
 }
@@ -199,6 +227,36 @@ impl GameSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_feed_has_1_to_64_shards_and_keeps_something() {
+        let defaults = Limits::default();
+        assert_eq!((defaults.feed_shards, defaults.feed_kept), (8, 100_000));
+        assert!(defaults.validate().is_ok());
+        for shards in [1, 64] {
+            let fine = Limits {
+                feed_shards: shards,
+                ..Limits::default()
+            };
+            assert!(fine.validate().is_ok(), "{shards}");
+        }
+        for bad in [
+            Limits {
+                feed_shards: 0,
+                ..Limits::default()
+            },
+            Limits {
+                feed_shards: 65,
+                ..Limits::default()
+            },
+            Limits {
+                feed_kept: 0,
+                ..Limits::default()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_game_settings_default_to_the_local_game_service_and_are_checked() {

@@ -173,7 +173,10 @@ async fn connect_store(settings: &Settings, limits: &Limits) -> anyhow::Result<A
             "REDIS_URL is not set: using the in-memory store; data lives in this process only \
              and replicas would not share it"
         );
-        return Ok(Arc::new(MemoryStore::with_limits(limits.store())));
+        return Ok(Arc::new(MemoryStore::with_retention(
+            limits.store(),
+            settings.retention,
+        )));
     };
     let store = RedisStore::connect(&RedisStoreConfig {
         url: url.clone(),

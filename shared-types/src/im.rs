@@ -132,7 +132,7 @@ pub struct MessagePage {
 
 /// Someone the user is talking to right now.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z"}))]
+#[schema(example = json!({"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z", "activity": null}))]
 pub struct Partner {
     pub user_id: UserId,
     pub status: PresenceStatus,
@@ -140,12 +140,15 @@ pub struct Partner {
     pub conversation_id: Uuid,
     /// Its newest message.
     pub last_activity_at: DateTime<Utc>,
+    /// What the partner is doing in the game (`in_game`), `null` when not playing.
+    #[serde(default)]
+    pub activity: Option<crate::activity::Activity>,
 }
 
 /// Answer of `GET /v1/users/{user_id}/partners`: partners newest activity first, at most
 /// `limit` of them.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"user_id": "alice", "status": "available", "partners": [{"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z"}]}))]
+#[schema(example = json!({"user_id": "alice", "status": "available", "partners": [{"user_id": "bob", "status": "available", "conversation_id": "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e", "last_activity_at": "2026-11-23T09:59:30Z", "activity": null}]}))]
 pub struct PartnersResponse {
     pub user_id: UserId,
     pub status: PresenceStatus,
@@ -178,7 +181,8 @@ pub enum ImEvent {
     Message(Message),
     /// One of the user's conversations was opened or closed (`closed` says which).
     Conversation(Conversation),
-    /// Someone the user talks with changed their presence.
+    /// Someone the user talks with changed their presence: their status, or their game
+    /// activity (began or stopped playing).
     Presence(crate::presence::Presence),
 }
 

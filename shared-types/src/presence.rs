@@ -60,12 +60,17 @@ pub struct PresenceUpdate {
     pub status: PresenceStatus,
 }
 
-/// A user's presence as returned by the IM service.
+/// A user's presence as returned by the IM service: their status, and what they are doing in
+/// the game (`activity`, `null` when nothing).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema, PartialEq, Eq)]
-#[schema(example = json!({"user_id": "bob", "status": "busy"}))]
+#[schema(example = json!({"user_id": "bob", "status": "busy", "activity": {"kind": "in_game", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "mode": "default", "since": "2026-11-23T10:00:00Z"}}))]
 pub struct Presence {
     pub user_id: UserId,
     pub status: PresenceStatus,
+    /// Playing in an `active` game session (`in_game`), as the game service reported it;
+    /// `null` when not playing.
+    #[serde(default)]
+    pub activity: Option<crate::activity::Activity>,
 }
 
 #[cfg(test)]

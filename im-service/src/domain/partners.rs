@@ -3,7 +3,7 @@
 use std::{collections::HashSet, time::Duration};
 
 use chrono::{DateTime, TimeDelta, Utc};
-use shared_types::{UserId, presence::PresenceStatus};
+use shared_types::{UserId, activity::Activity, presence::PresenceStatus};
 use uuid::Uuid;
 
 use super::ConversationRecord;
@@ -125,9 +125,11 @@ pub fn latest_per_partner(
 }
 
 /// What the store knows about a candidate, read in the candidate's own slot (and the user's).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CandidateFacts {
     pub status: PresenceStatus,
+    /// What they are doing in the game, shown in their partner entry.
+    pub activity: Option<Activity>,
     /// The candidate blocked the user.
     pub blocks_user: bool,
     /// The user blocked the candidate.
@@ -296,6 +298,7 @@ mod tests {
         let filter = StatusFilter::default();
         let facts = CandidateFacts {
             status: PresenceStatus::Available,
+            activity: None,
             blocks_user: false,
             blocked_by_user: false,
         };
@@ -303,7 +306,7 @@ mod tests {
         assert!(
             !CandidateFacts {
                 blocks_user: true,
-                ..facts
+                ..facts.clone()
             }
             .admitted_by(&filter)
         );

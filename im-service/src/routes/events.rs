@@ -45,7 +45,8 @@ pub enum ImEventName {
 /// `message` (a `Message` posted in one of the caller's conversations, the caller's own
 /// included), `conversation` (a `Conversation` the caller sees was opened or closed; its
 /// `closed` says which) or `presence` (a `Presence`: someone the caller talks with, both
-/// having posted in a conversation and no block either way, changed status). Reconnect with
+/// having posted in a conversation and no block either way, changed status or began or
+/// stopped playing a game, `activity`). Reconnect with
 /// the `Last-Event-ID` header to receive every event after that id first (events are kept for
 /// an hour, the newest 256 per user); read the conversation again after a long gap. Lines
 /// starting with `:` are keep-alives. The stream starts with `retry: 1000` and ends when the

@@ -1,8 +1,10 @@
 //! HTTP routes, one module per resource, and the OpenAPI document describing them.
 
+pub mod activity;
 pub mod blocks;
 pub mod conversations;
 pub mod events;
+pub mod feed;
 pub mod games;
 pub mod partners;
 pub mod presence;
@@ -12,6 +14,7 @@ use std::sync::Arc;
 use actix_web::web;
 use service_kit::ops::{BearerSecurity, StandardResponses};
 use shared_types::{
+    activity::{Activity, ActivityReport, ActivityReports, PresenceChange, PresenceChanges},
     im::{
         Block, BlockList, Conversation, ConversationList, GameAnnouncement, ImEvent, LaunchGame,
         Message, MessageKind, MessagePage, NewConversation, NewMessage, Partner, PartnersResponse,
@@ -50,6 +53,8 @@ pub struct AppState {
 /// Registers every `/v1` route.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     presence::configure(cfg);
+    activity::configure(cfg);
+    feed::configure(cfg);
     conversations::configure(cfg);
     games::configure(cfg);
     partners::configure(cfg);
@@ -64,13 +69,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         title = "IM service",
         description = "Presence, conversations and messages, and the question the game service asks: \
 who is this user talking to right now? Talking takes two: a conversation makes two users partners, \
-and lets each see the other's presence, once both have posted in it. Every `/v1` operation needs `Authorization: Bearer <JWT>` \
+and lets each see the other's presence (their status, and their game activity as the game service reports it), once both have posted in it. Every `/v1` operation needs `Authorization: Bearer <JWT>` \
 (HS256 by default; `scope` is `player` or `service`). Errors are RFC 9457 `application/problem+json` \
 with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond precision. Browsers: with `CORS_ALLOWED_ORIGINS` set, the listed origins (exact, never a wildcard) may call every path; preflights are answered for every path; a page may send `authorization`, `content-type`, `last-event-id` and `x-request-id` and read `x-request-id` and `retry-after`; no credentials (bearer tokens, not cookies). Another origin gets no CORS headers."
     ),
     paths(
         presence::set_presence,
         presence::get_presence,
+        activity::put_activity,
+        feed::presence_changes,
         conversations::create_conversation,
         conversations::list_conversations,
         conversations::post_message,
@@ -90,6 +97,11 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         Presence,
         PresenceStatus,
         PresenceUpdate,
+        Activity,
+        ActivityReport,
+        ActivityReports,
+        PresenceChange,
+        PresenceChanges,
         Conversation,
         ConversationList,
         NewConversation,
@@ -111,7 +123,7 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         ProblemCode,
     )),
     tags(
-        (name = "presence", description = "Who is available"),
+        (name = "presence", description = "Who is available, and who is playing: the game service reports game activity and follows the presence feed"),
         (name = "conversations", description = "Conversations and their messages"),
         (name = "games", description = "Launching a game from a conversation (the IM service asks the game service)"),
         (name = "partners", description = "Who a user is talking to right now"),

@@ -37,12 +37,17 @@ impl From<PresenceError> for ApiError {
 /// Set the caller's own presence.
 ///
 /// `available`, `busy`, `away` or `offline`; only `available` partners count
-/// for the game by default. No record reads as `offline`.
+/// for the game by default. No record reads as `offline`. A change reaches
+/// the caller's contacts (a `presence` event) and the presence feed the game
+/// service reads (`GET /v1/presence/changes`); should a request fail or go
+/// unanswered after the change was recorded, sending it again completes the
+/// feed's part (the change is appended once). The answer carries the
+/// caller's game `activity` too.
 #[utoipa::path(
     tag = "presence",
     request_body = PresenceUpdate,
     responses(
-        (status = 200, description = "The caller's presence as now recorded", body = Presence),
+        (status = 200, description = "The caller's presence as now recorded, their game activity included", body = Presence),
         (status = 400, description = "Malformed JSON, unknown field or unknown status",
             body = Problem, content_type = "application/problem+json"),
     )
@@ -54,15 +59,12 @@ pub async fn set_presence(
     body: web::Json<PresenceUpdate>,
 ) -> Result<web::Json<Presence>, ApiError> {
     let status = body.into_inner().status;
-    state
+    let presence = state
         .store
         .set_presence(&caller.user_id, status)
         .await
         .map_err(PresenceError::from)?;
-    Ok(web::Json(Presence {
-        user_id: caller.user_id,
-        status,
-    }))
+    Ok(web::Json(presence))
 }
 
 /// A user's presence.
@@ -71,12 +73,13 @@ pub async fn set_presence(
 /// with: both posted in a conversation (open or closed), and no block stands
 /// between them either way. 404 for anyone else, as for unknown users: opening
 /// a conversation with someone reveals nothing until they answer. No record
-/// means `offline`.
+/// means `offline`. `activity` is `in_game` while the user plays in an
+/// `active` game session (as the game service reports it), `null` otherwise.
 #[utoipa::path(
     tag = "presence",
     params(("user_id" = UserId, Path, description = "Whose presence", example = "bob")),
     responses(
-        (status = 200, description = "The user's presence (`offline` when never set)", body = Presence),
+        (status = 200, description = "The user's presence (`offline` when never set) and game activity", body = Presence),
         (status = 404, description = "Invalid user id, or a user the caller has not talked with, or a \
 block between them (the answer never reveals whether the user exists, nor a block)",
             body = Problem, content_type = "application/problem+json"),
@@ -97,17 +100,12 @@ async fn visible_presence(
     caller: &Caller,
     user: UserId,
 ) -> Result<Presence, PresenceError> {
-    let status = if caller.user_id == user || caller.is_service() {
-        state.store.presence(&user).await?
-    } else {
-        state
-            .store
-            .presence_seen_by(&caller.user_id, &user)
-            .await?
-            .ok_or(PresenceError::NotVisible)?
-    };
-    Ok(Presence {
-        user_id: user,
-        status,
-    })
+    if caller.user_id == user || caller.is_service() {
+        return Ok(state.store.presence(&user).await?);
+    }
+    state
+        .store
+        .presence_seen_by(&caller.user_id, &user)
+        .await?
+        .ok_or(PresenceError::NotVisible)
 }

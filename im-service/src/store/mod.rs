@@ -11,13 +11,15 @@ use futures_util::future::BoxFuture;
 use service_kit::{ApiError, ops::ReadinessCheck};
 use shared_types::{
     UserId,
+    activity::{ActivityReport, PresenceChange},
     im::{Block, Conversation, GameAnnouncement, Message, Partner, PartnersResponse},
-    presence::PresenceStatus,
+    presence::{Presence, PresenceStatus},
 };
 use uuid::Uuid;
 
 use crate::domain::{
-    CandidateFacts, ConversationRecord, PartnersRequest, Relationship, latest_per_partner,
+    CandidateFacts, ConversationRecord, PartnersRequest, Relationship, feed::Cursor,
+    latest_per_partner,
 };
 
 pub use self::{
@@ -57,6 +59,11 @@ pub struct StoreLimits {
     pub messages_kept: usize,
     /// Users one user may block.
     pub max_blocks: usize,
+    /// Shards of the presence feed (`IM_FEED_SHARDS`, 1-64): a user's changes all go to one.
+    pub feed_shards: usize,
+    /// Changes kept per feed shard (`IM_FEED_KEPT`; Redis trims approximately, keeping at
+    /// least this many).
+    pub feed_kept: usize,
 }
 
 impl Default for StoreLimits {
@@ -97,6 +104,16 @@ pub enum BlockOutcome {
     Limit,
 }
 
+/// What [`Store::record_presence`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresenceRecorded {
+    /// The user's presence now, their activity included.
+    pub presence: Presence,
+    /// The user's status changes not yet known to be in the presence feed, oldest first: this
+    /// one when the status changed, and any that an interruption left out (the marker).
+    pub unfed: Vec<PresenceChange>,
+}
+
 /// The operations the routes need. Access rules (who may read what) live in the routes and in
 /// [`crate::domain`]; the store keeps the data consistent and enforces the limits in the same
 /// atomic step as each change (see each backend for what "atomic" means there).
@@ -106,18 +123,81 @@ pub enum BlockOutcome {
 pub trait Store:
     service_kit::events::EventLog<shared_types::im::ImEvent, Error = StoreError>
 {
-    /// Records `user`'s presence.
-    async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError>;
+    /// Step one of [`Store::set_presence`], in `user`'s slot, atomically: records the status
+    /// and, when it changed (no record counts as `offline`), numbers the change (`seq` =
+    /// max(the previous change's + 1, now in ms), the previous kept with the record) and marks
+    /// it unfed; then tells the user's contacts (a `presence` event, their activity included).
+    /// Returns every change still marked unfed, this one included.
+    async fn record_presence(
+        &self,
+        user: &UserId,
+        status: PresenceStatus,
+    ) -> Result<PresenceRecorded, StoreError>;
 
-    /// `user`'s presence; `offline` when there is no record.
-    async fn presence(&self, user: &UserId) -> Result<PresenceStatus, StoreError>;
+    /// Step two of [`Store::set_presence`]: appends `changes` (`user`'s, oldest first) to their
+    /// feed shard, each once (a change no newer than the newest of the user's already there is
+    /// not appended again), then clears their unfed marks.
+    async fn feed_presence(
+        &self,
+        user: &UserId,
+        changes: &[PresenceChange],
+    ) -> Result<(), StoreError>;
+
+    /// Records `user`'s presence, tells their contacts when it changed, and appends the change
+    /// to the presence feed; returns the presence as recorded (their activity included).
+    ///
+    /// The change lives in the user's slot and the feed in its shard's, so on a cluster these
+    /// are two steps ([`Store::record_presence`], then [`Store::feed_presence`]), and a
+    /// replica that dies between them (or a feed shard that cannot be reached) would lose the
+    /// change from the feed. The first step therefore marks the change unfed in the same
+    /// atomic step as the change, and the mark is cleared only once the change is in the
+    /// feed; any later `PUT /v1/presence` of the user finds the marked changes and appends
+    /// them (same `seq`) before anything else, even if the status did not change. A client
+    /// that retries after a failed or unanswered request thus completes the append, and the
+    /// feed's per-user check keeps a repeated append from showing twice. What remains open: a
+    /// marked change waits for that user's next `PUT /v1/presence` (at most
+    /// [`crate::domain::feed::MAX_UNFED`] of them are kept, and they expire with the presence
+    /// record).
+    async fn set_presence(
+        &self,
+        user: &UserId,
+        status: PresenceStatus,
+    ) -> Result<Presence, StoreError> {
+        let recorded = self.record_presence(user, status).await?;
+        if !recorded.unfed.is_empty() {
+            self.feed_presence(user, &recorded.unfed).await?;
+        }
+        Ok(recorded.presence)
+    }
+
+    /// `user`'s presence and activity; `offline` when there is no record.
+    async fn presence(&self, user: &UserId) -> Result<Presence, StoreError>;
 
     /// What decides whether `viewer` may see `subject`'s presence, and that presence.
     async fn relationship(
         &self,
         viewer: &UserId,
         subject: &UserId,
-    ) -> Result<(Relationship, PresenceStatus), StoreError>;
+    ) -> Result<(Relationship, Presence), StoreError>;
+
+    /// Applies game activity reports (any users, any order; see
+    /// [`crate::domain::ActivityState::apply`]), each user's atomically in their slot, in
+    /// `seq` order. Every actual change of a user's activity tells their contacts, exactly as
+    /// a status change does (a `presence` event with the new activity); an ignored report
+    /// tells nobody. Activity lives as long as presence (retention), refreshed by each report
+    /// applied.
+    async fn apply_activity(&self, reports: &[ActivityReport]) -> Result<(), StoreError>;
+
+    /// How many shards the presence feed has: what a cursor must have.
+    fn feed_shards(&self) -> usize;
+
+    /// Up to `limit` presence changes after `after` (see [`crate::domain::feed::merge`]), and
+    /// the cursor after them (`after` itself when nothing is new).
+    async fn presence_changes(
+        &self,
+        after: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<PresenceChange>, Cursor), StoreError>;
 
     /// Stores a new conversation (nobody has posted yet) and indexes it for each participant
     /// who sees it, unless its creator (the first participant) is at the open-conversation
@@ -186,8 +266,8 @@ pub trait Store:
         since: DateTime<Utc>,
     ) -> Result<(PresenceStatus, Vec<ConversationRecord>), StoreError>;
 
-    /// For each of `candidates` (in order): their presence, and whether a block stands
-    /// between them and `user`, either way.
+    /// For each of `candidates` (in order): their presence and activity, and whether a block
+    /// stands between them and `user`, either way.
     async fn candidate_facts(
         &self,
         user: &UserId,
@@ -253,6 +333,7 @@ pub trait Store:
                             status: facts.status,
                             conversation_id: candidate.conversation_id,
                             last_activity_at: candidate.last_activity_at,
+                            activity: facts.activity,
                         });
                     }
                 }
@@ -273,9 +354,9 @@ pub trait Store:
         &self,
         viewer: &UserId,
         subject: &UserId,
-    ) -> Result<Option<PresenceStatus>, StoreError> {
-        let (relationship, status) = self.relationship(viewer, subject).await?;
-        Ok(relationship.reveals_presence().then_some(status))
+    ) -> Result<Option<Presence>, StoreError> {
+        let (relationship, presence) = self.relationship(viewer, subject).await?;
+        Ok(relationship.reveals_presence().then_some(presence))
     }
 }
 
@@ -292,7 +373,7 @@ fn newest_conversation_first(conversations: &mut [Conversation]) {
 }
 
 /// The order of `GET /v1/blocks`: newest block first, ties by user id.
-fn newest_block_first(blocks: &mut [Block]) {
+pub(crate) fn newest_block_first(blocks: &mut [Block]) {
     blocks.sort_by(|a, b| {
         b.blocked_at
             .cmp(&a.blocked_at)

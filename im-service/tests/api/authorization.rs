@@ -39,7 +39,7 @@ struct Endpoint {
     unknown: Option<&'static str>,
 }
 
-const ENDPOINTS: [Endpoint; 11] = [
+const ENDPOINTS: [Endpoint; 13] = [
     Endpoint {
         method: Method::PUT,
         path: "/v1/presence",
@@ -120,6 +120,29 @@ const ENDPOINTS: [Endpoint; 11] = [
         owner: OK,
         service: OK,
         unknown: Some("/v1/users/nobody-{owner}/partners"),
+    },
+    // Presence both ways: the game service's, never a player's.
+    Endpoint {
+        method: Method::PUT,
+        path: "/v1/activity",
+        body: Some(
+            r#"{"reports": [{"user_id": "{outsider}", "session_id": "0b9b5ce1-55a3-4b8c-a1f5-6d1c3b2a9e10", "mode": "default", "playing": true, "seq": 1, "at": "2026-11-23T10:00:00Z"}]}"#,
+        ),
+        stranger: FORBIDDEN,
+        partner: FORBIDDEN,
+        owner: FORBIDDEN,
+        service: NO_CONTENT,
+        unknown: None,
+    },
+    Endpoint {
+        method: Method::GET,
+        path: "/v1/presence/changes",
+        body: None,
+        stranger: FORBIDDEN,
+        partner: FORBIDDEN,
+        owner: FORBIDDEN,
+        service: OK,
+        unknown: None,
     },
     // Blocks are the caller's own: anyone may block anyone but themselves; not a service.
     Endpoint {

@@ -1,6 +1,7 @@
 //! HTTP-level tests: the real application on a free port (in-memory store unless a test says
 //! otherwise), driven with reqwest, time moved with the injected clock.
 
+mod activity;
 mod auth;
 mod authorization;
 mod blocks;
@@ -9,6 +10,7 @@ mod docs;
 /// The docs-page checker, shared with the game service's API suite.
 #[path = "../../../game-service/tests/api/helpers/docs.rs"]
 mod docs_check;
+mod feed;
 mod game_messages;
 mod helpers;
 mod launch;

@@ -11,7 +11,10 @@ use std::{
 use anyhow::{Context, bail};
 use im_service::store::RedisStore;
 
-use crate::{contract, helpers::redis_config};
+use crate::{
+    contract,
+    helpers::{SHORT_RETENTION, redis_config, redis_config_with},
+};
 
 /// Three masters on free ports (client and bus ports both picked free), killed on drop.
 struct RedisCluster {
@@ -130,9 +133,27 @@ macro_rules! on_cluster {
     };
 }
 
+/// As `on_cluster!`, on stores with a short retention.
+macro_rules! expiring_on_cluster {
+    ($cluster:expr, $($name:ident),* $(,)?) => {
+        $(
+            let store = RedisStore::connect(&redis_config_with(
+                $cluster.url(),
+                true,
+                &e2e::unique_prefix(stringify!($name)),
+                SHORT_RETENTION,
+            ))?;
+            contract::$name(&store)
+                .await
+                .context(concat!("on the cluster: ", stringify!($name)))?;
+        )*
+    };
+}
+
 #[tokio::test]
 async fn the_whole_contract_holds_on_a_redis_cluster() -> anyhow::Result<()> {
     let cluster = RedisCluster::start()?;
     with_every_contract_function!(on_cluster!(cluster,));
+    with_every_expiring_contract_function!(expiring_on_cluster!(cluster,));
     Ok(())
 }

@@ -13,25 +13,44 @@ use uuid::Uuid;
 
 /// Retention used by the Redis fixtures: long enough never to expire during a test.
 pub const RETENTION: Duration = Duration::from_secs(3600);
+/// Retention of the stores the expiry tests run on: short enough to wait for.
+pub const SHORT_RETENTION: Duration = Duration::from_millis(400);
 
 /// The limits every store under test enforces: small, so the tests reach them.
 pub const LIMITS: StoreLimits = StoreLimits {
     max_open_conversations: 6,
     messages_kept: 8,
     max_blocks: 4,
+    feed_shards: 3,
+    feed_kept: 1000,
 };
 
 pub fn memory_store() -> MemoryStore {
-    MemoryStore::with_limits(LIMITS)
+    MemoryStore::with_retention(LIMITS, RETENTION)
+}
+
+/// A memory store whose presence and activity expire after [`SHORT_RETENTION`].
+pub fn expiring_memory_store() -> MemoryStore {
+    MemoryStore::with_retention(LIMITS, SHORT_RETENTION)
 }
 
 /// The configuration of a Redis store under test.
 pub fn redis_config(url: String, cluster: bool, prefix: &str) -> RedisStoreConfig {
+    redis_config_with(url, cluster, prefix, RETENTION)
+}
+
+/// As [`redis_config`], with this retention.
+pub fn redis_config_with(
+    url: String,
+    cluster: bool,
+    prefix: &str,
+    retention: Duration,
+) -> RedisStoreConfig {
     RedisStoreConfig {
         url,
         cluster,
         key_prefix: prefix.to_owned(),
-        retention: RETENTION,
+        retention,
         limits: LIMITS,
     }
 }
@@ -45,9 +64,19 @@ pub struct RedisFixture {
 
 impl RedisFixture {
     pub fn start(name: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, RETENTION)
+    }
+
+    /// A fixture whose keys live [`SHORT_RETENTION`].
+    pub fn start_expiring(name: &str) -> anyhow::Result<Self> {
+        Self::start_with(name, SHORT_RETENTION)
+    }
+
+    fn start_with(name: &str, retention: Duration) -> anyhow::Result<Self> {
         let server = RedisServer::start()?;
         let prefix = e2e::unique_prefix(name);
-        let store = Self::store_on(&server, &prefix)?;
+        let store =
+            RedisStore::connect(&redis_config_with(server.url(), false, &prefix, retention))?;
         Ok(Self {
             server,
             prefix,

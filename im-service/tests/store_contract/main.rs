@@ -36,7 +36,24 @@ macro_rules! with_every_contract_function {
             a_service_announcement_is_heard_but_is_nobodys_talk,
             announcing_a_session_again_answers_the_first_message_and_tells_nobody_twice,
             a_session_announced_before_newer_messages_pushed_it_out_is_not_announced_again,
+            an_activity_report_applies_only_when_newer_and_a_stop_only_for_its_session,
+            activity_delivered_out_of_order_or_twice_ends_in_the_newest_state,
+            an_activity_change_is_heard_once_by_contacts_and_shows_in_presence_and_partners,
+            every_status_change_is_fed_once_with_increasing_seqs,
+            reading_the_feed_with_cursors_pages_through_every_change_exactly_once,
+            an_update_after_an_interrupted_one_appends_the_unfed_change_once,
             ping_answers,
+        }
+    };
+}
+
+/// As `with_every_contract_function`, for the contract functions that need their store's
+/// records to expire soon (`helpers::SHORT_RETENTION`).
+macro_rules! with_every_expiring_contract_function {
+    ($then:ident!($($args:tt)*)) => {
+        $then! {
+            $($args)*
+            seqs_keep_increasing_after_the_presence_record_expired,
         }
     };
 }
@@ -65,11 +82,37 @@ macro_rules! contract_tests {
     };
 }
 
+/// As `contract_tests!`, on stores with a short retention.
+macro_rules! expiring_contract_tests {
+    ($($name:ident),* $(,)?) => {
+        mod memory_expiring {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    crate::contract::$name(&crate::helpers::expiring_memory_store()).await
+                }
+            )*
+        }
+
+        mod redis_expiring {
+            $(
+                #[tokio::test]
+                async fn $name() -> anyhow::Result<()> {
+                    let fixture = crate::helpers::RedisFixture::start_expiring(stringify!($name))?;
+                    crate::contract::$name(&fixture.store).await
+                }
+            )*
+        }
+    };
+}
+
 with_every_contract_function!(contract_tests!());
+with_every_expiring_contract_function!(expiring_contract_tests!());
 
 // After the macros: the modules use them.
 mod cluster;
 mod contract;
 mod helpers;
+mod redis_keys;
 mod redis_only;
 mod steps;

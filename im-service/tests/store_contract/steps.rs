@@ -1,12 +1,16 @@
-//! What the tests do through the `Store` trait: open conversations, post, talk, and read partners, listings and presence.
+//! What the tests do through the `Store` trait: open conversations, post, talk, report game activity, and read partners, listings, presence and the presence feed.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
 use im_service::{
-    domain::{ConversationRecord, PartnersRequest, StatusFilter},
+    domain::{ConversationRecord, PartnersRequest, StatusFilter, feed::Cursor},
     store::{AppendOutcome, CreateOutcome, Store},
 };
-use shared_types::{im::Message, presence::PresenceStatus};
+use shared_types::{
+    activity::{ActivityReport, PresenceChange},
+    im::Message,
+    presence::PresenceStatus,
+};
 use uuid::Uuid;
 
 use crate::helpers::{conversation, minutes, now, user};
@@ -140,5 +144,50 @@ pub async fn listed(store: &dyn Store, who: &str) -> anyhow::Result<Vec<Uuid>> {
         .await?
         .iter()
         .map(|c| c.id)
+        .collect())
+}
+
+/// A report that `who` began (`playing`) or stopped playing in `session`, numbered `seq`.
+pub fn report(who: &str, session: Uuid, playing: bool, seq: u64) -> anyhow::Result<ActivityReport> {
+    Ok(ActivityReport {
+        user_id: user(who)?,
+        session_id: session,
+        mode: "default".into(),
+        playing,
+        seq,
+        at: now() - minutes(1) + chrono::TimeDelta::milliseconds(i64::try_from(seq)?),
+    })
+}
+
+/// Every change the presence feed holds, read from the start `page` changes at a time (each
+/// page at most that long, the cursor moving on until nothing is new), and the last cursor.
+pub async fn feed(store: &dyn Store, page: usize) -> anyhow::Result<(Vec<PresenceChange>, Cursor)> {
+    let mut cursor = Cursor::start(store.feed_shards());
+    let mut all = Vec::new();
+    loop {
+        let (changes, next) = store.presence_changes(&cursor, page).await?;
+        ensure!(
+            changes.len() <= page,
+            "a page of {} for {page}",
+            changes.len()
+        );
+        if changes.is_empty() {
+            ensure!(next == cursor, "nothing new: the same cursor");
+            return Ok((all, cursor));
+        }
+        ensure!(next != cursor, "the cursor moves with what it returns");
+        all.extend(changes);
+        cursor = next;
+    }
+}
+
+/// `who`'s changes in the feed, in the order read.
+pub async fn fed(store: &dyn Store, who: &str) -> anyhow::Result<Vec<(PresenceStatus, u64)>> {
+    Ok(feed(store, 1000)
+        .await?
+        .0
+        .into_iter()
+        .filter(|change| change.user_id.as_str() == who)
+        .map(|change| (change.status, change.seq))
         .collect())
 }

@@ -1,11 +1,13 @@
 //! The embedded store: one process, nothing to install, nothing survives a restart.
 //!
 //! Every operation takes the one mutex, checks, then mutates: each change (limits included) is
-//! atomic, and the same rules as the Redis store hold.
+//! atomic, and the same rules as the Redis store hold. Presence and activity records expire
+//! after the retention, as the Redis keys do; the presence feed is one bounded list per shard.
 
 use std::{
     collections::{HashSet, VecDeque},
     sync::{Mutex, MutexGuard, PoisonError},
+    time::Duration,
 };
 
 use async_trait::async_trait;
@@ -13,16 +15,22 @@ use chrono::{DateTime, Utc};
 use service_kit::events::{BROADCAST_CAPACITY, Relayed};
 use shared_types::{
     UserId,
+    activity::{ActivityReport, PresenceChange},
     im::{Block, Conversation, GameAnnouncement, ImEvent, Message},
     presence::{Presence, PresenceStatus},
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::{AppendOutcome, BlockOutcome, CreateOutcome, Store, StoreError, StoreLimits};
-use crate::domain::{CandidateFacts, ConversationRecord, Relationship};
+use super::{
+    AppendOutcome, BlockOutcome, CreateOutcome, PresenceRecorded, Store, StoreError, StoreLimits,
+};
+use crate::domain::{CandidateFacts, ConversationRecord, Relationship, feed::Cursor};
 
+mod blocks;
 mod events;
+mod feed;
+mod presence;
 mod state;
 
 use self::state::{State, StoredConversation};
@@ -46,9 +54,18 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// A store with these limits, presence kept as long as `IM_RETENTION_SECS` says by default.
     pub fn with_limits(limits: StoreLimits) -> Self {
+        let retention = Duration::from_secs(crate::configuration::DEFAULT_RETENTION_SECS);
+        Self::with_retention(limits, retention)
+    }
+
+    /// A store with these limits whose presence and activity records expire `retention`
+    /// after their last update.
+    pub fn with_retention(limits: StoreLimits, retention: Duration) -> Self {
+        let changes = feed::Feed::new(limits.feed_shards, limits.feed_kept);
         Self {
-            state: Mutex::default(),
+            state: Mutex::new(State::new(retention, changes)),
             limits,
             feed: broadcast::channel(BROADCAST_CAPACITY).0,
         }
@@ -63,43 +80,50 @@ impl MemoryStore {
 
 #[async_trait]
 impl Store for MemoryStore {
-    async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError> {
-        let mut state = self.state();
-        let before = state
-            .presence
-            .insert(user.clone(), status)
-            .unwrap_or_default();
-        if before != status {
-            let watchers = state.presence_watchers(user);
-            let event = ImEvent::Presence(Presence {
-                user_id: user.clone(),
-                status,
-            });
-            state.notify(&self.feed, &watchers, &event);
-        }
+    async fn record_presence(
+        &self,
+        user: &UserId,
+        status: PresenceStatus,
+    ) -> Result<PresenceRecorded, StoreError> {
+        Ok(self.record(user, status))
+    }
+
+    async fn feed_presence(
+        &self,
+        user: &UserId,
+        changes: &[PresenceChange],
+    ) -> Result<(), StoreError> {
+        self.feed_changes(user, changes);
         Ok(())
     }
 
-    async fn presence(&self, user: &UserId) -> Result<PresenceStatus, StoreError> {
-        Ok(self.state().presence.get(user).copied().unwrap_or_default())
+    async fn presence(&self, user: &UserId) -> Result<Presence, StoreError> {
+        Ok(self.state().presence_of(user))
     }
 
     async fn relationship(
         &self,
         viewer: &UserId,
         subject: &UserId,
-    ) -> Result<(Relationship, PresenceStatus), StoreError> {
-        let state = self.state();
-        let relationship = Relationship {
-            talked: state
-                .contacts
-                .get(viewer)
-                .is_some_and(|contacts| contacts.contains(subject)),
-            viewer_blocks: state.blocks(viewer, subject),
-            subject_blocks: state.blocks(subject, viewer),
-        };
-        let status = state.presence.get(subject).copied().unwrap_or_default();
-        Ok((relationship, status))
+    ) -> Result<(Relationship, Presence), StoreError> {
+        Ok(self.state().relationship(viewer, subject))
+    }
+
+    async fn apply_activity(&self, reports: &[ActivityReport]) -> Result<(), StoreError> {
+        self.apply(reports);
+        Ok(())
+    }
+
+    fn feed_shards(&self) -> usize {
+        self.state().changes.shards()
+    }
+
+    async fn presence_changes(
+        &self,
+        after: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<PresenceChange>, Cursor), StoreError> {
+        Ok(self.state().changes.read(after, limit))
     }
 
     async fn create_conversation(
@@ -310,7 +334,7 @@ impl Store for MemoryStore {
         since: DateTime<Utc>,
     ) -> Result<(PresenceStatus, Vec<ConversationRecord>), StoreError> {
         let state = self.state();
-        let status = state.presence.get(user).copied().unwrap_or_default();
+        let status = state.status_of(user);
         let records = state
             .open
             .get(user)
@@ -338,7 +362,8 @@ impl Store for MemoryStore {
         Ok(candidates
             .iter()
             .map(|candidate| CandidateFacts {
-                status: state.presence.get(candidate).copied().unwrap_or_default(),
+                status: state.status_of(candidate),
+                activity: state.activity_of(candidate),
                 blocks_user: state.blocks(candidate, user),
                 blocked_by_user: state.blocks(user, candidate),
             })
@@ -351,16 +376,7 @@ impl Store for MemoryStore {
         blocked: &UserId,
         at: DateTime<Utc>,
     ) -> Result<BlockOutcome, StoreError> {
-        let mut state = self.state();
-        let blocks = state.blocks.entry(blocker.clone()).or_default();
-        if blocks.contains_key(blocked) {
-            return Ok(BlockOutcome::AlreadyBlocked);
-        }
-        if blocks.len() >= self.limits.max_blocks {
-            return Ok(BlockOutcome::Limit);
-        }
-        blocks.insert(blocked.clone(), at);
-        Ok(BlockOutcome::Blocked)
+        Ok(self.put_block(blocker, blocked, at))
     }
 
     async fn unblock(&self, blocker: &UserId, blocked: &UserId) -> Result<(), StoreError> {
@@ -371,19 +387,7 @@ impl Store for MemoryStore {
     }
 
     async fn blocks(&self, blocker: &UserId) -> Result<Vec<Block>, StoreError> {
-        let mut found: Vec<Block> = self
-            .state()
-            .blocks
-            .get(blocker)
-            .into_iter()
-            .flatten()
-            .map(|(user_id, at)| Block {
-                user_id: user_id.clone(),
-                blocked_at: *at,
-            })
-            .collect();
-        super::newest_block_first(&mut found);
-        Ok(found)
+        Ok(self.list_blocks(blocker))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

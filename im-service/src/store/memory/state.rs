@@ -10,11 +10,14 @@ use service_kit::events::{EventBuffer, Relayed, StoredEvent};
 use shared_types::{
     UserId,
     im::{GameAnnouncement, ImEvent, Message, MessageKind},
-    presence::PresenceStatus,
 };
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+use super::{
+    feed::Feed,
+    presence::{ActivityRecord, PresenceRecord},
+};
 use crate::domain::ConversationRecord;
 
 /// A user's events stay replayable this long after their newest, as in Redis.
@@ -22,9 +25,17 @@ const EVENTS_TTL: Duration = Duration::from_secs(3600);
 /// How often a write also drops the streams that expired.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
-#[derive(Default)]
 pub(super) struct State {
-    pub(super) presence: HashMap<UserId, PresenceStatus>,
+    /// Presence records, each until `retention` after its last update (as a Redis key).
+    pub(super) presence: HashMap<UserId, PresenceRecord>,
+    /// Game activity, each until `retention` after the last report applied.
+    pub(super) activity: HashMap<UserId, ActivityRecord>,
+    /// `IM_RETENTION_SECS`, for presence and activity.
+    pub(super) retention: Duration,
+    /// When `presence` and `activity` were last rid of the expired records.
+    pub(super) records_purged: Option<Instant>,
+    /// The presence feed.
+    pub(super) changes: Feed,
     pub(super) conversations: HashMap<Uuid, StoredConversation>,
     /// The conversations each user sees (listing).
     pub(super) by_user: HashMap<UserId, HashSet<Uuid>>,
@@ -116,6 +127,23 @@ impl StoredConversation {
 }
 
 impl State {
+    pub(super) fn new(retention: Duration, feed: Feed) -> Self {
+        Self {
+            presence: HashMap::new(),
+            activity: HashMap::new(),
+            retention,
+            records_purged: None,
+            changes: feed,
+            conversations: HashMap::new(),
+            by_user: HashMap::new(),
+            open: HashMap::new(),
+            contacts: HashMap::new(),
+            blocks: HashMap::new(),
+            events: HashMap::new(),
+            events_purged: None,
+        }
+    }
+
     pub(super) fn blocks(&self, blocker: &UserId, blocked: &UserId) -> bool {
         self.blocks
             .get(blocker)
@@ -124,6 +152,11 @@ impl State {
 
     pub(super) fn open_count(&self, user: &UserId) -> usize {
         self.open.get(user).map_or(0, HashSet::len)
+    }
+
+    /// How often a write also drops expired records and streams.
+    pub(super) fn purge_due(last: Option<Instant>, at: Instant) -> bool {
+        last.is_none_or(|purged| at.duration_since(purged) > PURGE_EVERY)
     }
 
     /// Appends `event` to each of `users`' streams and relays it, in the
@@ -148,10 +181,7 @@ impl State {
             let stored = buffer.append(StoredEvent::new(user, event.clone()), now);
             let _ = feed.send(Relayed::Event(stored));
         }
-        if self
-            .events_purged
-            .is_none_or(|purged| at.duration_since(purged) > PURGE_EVERY)
-        {
+        if Self::purge_due(self.events_purged, at) {
             self.events
                 .retain(|_, (_, last)| at.duration_since(*last) <= EVENTS_TTL);
             self.events_purged = Some(at);

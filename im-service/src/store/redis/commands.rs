@@ -12,6 +12,9 @@ use crate::store::StoreError;
 /// Commands that all name keys of one entity (one hash tag, so one slot).
 pub(super) type Group = Vec<Cmd>;
 
+/// One script call: its keys (all in one slot) and its arguments.
+pub(super) type ScriptCall = (Vec<String>, Vec<String>);
+
 /// Worth a 503 and a later retry (connection trouble, failover), as opposed to a bug.
 fn is_unavailability(err: &RedisError) -> bool {
     err.is_io_error() || !matches!(err.retry_method(), RetryMethod::NoRetry)
@@ -91,6 +94,45 @@ impl RedisStore {
         .await
     }
 
+    /// Runs `script` once per call, each call in its own slot, all in one batch
+    /// ([`RedisStore::batch`]: one pipeline on a standalone server), by hash; returns each
+    /// call's reply, in order. A call that Redis answers `NOSCRIPT` (a node that does not hold
+    /// the script yet: first use, a restart, a failover) runs again on its own, loading it;
+    /// the calls that went through are not repeated. Any other error reply fails the batch.
+    pub(super) async fn invoke_each(
+        &self,
+        doing: &'static str,
+        script: &Script,
+        calls: &[ScriptCall],
+    ) -> Result<Vec<Value>, StoreError> {
+        let groups: Vec<Group> = calls
+            .iter()
+            .map(|(keys, args)| {
+                let mut call = redis::cmd("EVALSHA");
+                call.arg(script.get_hash())
+                    .arg(keys.len())
+                    .arg(keys)
+                    .arg(args);
+                vec![call]
+            })
+            .collect();
+        let replies = self.batch_with(doing, &groups, true).await?;
+        let mut answers = Vec::with_capacity(calls.len());
+        for ((keys, args), reply) in calls.iter().zip(replies) {
+            let reply = reply.into_iter().next().unwrap_or(Value::Nil);
+            answers.push(match reply {
+                Value::ServerError(err) if err.code() == "NOSCRIPT" => {
+                    self.invoke::<Value>(doing, script, keys, args).await?
+                }
+                Value::ServerError(err) => {
+                    return Err(store_error(RedisError::from(err), doing));
+                }
+                reply => reply,
+            });
+        }
+        Ok(answers)
+    }
+
     /// Sends groups of commands at once, each group naming keys of one slot only: on a
     /// standalone server one pipeline for all of them, on a cluster one pipeline per group, all
     /// in flight together. Returns each group's replies, in order.
@@ -98,6 +140,17 @@ impl RedisStore {
         &self,
         doing: &'static str,
         groups: &[Group],
+    ) -> Result<Vec<Vec<Value>>, StoreError> {
+        self.batch_with(doing, groups, false).await
+    }
+
+    /// As [`RedisStore::batch`]; with `lenient`, a command's error reply is returned in its
+    /// place (`Value::ServerError`) instead of failing the batch.
+    async fn batch_with(
+        &self,
+        doing: &'static str,
+        groups: &[Group],
+        lenient: bool,
     ) -> Result<Vec<Vec<Value>>, StoreError> {
         if groups.iter().all(Vec::is_empty) {
             return Ok(groups.iter().map(|_| Vec::new()).collect());
@@ -114,6 +167,9 @@ impl RedisStore {
                         for cmd in group {
                             pipe.add_command(cmd.clone());
                         }
+                        if lenient {
+                            pipe.ignore_errors();
+                        }
                         pipe.query_async::<Vec<Value>>(&mut conn).await
                     }
                 }))
@@ -122,6 +178,9 @@ impl RedisStore {
                 let mut pipe = redis::pipe();
                 for cmd in groups.iter().flatten() {
                     pipe.add_command(cmd.clone());
+                }
+                if lenient {
+                    pipe.ignore_errors();
                 }
                 let mut replies = pipe.query_async::<Vec<Value>>(&mut conn).await?.into_iter();
                 Ok(groups

@@ -6,11 +6,10 @@
 //! and counted (`im_events_unsent_total`); clients read their views again when their stream
 //! (re)opens.
 
-use futures_util::future::try_join_all;
 use redis::Script;
 use shared_types::{UserId, im::ImEvent, presence::Presence};
 
-use super::{RedisStore, commands::Group};
+use super::{RedisStore, commands::ScriptCall};
 use crate::store::StoreError;
 
 /// How long a user's events stay replayable after their newest (as the game's).
@@ -53,22 +52,33 @@ impl RedisStore {
     /// Tells `watchers` (the contacts `user` does not block, read with the change) that
     /// `presence` changed, but for those who block `user` (checked in each watcher's slot).
     pub(super) async fn notify_presence(&self, presence: &Presence, watchers: &[String]) {
-        let Ok(json) = encode(&ImEvent::Presence(presence.clone())) else {
-            return unsent("encoding an event");
-        };
-        let calls = watchers
-            .iter()
-            .filter_map(|watcher| UserId::parse(watcher).ok())
-            .map(|watcher| {
-                let keys = vec![
-                    self.keys.user_events(&watcher),
-                    self.keys.user_blocks(&watcher),
-                ];
-                let mut args = self.event_args(&watcher, &json);
-                args.push(presence.user_id.to_string());
-                (keys, args)
-            })
-            .collect();
+        self.notify_presences(&[(presence.clone(), watchers.to_vec())])
+            .await;
+    }
+
+    /// [`RedisStore::notify_presence`] for several changes at once, in one batch: each of
+    /// different users (one user's changes in order go in successive batches).
+    pub(super) async fn notify_presences(&self, told: &[(Presence, Vec<String>)]) {
+        let mut calls = Vec::new();
+        for (presence, watchers) in told {
+            let Ok(json) = encode(&ImEvent::Presence(presence.clone())) else {
+                return unsent("encoding an event");
+            };
+            calls.extend(
+                watchers
+                    .iter()
+                    .filter_map(|watcher| UserId::parse(watcher).ok())
+                    .map(|watcher| {
+                        let keys = vec![
+                            self.keys.user_events(&watcher),
+                            self.keys.user_blocks(&watcher),
+                        ];
+                        let mut args = self.event_args(&watcher, &json);
+                        args.push(presence.user_id.to_string());
+                        (keys, args)
+                    }),
+            );
+        }
         if let Err(err) = self
             .fan_out(
                 "appending a presence event",
@@ -77,48 +87,23 @@ impl RedisStore {
             )
             .await
         {
-            tracing::warn!(%err, user = %presence.user_id, "a presence event was not appended (the change was)");
+            tracing::warn!(%err, "a presence event was not appended (the change was)");
             unsent("appending a presence event");
         }
     }
 
-    /// Runs `script` once per `(keys, args)`, each in its own slot: all in one batch
-    /// ([`RedisStore::batch`]: one pipeline on a standalone server). The batch calls the
-    /// script by hash; where Redis does not hold it yet (first use, a restart), each call
-    /// loads it. A call that went through before another node said `NOSCRIPT` runs again:
-    /// events carry marks (written once), presence events are state (telling twice is
-    /// harmless).
+    /// Runs `script` once per `(keys, args)`, each in its own slot, all in one batch
+    /// ([`RedisStore::invoke_each`]).
     async fn fan_out(
         &self,
         doing: &'static str,
         script: &Script,
-        calls: Vec<(Vec<String>, Vec<String>)>,
+        calls: Vec<ScriptCall>,
     ) -> Result<(), StoreError> {
         if calls.is_empty() {
             return Ok(());
         }
-        let groups: Vec<Group> = calls
-            .iter()
-            .map(|(keys, args)| {
-                let mut call = redis::cmd("EVALSHA");
-                call.arg(script.get_hash())
-                    .arg(keys.len())
-                    .arg(keys)
-                    .arg(args);
-                vec![call]
-            })
-            .collect();
-        match self.batch(doing, &groups).await {
-            Ok(_) => Ok(()),
-            Err(err) if is_noscript(&err) => try_join_all(
-                calls
-                    .iter()
-                    .map(|(keys, args)| self.invoke::<i64>(doing, script, keys, args)),
-            )
-            .await
-            .map(drop),
-            Err(err) => Err(err),
-        }
+        self.invoke_each(doing, script, &calls).await.map(drop)
     }
 
     fn event_args(&self, user: &UserId, json: &str) -> Vec<String> {
@@ -135,15 +120,6 @@ impl RedisStore {
 fn encode(event: &ImEvent) -> Result<String, StoreError> {
     serde_json::to_string(event)
         .map_err(|err| StoreError::Unexpected(anyhow::Error::new(err).context("encoding an event")))
-}
-
-/// Redis does not hold the script (yet): `NOSCRIPT`, anywhere in the error's chain.
-fn is_noscript(err: &StoreError) -> bool {
-    let (StoreError::Unavailable(source) | StoreError::Unexpected(source)) = err;
-    source
-        .chain()
-        .filter_map(|cause| cause.downcast_ref::<redis::RedisError>())
-        .any(|redis_err| redis_err.code() == Some("NOSCRIPT"))
 }
 
 /// Counts events a fan-out could not append.

@@ -1,4 +1,4 @@
-//! Key names: every key carries one entity's hash tag (`{c.<id>}` or `{u.<user>}`), so it lives in that entity's slot.
+//! Key names: every key carries one entity's hash tag (`{c.<id>}`, `{u.<user>}` or `{feed.<shard>}`), so it lives in that entity's slot.
 
 use shared_types::UserId;
 use uuid::Uuid;
@@ -39,6 +39,23 @@ impl Keys {
     }
     pub(super) fn user_presence(&self, user: &UserId) -> String {
         format!("{}:{{u.{user}}}:presence", self.prefix)
+    }
+    /// The `seq` of the user's newest status change, and the changes not yet known to be in
+    /// the presence feed.
+    pub(super) fn user_presence_seq(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:presence_seq", self.prefix)
+    }
+    /// The user's game activity and the `seq` of the newest report applied.
+    pub(super) fn user_activity(&self, user: &UserId) -> String {
+        format!("{}:{{u.{user}}}:activity", self.prefix)
+    }
+    /// One shard of the presence feed: a stream of changes.
+    pub(super) fn feed_changes(&self, shard: usize) -> String {
+        format!("{}:{{feed.{shard}}}:changes", self.prefix)
+    }
+    /// The newest `seq` appended to that shard per user: a change is appended once, in order.
+    pub(super) fn feed_appended(&self, shard: usize) -> String {
+        format!("{}:{{feed.{shard}}}:appended", self.prefix)
     }
     pub(super) fn user_events(&self, user: &UserId) -> String {
         format!("{}:{{u.{user}}}:events", self.prefix)

@@ -15,13 +15,23 @@
 //! - `P:{u.<user>}:contacts` set: users the user has talked with (both posted in a conversation)
 //! - `P:{u.<user>}:blocks`  sorted set: users this user blocks, scored by when (ms)
 //! - `P:{u.<user>}:presence` string: presence status
+//! - `P:{u.<user>}:presence_seq` hash: `seq` of the user's newest status change, and `p.<seq>`
+//!   = "<status> <ms>" for each change not yet known to be in the presence feed (the unfed
+//!   marks); as long-lived as the presence
+//! - `P:{u.<user>}:activity` hash: the user's game activity (`session`, `mode`, `since` ms;
+//!   absent when not playing) and `seq` of the newest report applied
+//! - `P:{feed.<n>}:changes` stream: shard `n` of the presence feed (`IM_FEED_SHARDS`, by
+//!   FNV-1a of the user id): entries `user_id`, `status`, `seq`, `at` (ms), trimmed to about
+//!   `IM_FEED_KEPT`, kept at least a day after the newest
+//! - `P:{feed.<n>}:appended` sorted set: users scored by the newest `seq` appended to the
+//!   shard (the newest `IM_FEED_KEPT`): each change is appended once, a user's in `seq` order
 //! - `P:{u.<user>}:events`  stream: the user's newest IM events (an hour after the newest),
 //!   each also published on `P:events` for every replica's streams
 //! - `P:{u.<user>}:event_marks` sorted set: marks of the events appended, scored by when
 //!   (a retried fan-out finds its own; twice as many as the events kept)
 //!
 //! A Lua script touches one slot only. Every change that lives in one slot is one script:
-//! presence, block and unblock (limit included), a conversation's own state (create, append +
+//! presence, a user's activity reports, block and unblock (limit included), a conversation's own state (create, append +
 //! posters + activity + trim, close). A change that spans slots (creating, posting in and closing
 //! a conversation also update the participants' indexes) is a fixed sequence of such scripts,
 //! each idempotent, ordered so that an interruption never shows a half-written state:
@@ -34,6 +44,10 @@
 //! - contacts (who may see whose presence) are written only *after* the message that makes two
 //!   users talk, so they lag the truth; every later message in the conversation re-adds the
 //!   pairs already complete, which heals an update that was interrupted;
+//! - a presence change is recorded (status, `seq`, unfed mark) in the user's slot, then
+//!   appended to its feed shard, then its mark cleared: an interruption leaves the mark, and
+//!   the user's next presence update appends the marked changes again (the shard takes each
+//!   once); see `Store::set_presence`;
 //! - events come last, after the change they tell of, one script per user's slot, each
 //!   appended once (a mark per event): an interrupted fan-out may leave a user without the
 //!   event (never with an event of a change that did not happen); clients read the
@@ -48,16 +62,19 @@
 //!   and reading messages (the cross-slot sequences above).
 //! - `open_slots`: the open-conversation limit: taking, keeping, freeing, reclaiming slots.
 //! - `presence`, `blocks`, `partners`: presence and contacts; blocks; what a partners query reads.
+//! - `activity`, `feed`: game activity reports; the presence feed (appending, reading).
 //! - `commands`: retrying once on a broken connection, script calls, batches per slot.
 //! - `keys`, `scripts` (`lua/`), `values`: key names, the Lua scripts, stored values.
 //!
 //! Each operation of [`Store`] is a function of its topic's module; what several share
 //! (running commands, reading records, taking slots, adding contacts) are `RedisStore` methods.
 
+mod activity;
 mod blocks;
 mod commands;
 mod conversations;
 mod events;
+mod feed;
 mod keys;
 mod messages;
 mod open_slots;
@@ -81,15 +98,18 @@ use service_kit::{
 };
 use shared_types::{
     UserId,
+    activity::{ActivityReport, PresenceChange},
     im::{Block, Conversation, GameAnnouncement, ImEvent, Message},
-    presence::PresenceStatus,
+    presence::{Presence, PresenceStatus},
 };
 use tokio::{sync::broadcast, task::JoinHandle};
 use uuid::Uuid;
 
 use self::{keys::Keys, scripts::Scripts};
-use super::{AppendOutcome, BlockOutcome, CreateOutcome, Store, StoreError, StoreLimits};
-use crate::domain::{CandidateFacts, ConversationRecord, Relationship};
+use super::{
+    AppendOutcome, BlockOutcome, CreateOutcome, PresenceRecorded, Store, StoreError, StoreLimits,
+};
+use crate::domain::{CandidateFacts, ConversationRecord, Relationship, feed::Cursor};
 
 /// Where and how to keep the data.
 #[derive(Debug, Clone)]
@@ -177,11 +197,23 @@ impl EventLog<ImEvent> for RedisStore {
 
 #[async_trait]
 impl Store for RedisStore {
-    async fn set_presence(&self, user: &UserId, status: PresenceStatus) -> Result<(), StoreError> {
-        presence::set(self, user, status).await
+    async fn record_presence(
+        &self,
+        user: &UserId,
+        status: PresenceStatus,
+    ) -> Result<PresenceRecorded, StoreError> {
+        presence::record(self, user, status).await
     }
 
-    async fn presence(&self, user: &UserId) -> Result<PresenceStatus, StoreError> {
+    async fn feed_presence(
+        &self,
+        user: &UserId,
+        changes: &[PresenceChange],
+    ) -> Result<(), StoreError> {
+        feed::append(self, user, changes).await
+    }
+
+    async fn presence(&self, user: &UserId) -> Result<Presence, StoreError> {
         presence::get(self, user).await
     }
 
@@ -189,8 +221,24 @@ impl Store for RedisStore {
         &self,
         viewer: &UserId,
         subject: &UserId,
-    ) -> Result<(Relationship, PresenceStatus), StoreError> {
+    ) -> Result<(Relationship, Presence), StoreError> {
         presence::relationship(self, viewer, subject).await
+    }
+
+    async fn apply_activity(&self, reports: &[ActivityReport]) -> Result<(), StoreError> {
+        activity::apply(self, reports).await
+    }
+
+    fn feed_shards(&self) -> usize {
+        self.limits.feed_shards.max(1)
+    }
+
+    async fn presence_changes(
+        &self,
+        after: &Cursor,
+        limit: usize,
+    ) -> Result<(Vec<PresenceChange>, Cursor), StoreError> {
+        feed::read(self, after, limit).await
     }
 
     async fn create_conversation(

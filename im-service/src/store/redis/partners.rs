@@ -1,4 +1,4 @@
-//! What a partners query reads: the user's presence and newest open conversations, then each candidate's presence and the blocks either way.
+//! What a partners query reads: the user's presence and newest open conversations, then each candidate's presence, activity and the blocks either way.
 
 use chrono::{DateTime, Utc};
 use redis::Value;
@@ -55,8 +55,9 @@ pub(super) async fn sources(
     Ok((status, records))
 }
 
-/// For each of `candidates`: their presence, and the blocks between them and `user`. One
-/// group for the user's blocks, one per candidate, all in one batch.
+/// For each of `candidates`: their presence and activity, and the blocks between them and
+/// `user`. One group for the user's blocks, one per candidate (three commands in their slot),
+/// all in one batch.
 pub(super) async fn candidate_facts(
     store: &RedisStore,
     user: &UserId,
@@ -75,6 +76,7 @@ pub(super) async fn candidate_facts(
         groups.push(vec![
             presence::lookup(store, candidate),
             blocks::lookup(store, candidate, user),
+            presence::activity_lookup(store, candidate),
         ]);
     }
     let mut replies = store
@@ -98,8 +100,11 @@ pub(super) async fn candidate_facts(
             let mut reply = reply.into_iter();
             let status: Option<String> = parse(reply.next().unwrap_or(Value::Nil), "presence")?;
             let blocks_user: Option<f64> = parse(reply.next().unwrap_or(Value::Nil), "blocks")?;
+            let activity =
+                presence::parse_activity_reply(candidate, reply.next().unwrap_or(Value::Nil))?;
             Ok(CandidateFacts {
                 status: parse_presence(candidate, status)?,
+                activity,
                 blocks_user: blocks_user.is_some(),
                 blocked_by_user: blocked.get(i).copied().flatten().is_some(),
             })

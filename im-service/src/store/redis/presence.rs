@@ -1,24 +1,32 @@
-//! Presence and contacts (who has talked with whom, so may see their presence): setting and reading a presence, adding contacts, reading a relationship.
+//! Presence and contacts (who has talked with whom, so may see their presence): recording a presence change (step one; the feed is `feed`), reading a presence with its activity, adding contacts, reading a relationship.
 
 use anyhow::anyhow;
-use redis::Cmd;
+use chrono::Utc;
+use redis::{Cmd, Value};
 use shared_types::{
     UserId,
+    activity::{Activity, PresenceChange},
     presence::{Presence, PresenceStatus},
 };
 
 use super::{
     RedisStore, blocks,
-    values::{parse, parse_presence},
+    values::{Reply, from_millis, parse, parse_activity, parse_presence},
 };
-use crate::{domain::Relationship, store::StoreError};
+use crate::{
+    domain::{Relationship, feed::MAX_UNFED},
+    store::{PresenceRecorded, StoreError},
+};
 
-pub(super) async fn set(
+/// Step one of a presence change ([`crate::store::Store::record_presence`]): the script in
+/// the user's slot records the status and, when it changed, its `seq` and unfed mark; then
+/// the contacts hear of it.
+pub(super) async fn record(
     store: &RedisStore,
     user: &UserId,
     status: PresenceStatus,
-) -> Result<(), StoreError> {
-    let reply: Vec<redis::Value> = store
+) -> Result<PresenceRecorded, StoreError> {
+    let reply: Value = store
         .invoke(
             "setting presence",
             &store.scripts.set_presence,
@@ -26,24 +34,48 @@ pub(super) async fn set(
                 store.keys.user_presence(user),
                 store.keys.user_blocks(user),
                 store.keys.user_contacts(user),
+                store.keys.user_presence_seq(user),
+                store.keys.user_activity(user),
             ],
-            &[status.as_str().to_owned(), store.retention_ms.to_string()],
+            &[
+                status.as_str().to_owned(),
+                store.retention_ms.to_string(),
+                Utc::now().timestamp_millis().to_string(),
+                MAX_UNFED.to_string(),
+            ],
         )
         .await?;
-    let (changed, watchers) = reply.split_first().unzip();
-    if changed.is_some_and(|flag| matches!(flag, redis::Value::Int(1))) {
-        let watchers: Vec<String> = watchers
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|value| redis::from_redis_value(value.clone()).ok())
-            .collect();
-        let presence = Presence {
+    let mut reply = Reply::new(reply, "presence")?;
+    let changed: i64 = reply.next("changed")?;
+    let activity = parse_activity(
+        user,
+        reply.next("session")?,
+        reply.next("mode")?,
+        reply.next("since")?,
+    )?;
+    let count: usize = reply.next("unfed count")?;
+    let mut unfed = Vec::with_capacity(count);
+    for _ in 0..count {
+        let seq: u64 = reply.next("unfed seq")?;
+        let raw: String = reply.next("unfed status")?;
+        let at: i64 = reply.next("unfed time")?;
+        unfed.push(PresenceChange {
             user_id: user.clone(),
-            status,
-        };
+            status: parse_presence(user, Some(raw))?,
+            seq,
+            at: from_millis(at).map_err(StoreError::Unexpected)?,
+        });
+    }
+    let presence = Presence {
+        user_id: user.clone(),
+        status,
+        activity,
+    };
+    if changed == 1 {
+        let watchers = reply.rest("watchers")?;
         store.notify_presence(&presence, &watchers).await;
     }
-    Ok(())
+    Ok(PresenceRecorded { presence, unfed })
 }
 
 /// The command that reads `user`'s presence: nil when none is stored (offline).
@@ -53,15 +85,46 @@ pub(super) fn lookup(store: &RedisStore, user: &UserId) -> Cmd {
     cmd
 }
 
-pub(super) async fn get(store: &RedisStore, user: &UserId) -> Result<PresenceStatus, StoreError> {
-    let lookup = lookup(store, user);
-    let raw: Option<String> = store
-        .run("reading presence", |mut conn| {
-            let lookup = &lookup;
-            async move { lookup.query_async(&mut conn).await }
-        })
+/// The command that reads `user`'s activity (in their slot, beside [`lookup`]).
+pub(super) fn activity_lookup(store: &RedisStore, user: &UserId) -> Cmd {
+    let mut cmd = redis::cmd("HMGET");
+    cmd.arg(store.keys.user_activity(user))
+        .arg("session")
+        .arg("mode")
+        .arg("since");
+    cmd
+}
+
+/// The reply of [`activity_lookup`].
+pub(super) fn parse_activity_reply(
+    user: &UserId,
+    reply: Value,
+) -> Result<Option<Activity>, StoreError> {
+    let fields: Vec<Option<String>> = parse(reply, "activity")?;
+    let mut fields = fields.into_iter();
+    parse_activity(
+        user,
+        fields.next().flatten(),
+        fields.next().flatten(),
+        fields.next().flatten(),
+    )
+}
+
+/// `user`'s presence and activity: one pipeline in their slot.
+pub(super) async fn get(store: &RedisStore, user: &UserId) -> Result<Presence, StoreError> {
+    let replies = store
+        .batch(
+            "reading presence",
+            &[vec![lookup(store, user), activity_lookup(store, user)]],
+        )
         .await?;
-    parse_presence(user, raw)
+    let mut values = replies.into_iter().flatten();
+    let status: Option<String> = parse(values.next().unwrap_or(Value::Nil), "presence")?;
+    Ok(Presence {
+        user_id: user.clone(),
+        status: parse_presence(user, status)?,
+        activity: parse_activity_reply(user, values.next().unwrap_or(Value::Nil))?,
+    })
 }
 
 /// Whether `viewer` and `subject` talked, the blocks either way, and `subject`'s presence: one
@@ -70,7 +133,7 @@ pub(super) async fn relationship(
     store: &RedisStore,
     viewer: &UserId,
     subject: &UserId,
-) -> Result<(Relationship, PresenceStatus), StoreError> {
+) -> Result<(Relationship, Presence), StoreError> {
     let mut talked = redis::cmd("SISMEMBER");
     talked
         .arg(store.keys.user_contacts(viewer))
@@ -83,6 +146,7 @@ pub(super) async fn relationship(
                 vec![
                     lookup(store, subject),
                     blocks::lookup(store, subject, viewer),
+                    activity_lookup(store, subject),
                 ],
             ],
         )
@@ -97,13 +161,18 @@ pub(super) async fn relationship(
     let viewer_blocks: Option<f64> = parse(next("blocks")?, "blocks")?;
     let status: Option<String> = parse(next("presence")?, "presence")?;
     let subject_blocks: Option<f64> = parse(next("blocks")?, "blocks")?;
+    let activity = parse_activity_reply(subject, next("activity")?)?;
     Ok((
         Relationship {
             talked,
             viewer_blocks: viewer_blocks.is_some(),
             subject_blocks: subject_blocks.is_some(),
         },
-        parse_presence(subject, status)?,
+        Presence {
+            user_id: subject.clone(),
+            status: parse_presence(subject, status)?,
+            activity,
+        },
     ))
 }
 

@@ -5,6 +5,8 @@ use service_kit::events::redis::with_append_event;
 
 pub(super) struct Scripts {
     pub(super) set_presence: Script,
+    pub(super) apply_activity: Script,
+    pub(super) append_feed: Script,
     pub(super) reserve: Script,
     pub(super) index_participant: Script,
     pub(super) touch_participant: Script,
@@ -23,6 +25,8 @@ impl Scripts {
     pub(super) fn load() -> Self {
         Self {
             set_presence: Script::new(include_str!("lua/set_presence.lua")),
+            apply_activity: Script::new(include_str!("lua/apply_activity.lua")),
+            append_feed: Script::new(include_str!("lua/append_feed.lua")),
             reserve: Script::new(include_str!("lua/reserve.lua")),
             index_participant: Script::new(include_str!("lua/index_participant.lua")),
             touch_participant: Script::new(include_str!("lua/touch_participant.lua")),

@@ -1,9 +1,11 @@
 //! The behaviour every store must have, one module per topic. Each function is run against every backend by `main.rs` and `cluster.rs`.
 
+mod activity;
 mod announcements;
 mod blocks;
 mod conversations;
 mod events;
+mod feed;
 mod limits;
 mod partners;
 mod presence;
@@ -11,7 +13,8 @@ mod presence;
 use im_service::store::Store;
 
 pub use self::{
-    announcements::*, blocks::*, conversations::*, events::*, limits::*, partners::*, presence::*,
+    activity::*, announcements::*, blocks::*, conversations::*, events::*, feed::*, limits::*,
+    partners::*, presence::*,
 };
 
 pub async fn ping_answers(store: &dyn Store) -> anyhow::Result<()> {

@@ -98,7 +98,8 @@ pub async fn once_both_posted_they_are_partners_and_see_each_others_presence(
     assert_eq!(
         store
             .presence_seen_by(&user("alice")?, &user("bob")?)
-            .await?,
+            .await?
+            .map(|presence| presence.status),
         Some(PresenceStatus::Available)
     );
     // Closed: no longer partners, but they still see each other's presence.

@@ -12,13 +12,19 @@ pub async fn presence_is_offline_until_set_then_what_was_set(
     store: &dyn Store,
 ) -> anyhow::Result<()> {
     let alice = user("alice")?;
-    assert_eq!(store.presence(&alice).await?, PresenceStatus::Offline);
+    assert_eq!(
+        store.presence(&alice).await?.status,
+        PresenceStatus::Offline
+    );
     store.set_presence(&alice, PresenceStatus::Busy).await?;
-    assert_eq!(store.presence(&alice).await?, PresenceStatus::Busy);
+    assert_eq!(store.presence(&alice).await?.status, PresenceStatus::Busy);
     store
         .set_presence(&alice, PresenceStatus::Available)
         .await?;
-    assert_eq!(store.presence(&alice).await?, PresenceStatus::Available);
+    assert_eq!(
+        store.presence(&alice).await?.status,
+        PresenceStatus::Available
+    );
     Ok(())
 }
 
