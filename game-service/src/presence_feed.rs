@@ -9,7 +9,7 @@ use std::{sync::Arc, time::Duration};
 
 use uuid::Uuid;
 
-use crate::{game::Game, metrics};
+use crate::{game::Game, im_client::DeliveryError, metrics};
 
 /// Changes read per poll; a longer backlog is read on at once.
 const PAGE: usize = 256;
@@ -49,6 +49,18 @@ pub async fn poll(game: &Game, holder: &str) {
         };
         let page = match game.im().presence_changes(cursor.as_deref(), PAGE).await {
             Ok(page) => page,
+            // A cursor the IM service no longer understands (its feed was resharded): read
+            // again from the oldest change it keeps. Applying a change twice is harmless.
+            Err(DeliveryError::Refused(why)) if cursor.is_some() => {
+                tracing::warn!(%why, "the presence feed refused our cursor; reading from its start");
+                match game.im().presence_changes(None, PAGE).await {
+                    Ok(page) => page,
+                    Err(err) => {
+                        tracing::debug!(%err, "cannot read the presence feed now");
+                        return;
+                    }
+                }
+            }
             Err(err) => {
                 tracing::debug!(%err, "cannot read the presence feed now");
                 return;

@@ -115,7 +115,11 @@ impl ImService for ScriptedPartners {
         if self.is_down() {
             return Err(DeliveryError::Unavailable("scripted: IM down".into()));
         }
-        let from: usize = after.and_then(|a| a.parse().ok()).unwrap_or(0);
+        let from: usize = match after.map(str::parse) {
+            None => 0,
+            Some(Ok(from)) => from,
+            Some(Err(_)) => return Err(DeliveryError::Refused("scripted: 400 bad cursor".into())),
+        };
         let feed = self.feed.lock().map(|f| f.clone()).unwrap_or_default();
         let changes: Vec<PresenceChange> = feed.iter().skip(from).take(limit).cloned().collect();
         Ok(PresenceChanges {

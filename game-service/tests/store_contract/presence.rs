@@ -22,6 +22,7 @@ on_both_stores!(
     a_change_delivered_again_or_late_is_applied_once,
     while_the_im_is_down_the_feed_waits_and_nothing_is_lost,
     only_the_replica_holding_the_lease_follows_the_feed,
+    a_cursor_the_feed_no_longer_understands_is_read_again_from_the_start,
 );
 
 fn cancelled_for(events: &[GameEvent], prompt: uuid::Uuid, reason: Reason) -> bool {
@@ -170,6 +171,31 @@ async fn only_the_replica_holding_the_lease_follows_the_feed(h: Harness) -> anyh
     ensure!(
         h.me("alice").await?.prompt.is_none(),
         "the holder applies it"
+    );
+    Ok(())
+}
+
+async fn a_cursor_the_feed_no_longer_understands_is_read_again_from_the_start(
+    h: Harness,
+) -> anyhow::Result<()> {
+    h.talk("alice", &["bob"]);
+    h.connect("alice").await?.prompt()?;
+    // As after the IM service's feed was resharded: the stored cursor means nothing to it.
+    ensure!(
+        h.store
+            .hold_feed("replica", std::time::Duration::from_secs(5))
+            .await?
+    );
+    ensure!(h.store.save_feed_cursor("replica", "resharded").await?);
+    h.presence("alice", Offline);
+    h.follow_presence("replica").await;
+    ensure!(
+        h.me("alice").await?.prompt.is_none(),
+        "applied from the feed's start"
+    );
+    ensure!(
+        h.store.feed_cursor().await?.as_deref() == Some("1"),
+        "and the cursor moved on"
     );
     Ok(())
 }
