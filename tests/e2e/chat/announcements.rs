@@ -105,7 +105,10 @@ async fn with_the_im_down_a_lobby_works_and_its_announcement_arrives_once_the_im
         Duration::from_secs(10),
         || async {
             let retried = world
-                .metric(None, "game_im_deliveries_total{kind=\"announcement\",outcome=\"retried\"}")
+                .metric(
+                    None,
+                    "game_im_deliveries_total{kind=\"announcement\",outcome=\"retried\"}",
+                )
                 .await?;
             Ok((retried >= 1.0).then_some(()))
         },

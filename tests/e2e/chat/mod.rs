@@ -1,12 +1,13 @@
 //! The chat and the game together: lobbies announced in the conversations their invitees
-//! were found through, games launched from a conversation, and modes capping sessions
-//! under a race.
+//! were found through, games launched from a conversation, modes capping sessions under a
+//! race, and presence both ways (`in_game` in the chat, `offline` in the game).
 //!
 //! The steps the tests share are here; the tests, by topic, in the submodules.
 
 mod announcements;
 mod launch;
 mod modes;
+mod presence;
 
 use std::time::Duration;
 
