@@ -195,7 +195,10 @@ export class Chat {
     const list = byId("partners");
     list.replaceChildren(
       ...partners.map((partner) =>
-        el("li", {}, partner.user_id, " ", el("span", { class: `badge ${partner.status}` }, partner.status)),
+        el("li", {}, partner.user_id, " ", el("span", { class: `badge ${partner.status}` }, partner.status),
+          partner.activity?.kind === "in_game"
+            ? el("span", { class: "badge in-game", title: `Playing ${partner.activity.mode} since ${partner.activity.since}` }, "in game")
+            : null),
       ),
     );
     say(byId("no-partners"), list.children.length ? "" : "Nobody yet: both sides post in a conversation to count.");

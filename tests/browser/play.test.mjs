@@ -234,6 +234,10 @@ test('"Play in this chat" opens a lobby for the conversation: bob is asked at on
   for (const p of [alice, bob]) await p.page.getByRole('log').getByText(/alice started a game \(default\)/).waitFor();
   await join.getByRole('button', { name: 'Accept' }).click();
   for (const p of [alice, bob]) await sessionShows(p, { state: 'active', players: 'alice, bob' });
+  // Playing shows in the chat: each sees the other "in game", live from the IM stream.
+  for (const [me, other] of [[alice, bob], [bob, alice]]) {
+    await me.page.getByRole('list', { name: 'Talking with' }).getByRole('listitem').filter({ hasText: other.name }).getByText('in game').waitFor();
+  }
   // Again while playing: the page says why not, and nothing changes.
   const refused = alice.watch.expectFailure(/\/v1\/conversations\/[^/]+\/games|409/);
   await alice.page.getByRole('button', { name: 'Play in this chat' }).click();
