@@ -1,0 +1,198 @@
+//! Doing one member's action against the replicas, and checking each answer as it comes.
+
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, bail, ensure};
+use rand::rngs::StdRng;
+use reqwest::{Method, StatusCode};
+use shared_types::{
+    game::{PlayerState, PromptKind, Reason},
+    problem::ProblemCode,
+};
+
+use super::{
+    actions::{Acted, Action},
+    players::{Decision, Member, Stats},
+    requests::{SoloFor, answered, brief, ensure_joined, ensure_placed, send, state_of},
+};
+use crate::helpers::essence;
+
+pub(super) async fn act(
+    member: &Member,
+    state: &PlayerState,
+    action: &Action,
+    others_quiet: bool,
+    rng: &mut StdRng,
+    stats: &Stats,
+) -> anyhow::Result<Acted> {
+    let mut done = Acted {
+        accepted_invite_with: None,
+        answers: Vec::new(),
+        left: false,
+        connected: Vec::new(),
+    };
+    let id = member.id();
+    let prompt = state.prompt.clone();
+    let is_invite = prompt
+        .as_ref()
+        .is_some_and(|p| p.kind == PromptKind::Invite);
+    let everyone = || -> Vec<String> {
+        prompt
+            .as_ref()
+            .map(|p| p.candidates.iter().map(|c| c.as_str().to_owned()).collect())
+            .unwrap_or_default()
+    };
+    let accept_path = prompt
+        .as_ref()
+        .map(|p| format!("/v1/prompts/{}/accept", p.id));
+    let reject_path = prompt
+        .as_ref()
+        .map(|p| format!("/v1/prompts/{}/reject", p.id));
+    match action {
+        Action::Idle => {}
+        Action::Connect => {
+            let state = state_of(
+                send(member.pick(rng), Method::POST, "/v1/connect", None, stats).await?,
+                id,
+            )?;
+            ensure_placed(&state)?;
+            stats.connected(&state);
+            done.connected.push(state);
+        }
+        Action::DoubleConnect => {
+            let (a, b) = tokio::join!(
+                send(&member.primary, Method::POST, "/v1/connect", None, stats),
+                send(&member.other, Method::POST, "/v1/connect", None, stats)
+            );
+            for reply in [a?, b?] {
+                let state = state_of(reply, id)?;
+                ensure_placed(&state)?;
+                stats.connected(&state);
+                done.connected.push(state);
+            }
+        }
+        Action::Accept { with } => {
+            let (prompt, path) = prompt
+                .as_ref()
+                .zip(accept_path.as_deref())
+                .context("no prompt")?;
+            let body = with
+                .as_ref()
+                .map(|ids| serde_json::json!({ "with": ids }).to_string());
+            let reply = send(member.pick(rng), Method::POST, path, body.as_deref(), stats).await?;
+            if let Some(state) = answered(reply, id, Decision::Accept, stats)? {
+                ensure_joined(&state)?;
+                done.answers.push((prompt.id, Decision::Accept));
+                if is_invite {
+                    done.accepted_invite_with = Some(with.clone().unwrap_or_else(everyone));
+                }
+            }
+        }
+        Action::DoubleAccept => {
+            let (prompt, path) = prompt
+                .as_ref()
+                .zip(accept_path.as_deref())
+                .context("no prompt")?;
+            let (a, b) = tokio::join!(
+                send(&member.primary, Method::POST, path, None, stats),
+                send(&member.other, Method::POST, path, None, stats)
+            );
+            let a = answered(a?, id, Decision::Accept, stats)?;
+            let b = answered(b?, id, Decision::Accept, stats)?;
+            match (a, b) {
+                (Some(a), Some(b)) => {
+                    // One of them applied the answer and shows its outcome; the other found
+                    // it answered and shows the state of the moment, which the others may
+                    // have moved on since (the partner rejecting turns a lobby solo).
+                    ensure!(
+                        ensure_joined(&a).is_ok() || ensure_joined(&b).is_ok(),
+                        "the same accept twice at once: neither led into a multiplayer \
+                         session: {a:#?} / {b:#?}"
+                    );
+                    if others_quiet {
+                        ensure_joined(&a)?;
+                        ensure!(
+                            essence(&a) == essence(&b),
+                            "the same accept twice at once, nobody else acting, gave two \
+                             outcomes: {} / {}",
+                            brief(&a),
+                            brief(&b)
+                        );
+                    }
+                    done.answers.push((prompt.id, Decision::Accept));
+                    if is_invite {
+                        done.accepted_invite_with = Some(everyone());
+                    }
+                }
+                (None, None) => {}
+                (a, b) => {
+                    bail!("the same accept twice at once: one taken, one refused: {a:#?} / {b:#?}")
+                }
+            }
+        }
+        Action::Reject => {
+            let (prompt, path) = prompt
+                .as_ref()
+                .zip(reject_path.as_deref())
+                .context("no prompt")?;
+            let reply = send(member.pick(rng), Method::POST, path, None, stats).await?;
+            if let Some(state) = answered(reply, id, Decision::Reject, stats)? {
+                state.solo_for(Reason::Rejected)?;
+                done.answers.push((prompt.id, Decision::Reject));
+            }
+        }
+        Action::Contrary => {
+            let prompt = prompt.as_ref().context("no prompt")?;
+            let (accept, reject) = (accept_path.as_deref(), reject_path.as_deref());
+            let (accept, reject) = accept.zip(reject).context("no prompt")?;
+            let (a, r) = tokio::join!(
+                send(&member.primary, Method::POST, accept, None, stats),
+                send(&member.other, Method::POST, reject, None, stats)
+            );
+            let (a, r) = (a?, r?);
+            let (a_status, r_status) = (a.status, r.status);
+            match (a_status, r_status) {
+                (StatusCode::OK, StatusCode::OK) => bail!(
+                    "accept and reject at once both succeeded:\naccept: {}\nreject: {}",
+                    a.body,
+                    r.body
+                ),
+                (StatusCode::OK, _) => {
+                    r.problem(409, ProblemCode::AlreadyAnswered)?;
+                    let state = state_of(a, id)?;
+                    ensure_joined(&state)?;
+                    done.answers.push((prompt.id, Decision::Accept));
+                    if is_invite {
+                        done.accepted_invite_with = Some(everyone());
+                    }
+                }
+                (_, StatusCode::OK) => {
+                    a.problem(409, ProblemCode::AlreadyAnswered)?;
+                    state_of(r, id)?.solo_for(Reason::Rejected)?;
+                    done.answers.push((prompt.id, Decision::Reject));
+                }
+                _ => {
+                    // Both refused: only when the prompt had closed (its lobby withdrawn).
+                    a.problem(409, ProblemCode::PromptClosed)?;
+                    r.problem(409, ProblemCode::PromptClosed)?;
+                }
+            }
+            stats.contrary_races.fetch_add(1, Ordering::Relaxed);
+        }
+        Action::Leave => {
+            let session = state.session.as_ref().context("no session")?;
+            let path = format!("/v1/sessions/{}/leave", session.id);
+            let state = state_of(
+                send(member.pick(rng), Method::POST, &path, None, stats).await?,
+                id,
+            )?;
+            ensure!(
+                state.prompt.is_none() && state.session.is_none(),
+                "after leaving: {}",
+                brief(&state)
+            );
+            done.left = true;
+        }
+    }
+    Ok(done)
+}

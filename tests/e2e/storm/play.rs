@@ -1,0 +1,180 @@
+//! One group's rounds: every member acts at once, then reconnects and mutual accepts are checked.
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use anyhow::{Context, ensure};
+use futures_util::future::join_all;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use reqwest::Method;
+use shared_types::game::{PlayerState, SessionKind, SessionState};
+
+use super::{
+    act::act,
+    actions::{Acted, Action, choose},
+    players::{GroupReport, Member, Stats},
+    requests::{brief, essence_ids, send, state_of},
+};
+
+/// One group's rounds: fresh states, everyone acts at once, then the mutual-accept rule.
+pub(super) async fn play(
+    group: &[Member],
+    rounds: usize,
+    rng: &mut StdRng,
+    stats: &Stats,
+) -> anyhow::Result<GroupReport> {
+    let trio = group.len() == 3;
+    let mut report = GroupReport::default();
+    for round in 0..rounds {
+        let mut before = Vec::new();
+        for member in group {
+            let state = state_of(
+                send(member.pick(rng), Method::GET, "/v1/me", None, stats).await?,
+                member.id(),
+            )?;
+            before.push(state);
+        }
+        let plans: Vec<(Action, u64, u64)> = before
+            .iter()
+            .map(|state| {
+                let action = choose(rng, state, trio);
+                (action, rng.random_range(0..3000), rng.random())
+            })
+            .collect();
+        for (action, _, _) in &plans {
+            *report.actions.entry(action.name()).or_default() += 1;
+        }
+        let quiet: Vec<bool> = (0..group.len())
+            .map(|k| {
+                plans
+                    .iter()
+                    .enumerate()
+                    .all(|(j, (action, _, _))| j == k || !action.touches_others())
+            })
+            .collect();
+        let acted = join_all(group.iter().zip(&before).zip(&plans).zip(&quiet).map(
+            |(((member, state), (action, jitter_us, seed)), others_quiet)| async move {
+                tokio::time::sleep(Duration::from_micros(*jitter_us)).await;
+                let mut rng = StdRng::seed_from_u64(*seed);
+                act(member, state, action, *others_quiet, &mut rng, stats)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "round {round}: {} doing {action:?} from {}",
+                            member.id(),
+                            brief(state)
+                        )
+                    })
+            },
+        ))
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<Acted>>>()?;
+
+        for (k, (member, done)) in group.iter().zip(&acted).enumerate() {
+            report.answers.extend(
+                done.answers
+                    .iter()
+                    .map(|(p, d)| (member.id().to_owned(), *p, *d)),
+            );
+            if done.left {
+                report.left.insert(member.id().to_owned());
+            }
+            if quiet[k] {
+                check_reconnects(&before[k], done, stats)
+                    .with_context(|| format!("round {round}: {} reconnecting", member.id()))?;
+            }
+        }
+        check_mutual_accepts(group, &before, &plans, &acted, rng, stats)
+            .await
+            .with_context(|| format!("round {round}"))?;
+    }
+    Ok(report)
+}
+
+/// Connecting again returns what was open, never a second prompt or session.
+fn check_reconnects(before: &PlayerState, done: &Acted, stats: &Stats) -> anyhow::Result<()> {
+    let held = essence_ids(before);
+    let fresh = held == (None, None);
+    let first = done.connected.first().map(essence_ids);
+    for state in &done.connected {
+        let ids = essence_ids(state);
+        if fresh {
+            ensure!(
+                Some(ids) == first,
+                "two connects at once gave two different states: {:#?}",
+                done.connected
+            );
+        } else {
+            ensure!(
+                ids == held,
+                "connecting again changed {} into {}",
+                brief(before),
+                brief(state)
+            );
+        }
+        stats.strict_reconnects.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Two members who accepted each other's invite at the same moment land in one session.
+/// In a trio the rule is only checked when the third member did not answer anything in that
+/// round: a third member's lobby legitimately redirects an answer to its join prompt.
+async fn check_mutual_accepts(
+    group: &[Member],
+    before: &[PlayerState],
+    plans: &[(Action, u64, u64)],
+    acted: &[Acted],
+    rng: &mut StdRng,
+    stats: &Stats,
+) -> anyhow::Result<()> {
+    for x in 0..group.len() {
+        for y in x + 1..group.len() {
+            let third_answered = (0..group.len())
+                .filter(|k| *k != x && *k != y)
+                .any(|k| plans[k].0.answers());
+            let accepted = |a: usize, b: usize| {
+                acted[a]
+                    .accepted_invite_with
+                    .as_ref()
+                    .is_some_and(|with| with.iter().any(|id| id == group[b].id()))
+            };
+            if third_answered || !accepted(x, y) || !accepted(y, x) {
+                continue;
+            }
+            let (sx, sy) = (
+                state_of(
+                    send(group[x].pick(rng), Method::GET, "/v1/me", None, stats).await?,
+                    group[x].id(),
+                )?,
+                state_of(
+                    send(group[y].pick(rng), Method::GET, "/v1/me", None, stats).await?,
+                    group[y].id(),
+                )?,
+            );
+            let same = match (&sx.session, &sy.session) {
+                (Some(a), Some(b)) => {
+                    a.id == b.id
+                        && a.kind == SessionKind::Multiplayer
+                        && a.state == SessionState::Active
+                        && a.players.iter().any(|p| p.as_str() == group[x].id())
+                        && a.players.iter().any(|p| p.as_str() == group[y].id())
+                }
+                _ => false,
+            };
+            ensure!(
+                same,
+                "{} and {} accepted each other's invites at once ({} and {}) but are not in \
+                 one active session: {} / {}",
+                group[x].id(),
+                group[y].id(),
+                brief(&before[x]),
+                brief(&before[y]),
+                brief(&sx),
+                brief(&sy)
+            );
+            stats.mutual_checked.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! The storm's players (one per member, reachable through either replica), its counters, and what each group reports for the final checks.
+
+use std::{
+    collections::{BTreeMap, HashSet},
+    sync::atomic::AtomicUsize,
+};
+
+use rand::{Rng, rngs::StdRng};
+use shared_types::game::{PlayerState, SessionKind};
+use uuid::Uuid;
+
+use crate::helpers::Player;
+
+/// One player, reachable through either replica.
+#[derive(Clone)]
+pub(super) struct Member {
+    pub(super) primary: Player,
+    pub(super) other: Player,
+}
+
+impl Member {
+    pub(super) fn id(&self) -> &str {
+        &self.primary.id
+    }
+
+    /// Either replica, at random: a flow hops between processes.
+    pub(super) fn pick(&self, rng: &mut StdRng) -> &Player {
+        if rng.random_bool(0.5) {
+            &self.primary
+        } else {
+            &self.other
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Stats {
+    pub(super) requests: AtomicUsize,
+    pub(super) busy_retries: AtomicUsize,
+    pub(super) refused: AtomicUsize,
+    pub(super) mutual_checked: AtomicUsize,
+    pub(super) strict_reconnects: AtomicUsize,
+    pub(super) contrary_races: AtomicUsize,
+    /// What connects answered: invite, join, or a solo session with its reason.
+    pub(super) connects: std::sync::Mutex<BTreeMap<String, usize>>,
+}
+
+impl Stats {
+    pub(super) fn connected(&self, state: &PlayerState) {
+        let what = match (&state.prompt, &state.session) {
+            (Some(p), _) => format!("{:?}", p.kind),
+            (None, Some(s)) if s.kind == SessionKind::Solo => format!("solo {:?}", s.reason),
+            (None, Some(s)) => format!("{:?} {:?}", s.kind, s.state),
+            (None, None) => "nothing".to_owned(),
+        };
+        let what = if state.degraded {
+            format!("{what} degraded")
+        } else {
+            what
+        };
+        if let Ok(mut connects) = self.connects.lock() {
+            *connects.entry(what).or_default() += 1;
+        }
+    }
+
+    pub(super) fn degraded(&self) -> usize {
+        self.connects
+            .lock()
+            .map(|c| {
+                c.iter()
+                    .filter(|(k, _)| k.ends_with("degraded"))
+                    .map(|(_, n)| n)
+                    .sum()
+            })
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(super) enum Decision {
+    Accept,
+    Reject,
+}
+
+/// What a group did that the final checks need.
+#[derive(Default)]
+pub(super) struct GroupReport {
+    /// Prompts answered with a 200: (player, prompt, answer).
+    pub(super) answers: Vec<(String, Uuid, Decision)>,
+    /// Players who left a session at least once.
+    pub(super) left: HashSet<String>,
+    pub(super) actions: BTreeMap<&'static str, usize>,
+}
+
+impl GroupReport {
+    pub(super) fn merge(reports: Vec<GroupReport>) -> GroupReport {
+        let mut all = GroupReport::default();
+        for report in reports {
+            all.answers.extend(report.answers);
+            all.left.extend(report.left);
+            for (name, count) in report.actions {
+                *all.actions.entry(name).or_default() += count;
+            }
+        }
+        all
+    }
+}
