@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`error`]: [`error::ApiError`], the problem+json response every handler returns.
 //! - [`extract`]: JSON/path/query configs that answer in problem+json, and the 404 fallback.
+//! - [`http_client`]: how the services' clients of each other classify a failed call.
 //! - [`auth`]: the [`auth::Authenticated`] extractor (bearer JWT).
 //! - [`body_deadline`]: a deadline on reading request bodies, HTTP/1.1 and HTTP/2 alike.
 //! - [`config`]: environment-variable parsing shared by both services; [`cors`]: `CORS_ALLOWED_ORIGINS`.
@@ -24,6 +25,7 @@ pub mod error;
 pub mod event_stream;
 pub mod events;
 pub mod extract;
+pub mod http_client;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;

@@ -4,6 +4,7 @@
 //! The end-to-end suites themselves live under `tests/e2e`.
 
 pub mod cluster;
+pub mod flaky;
 
 pub use cluster::RedisCluster;
 

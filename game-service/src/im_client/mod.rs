@@ -151,7 +151,7 @@ impl ImClient {
     /// the GET changes nothing, so repeating it is safe).
     async fn fetch(&self, player: &UserId) -> anyhow::Result<Vec<Partner>> {
         match self.fetch_once(player).await {
-            Err(err) if unanswered(&err) => {
+            Err(err) if service_kit::http_client::unanswered_in(&err) => {
                 tracing::debug!(error = format!("{err:#}"), %player, "partners call unanswered; sending it again");
                 self.fetch_once(player).await
             }
@@ -182,14 +182,6 @@ impl ImClient {
     fn service_token(&self) -> anyhow::Result<String> {
         self.token.bearer()
     }
-}
-
-/// The request went out but no answer came back, on a connection that was up: not a
-/// timeout, not a refused connection (the IM service down), not an error answer.
-fn unanswered(err: &anyhow::Error) -> bool {
-    err.chain()
-        .filter_map(|cause| cause.downcast_ref::<reqwest::Error>())
-        .any(|e| e.is_request() && !e.is_connect() && !e.is_timeout() && e.status().is_none())
 }
 
 /// The HTTP client's own timeout (the same `IM_TIMEOUT_MS`) may fire just
@@ -231,40 +223,16 @@ impl ImService for ImClient {
 #[cfg(test)]
 #[expect(clippy::expect_used, reason = "tests")]
 mod tests {
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpListener,
-    };
 
     use super::*;
 
-    /// An IM service that reads the first request and closes the connection without an
-    /// answer (as a server closing an idle keep-alive connection does), then answers.
+    const PARTNERS: &str = r#"{"user_id":"alice","status":"available","partners":[{"user_id":"bob","status":"available","conversation_id":"c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e","last_activity_at":"2026-11-23T09:59:30Z"}]}"#;
+
+    /// An IM service that drops the first `closing` requests unanswered, then answers.
     async fn flaky_im(closing: usize) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let address = format!("http://{}", listener.local_addr().expect("an address"));
-        let requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let seen = requests.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut buffer = [0u8; 4096];
-                if socket.read(&mut buffer).await.unwrap_or(0) == 0 {
-                    continue;
-                }
-                let n = seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                if n < closing {
-                    drop(socket); // read, never answered
-                    continue;
-                }
-                let body = r#"{"user_id":"alice","status":"available","partners":[{"user_id":"bob","status":"available","conversation_id":"c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e","last_activity_at":"2026-11-23T09:59:30Z"}]}"#;
-                let answer = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            }
-        });
-        (address, requests)
+        e2e::flaky::dropping_first_requests(closing, "200 OK", PARTNERS)
+            .await
+            .expect("a fake IM service")
     }
 
     fn client(address: &str) -> ImClient {

@@ -125,7 +125,7 @@ impl GameClient {
             LaunchError::unavailable(LaunchOutcome::Misconfigured, None)
         })?;
         let response = match self.send(&token, lobby).await {
-            Err(err) if unanswered(&err) => {
+            Err(err) if service_kit::http_client::unanswered(&err) => {
                 // The one repeat of a POST that is safe: the request went out on a pooled
                 // connection that closed with no answer at all, which is what a server does
                 // when it drops an idle keep-alive connection (or a draining replica its idle
@@ -176,12 +176,6 @@ impl LobbyOpener for GameClient {
     }
 }
 
-/// The request went out but no answer came back, on a connection that was up: not a
-/// timeout, not a refused connection (the game service down), not an error answer.
-fn unanswered(err: &reqwest::Error) -> bool {
-    err.is_request() && !err.is_connect() && !err.is_timeout() && err.status().is_none()
-}
-
 #[cfg(test)]
 #[expect(clippy::expect_used, reason = "tests")]
 mod tests {
@@ -191,41 +185,16 @@ mod tests {
     };
 
     use shared_types::UserId;
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpListener,
-    };
     use uuid::Uuid;
 
     use super::*;
 
-    /// A game service that reads each of the first `closing` requests and closes the
-    /// connection without an answer (as a server closing an idle keep-alive connection
-    /// does), then opens lobbies.
+    /// A game service that drops the first `closing` requests unanswered, then opens lobbies.
     async fn flaky_game(closing: usize) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
-        let address = format!("http://{}", listener.local_addr().expect("an address"));
-        let requests = Arc::new(AtomicUsize::new(0));
-        let seen = requests.clone();
-        tokio::spawn(async move {
-            while let Ok((mut socket, _)) = listener.accept().await {
-                let mut buffer = [0u8; 8192];
-                if socket.read(&mut buffer).await.unwrap_or(0) == 0 {
-                    continue;
-                }
-                if seen.fetch_add(1, Ordering::SeqCst) < closing {
-                    drop(socket); // read, never answered
-                    continue;
-                }
-                let body = r#"{"player_id":"alice","prompt":null,"session":null,"degraded":false}"#;
-                let answer = format!(
-                    "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = socket.write_all(answer.as_bytes()).await;
-            }
-        });
-        (address, requests)
+        let state = r#"{"player_id":"alice","prompt":null,"session":null,"degraded":false}"#;
+        e2e::flaky::dropping_first_requests(closing, "201 Created", state)
+            .await
+            .expect("a fake game service")
     }
 
     fn client(address: &str) -> GameClient {
