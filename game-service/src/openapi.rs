@@ -69,9 +69,36 @@ impl Modify for OptionalBodies {
     }
 }
 
-/// The document served at `/openapi.json` and checked in as `openapi/game-service.json`.
+/// The document checked in as `openapi/game-service.json`: that of the default `GAME_MODES`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    for_modes(&crate::domain::modes::Modes::default())
+}
+
+/// The document a service with these modes serves at `/openapi.json`: every `mode` a request
+/// may name is one of them (an `enum`), so that a client or a fuzzer knows which are valid.
+pub fn for_modes(modes: &crate::domain::modes::Modes) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{RefOr, schema::Schema};
+    let mut doc = ApiDoc::openapi();
+    let mut names: Vec<serde_json::Value> = modes
+        .names()
+        .map(|name| serde_json::Value::String(name.to_owned()))
+        .collect();
+    // Optional fields: `null` is as good as leaving them out.
+    names.push(serde_json::Value::Null);
+    let mut schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+    for body in ["ConnectBody", "NewLobby"] {
+        let mode = schemas
+            .as_deref_mut()
+            .and_then(|schemas| schemas.get_mut(body))
+            .and_then(|schema| match schema {
+                RefOr::T(Schema::Object(object)) => object.properties.get_mut("mode"),
+                _ => None,
+            });
+        if let Some(RefOr::T(Schema::Object(mode))) = mode {
+            mode.enum_values = Some(names.clone());
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
@@ -81,6 +108,20 @@ mod tests {
 
     fn document() -> Value {
         serde_json::to_value(super::openapi()).expect("the document serialises")
+    }
+
+    #[test]
+    fn a_mode_is_one_of_the_configured_modes_or_null() {
+        let modes = crate::domain::modes::Modes::parse("duel:2,squad:3").expect("valid");
+        let doc = serde_json::to_value(super::for_modes(&modes)).expect("the document serialises");
+        for body in ["ConnectBody", "NewLobby"] {
+            let mode = &doc["components"]["schemas"][body]["properties"]["mode"];
+            assert_eq!(
+                mode["enum"],
+                serde_json::json!(["duel", "squad", null]),
+                "{body}: {mode}"
+            );
+        }
     }
 
     #[test]

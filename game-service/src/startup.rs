@@ -81,7 +81,7 @@ impl Application {
         let readiness = web::Data::new(ops.readiness(vec![Arc::new(StoreCheck(store.clone()))]));
         let metrics = ops.metrics.clone();
         let metrics_port = ops.metrics_port();
-        let openapi = ops.document(crate::openapi::openapi());
+        let openapi = ops.document(crate::openapi::for_modes(&settings.modes));
         let game_data = web::Data::from(game.clone());
         let hub_data = web::Data::new(hub);
         let shutdown_data = web::Data::new(ops.shutdown.clone());

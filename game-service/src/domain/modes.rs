@@ -57,6 +57,11 @@ impl Modes {
         Ok(Self(modes))
     }
 
+    /// Every mode's name, in the configured order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|m| m.name.as_str())
+    }
+
     /// The mode a request without `mode` gets: the first listed.
     pub fn default_mode(&self) -> &Mode {
         // `parse` never builds an empty list.
