@@ -12,10 +12,11 @@ use shared_types::{
 
 use super::{
     actions::{Acted, Action},
+    modes::{self, Closed},
     players::{Decision, Member, Stats},
-    requests::{SoloFor, answered, brief, ensure_joined, ensure_placed, send, state_of},
+    requests::{SoloFor, answered, brief, closed, ensure_joined, ensure_placed, send, state_of},
 };
-use crate::helpers::essence;
+use crate::helpers::{Player, Reply, essence};
 
 pub(super) async fn act(
     member: &Member,
@@ -27,7 +28,9 @@ pub(super) async fn act(
 ) -> anyhow::Result<Acted> {
     let mut done = Acted {
         accepted_invite_with: None,
+        lobby: None,
         answers: Vec::new(),
+        closed: Vec::new(),
         left: false,
         connected: Vec::new(),
     };
@@ -50,25 +53,24 @@ pub(super) async fn act(
         .map(|p| format!("/v1/prompts/{}/reject", p.id));
     match action {
         Action::Idle => {}
-        Action::Connect => {
-            let state = state_of(
-                send(member.pick(rng), Method::POST, "/v1/connect", None, stats).await?,
-                id,
-            )?;
-            ensure_placed(&state)?;
-            stats.connected(&state);
-            done.connected.push(state);
+        Action::Connect { mode } => {
+            let after = state_of(connect(member.pick(rng), *mode, stats).await?, id)?;
+            ensure_placed(&after)?;
+            modes::ensure_invite_mode(state, &after, &[*mode])?;
+            stats.connected(&after);
+            done.connected.push(after);
         }
-        Action::DoubleConnect => {
+        Action::DoubleConnect { modes: asked } => {
             let (a, b) = tokio::join!(
-                send(&member.primary, Method::POST, "/v1/connect", None, stats),
-                send(&member.other, Method::POST, "/v1/connect", None, stats)
+                connect(&member.primary, asked[0], stats),
+                connect(&member.other, asked[1], stats)
             );
             for reply in [a?, b?] {
-                let state = state_of(reply, id)?;
-                ensure_placed(&state)?;
-                stats.connected(&state);
-                done.connected.push(state);
+                let after = state_of(reply, id)?;
+                ensure_placed(&after)?;
+                modes::ensure_invite_mode(state, &after, asked)?;
+                stats.connected(&after);
+                done.connected.push(after);
             }
         }
         Action::Accept { with } => {
@@ -80,12 +82,16 @@ pub(super) async fn act(
                 .as_ref()
                 .map(|ids| serde_json::json!({ "with": ids }).to_string());
             let reply = send(member.pick(rng), Method::POST, path, body.as_deref(), stats).await?;
-            if let Some(state) = answered(reply, id, Decision::Accept, stats)? {
-                ensure_joined(&state)?;
-                done.answers.push((prompt.id, Decision::Accept));
-                if is_invite {
-                    done.accepted_invite_with = Some(with.clone().unwrap_or_else(everyone));
+            match answered(reply, id, Decision::Accept, stats)? {
+                Ok(state) => {
+                    ensure_joined(&state)?;
+                    done.answers.push((prompt.id, Decision::Accept));
+                    if is_invite {
+                        done.accepted_invite_with = Some(with.clone().unwrap_or_else(everyone));
+                        done.lobby = modes::lobby_of(prompt, id, &[&state])?;
+                    }
                 }
+                Err(closed) => done.closed.push(closed),
             }
         }
         Action::DoubleAccept => {
@@ -100,7 +106,7 @@ pub(super) async fn act(
             let a = answered(a?, id, Decision::Accept, stats)?;
             let b = answered(b?, id, Decision::Accept, stats)?;
             match (a, b) {
-                (Some(a), Some(b)) => {
+                (Ok(a), Ok(b)) => {
                     // One of them applied the answer and shows its outcome; the other found
                     // it answered and shows the state of the moment, which the others may
                     // have moved on since (the partner rejecting turns a lobby solo).
@@ -122,9 +128,10 @@ pub(super) async fn act(
                     done.answers.push((prompt.id, Decision::Accept));
                     if is_invite {
                         done.accepted_invite_with = Some(everyone());
+                        done.lobby = modes::lobby_of(prompt, id, &[&a, &b])?;
                     }
                 }
-                (None, None) => {}
+                (Err(x), Err(y)) => done.closed.extend([x, y]),
                 (a, b) => {
                     bail!("the same accept twice at once: one taken, one refused: {a:#?} / {b:#?}")
                 }
@@ -136,9 +143,12 @@ pub(super) async fn act(
                 .zip(reject_path.as_deref())
                 .context("no prompt")?;
             let reply = send(member.pick(rng), Method::POST, path, None, stats).await?;
-            if let Some(state) = answered(reply, id, Decision::Reject, stats)? {
-                state.solo_for(Reason::Rejected)?;
-                done.answers.push((prompt.id, Decision::Reject));
+            match answered(reply, id, Decision::Reject, stats)? {
+                Ok(state) => {
+                    state.solo_for(Reason::Rejected)?;
+                    done.answers.push((prompt.id, Decision::Reject));
+                }
+                Err(closed) => done.closed.push(closed),
             }
         }
         Action::Contrary => {
@@ -164,6 +174,7 @@ pub(super) async fn act(
                     done.answers.push((prompt.id, Decision::Accept));
                     if is_invite {
                         done.accepted_invite_with = Some(everyone());
+                        done.lobby = modes::lobby_of(prompt, id, &[&state])?;
                     }
                 }
                 (_, StatusCode::OK) => {
@@ -172,9 +183,9 @@ pub(super) async fn act(
                     done.answers.push((prompt.id, Decision::Reject));
                 }
                 _ => {
-                    // Both refused: only when the prompt had closed (its lobby withdrawn).
-                    a.problem(409, ProblemCode::PromptClosed)?;
-                    r.problem(409, ProblemCode::PromptClosed)?;
+                    // Both refused: only when the prompt had closed (its lobby withdrawn, or
+                    // filled).
+                    done.closed.extend([closed(&a, stats)?, closed(&r, stats)?]);
                 }
             }
             stats.contrary_races.fetch_add(1, Ordering::Relaxed);
@@ -194,5 +205,25 @@ pub(super) async fn act(
             done.left = true;
         }
     }
+    if done.closed.contains(&Closed::Full) {
+        // The join that filled the lobby withdrew this player's invitation: nothing is left,
+        // not even a solo session.
+        let after = state_of(
+            send(member.pick(rng), Method::GET, "/v1/me", None, stats).await?,
+            id,
+        )?;
+        ensure!(
+            after.prompt.is_none() && after.session.is_none(),
+            "a prompt closed `full` left something behind: {}",
+            brief(&after)
+        );
+        stats.nothing_after_full.fetch_add(1, Ordering::Relaxed);
+    }
     Ok(done)
+}
+
+/// `POST /v1/connect` with `{"mode": M}`, or with no body for the default mode.
+async fn connect(player: &Player, mode: Option<&str>, stats: &Stats) -> anyhow::Result<Reply> {
+    let body = mode.map(|m| serde_json::json!({ "mode": m }).to_string());
+    send(player, Method::POST, "/v1/connect", body.as_deref(), stats).await
 }

@@ -4,15 +4,23 @@ use rand::{Rng, rngs::StdRng, seq::IndexedRandom};
 use shared_types::game::{PlayerState, PromptKind};
 use uuid::Uuid;
 
-use super::players::Decision;
+use super::{
+    modes::{self, Closed},
+    players::Decision,
+};
 
 #[derive(Debug, Clone)]
 pub(super) enum Action {
     Idle,
-    /// Connect: from nothing, or again while holding a prompt or a session.
-    Connect,
-    /// Two connects at once, one per replica.
-    DoubleConnect,
+    /// Connect: from nothing, or again while holding a prompt or a session; for `mode`
+    /// (`None`: no body, the default mode).
+    Connect {
+        mode: Option<&'static str>,
+    },
+    /// Two connects at once, one per replica, each for its mode.
+    DoubleConnect {
+        modes: [Option<&'static str>; 2],
+    },
     /// `with`: a subset of an invite's candidates (trios only).
     Accept {
         with: Option<Vec<String>>,
@@ -29,8 +37,8 @@ impl Action {
     pub(super) fn name(&self) -> &'static str {
         match self {
             Action::Idle => "idle",
-            Action::Connect => "connect",
-            Action::DoubleConnect => "double_connect",
+            Action::Connect { .. } => "connect",
+            Action::DoubleConnect { .. } => "double_connect",
             Action::Accept { with: None } => "accept",
             Action::Accept { with: Some(_) } => "accept_subset",
             Action::DoubleAccept => "double_accept",
@@ -49,7 +57,19 @@ impl Action {
 
     /// Only connects and idling leave the other members' states alone.
     pub(super) fn touches_others(&self) -> bool {
-        !matches!(self, Action::Idle | Action::Connect | Action::DoubleConnect)
+        !matches!(
+            self,
+            Action::Idle | Action::Connect { .. } | Action::DoubleConnect { .. }
+        )
+    }
+
+    /// The modes its connects ask for.
+    pub(super) fn modes(&self) -> Vec<Option<&'static str>> {
+        match self {
+            Action::Connect { mode } => vec![*mode],
+            Action::DoubleConnect { modes } => modes.to_vec(),
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -57,7 +77,12 @@ impl Action {
 pub(super) struct Acted {
     /// The invite prompt accepted (with a 200), and for whom.
     pub(super) accepted_invite_with: Option<Vec<String>>,
+    /// The lobby that accept opened, and the invite prompt's mode (not when the answer went
+    /// to another host's lobby).
+    pub(super) lobby: Option<(Uuid, String)>,
     pub(super) answers: Vec<(Uuid, Decision)>,
+    /// First answers refused because the prompt had closed, and why.
+    pub(super) closed: Vec<Closed>,
     pub(super) left: bool,
     /// Connect answers, to compare with the state before when nobody else acted.
     pub(super) connected: Vec<PlayerState>,
@@ -67,8 +92,8 @@ pub(super) fn choose(rng: &mut StdRng, state: &PlayerState, trio: bool) -> Actio
     let r: f64 = rng.random();
     match (&state.prompt, &state.session) {
         (None, None) => match r {
-            r if r < 0.6 => Action::Connect,
-            r if r < 0.9 => Action::DoubleConnect,
+            r if r < 0.6 => connect(rng),
+            r if r < 0.9 => double_connect(rng),
             _ => Action::Idle,
         },
         (Some(prompt), _) if prompt.kind == PromptKind::Invite => match r {
@@ -86,7 +111,7 @@ pub(super) fn choose(rng: &mut StdRng, state: &PlayerState, trio: bool) -> Actio
             r if r < 0.65 => Action::Reject,
             r if r < 0.71 => Action::Contrary,
             r if r < 0.79 => Action::DoubleAccept,
-            r if r < 0.89 => Action::Connect,
+            r if r < 0.89 => connect(rng),
             _ => Action::Idle,
         },
         (Some(_), _) => match r {
@@ -94,13 +119,25 @@ pub(super) fn choose(rng: &mut StdRng, state: &PlayerState, trio: bool) -> Actio
             r if r < 0.60 => Action::Reject,
             r if r < 0.66 => Action::Contrary,
             r if r < 0.72 => Action::DoubleAccept,
-            r if r < 0.84 => Action::Connect,
+            r if r < 0.84 => connect(rng),
             _ => Action::Idle,
         },
         (None, Some(_)) => match r {
             r if r < 0.40 => Action::Leave,
-            r if r < 0.60 => Action::Connect,
+            r if r < 0.60 => connect(rng),
             _ => Action::Idle,
         },
+    }
+}
+
+fn connect(rng: &mut StdRng) -> Action {
+    Action::Connect {
+        mode: modes::pick(rng),
+    }
+}
+
+fn double_connect(rng: &mut StdRng) -> Action {
+    Action::DoubleConnect {
+        modes: [modes::pick(rng), modes::pick(rng)],
     }
 }

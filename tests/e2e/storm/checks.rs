@@ -7,6 +7,7 @@ use shared_types::game::{PlayerState, SessionState};
 
 use super::{
     CONCURRENT_GROUPS,
+    capacity::cancelled,
     players::{GroupReport, Member, Stats},
     requests::{brief, send, state_of},
 };
@@ -15,13 +16,14 @@ use crate::helpers::{
     invariants::{Records, check_store, fail_if_any, ids_of, text},
 };
 
-/// Redis and `/v1/me` agree, and every player is in exactly one well-defined place.
+/// Redis and `/v1/me` agree, and every player is in exactly one well-defined place; returns
+/// the records for further checks.
 pub(super) async fn check_store_and_states(
     world: &TestWorld,
     members: &[&Member],
     report: &GroupReport,
     stats: &Stats,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Records> {
     let records = check_store(world).await?;
     eprintln!("storm: keys in Redis: {:?}", records.families);
     ensure!(
@@ -61,7 +63,8 @@ pub(super) async fn check_store_and_states(
             violations.push(problem);
         }
     }
-    fail_if_any("players are not in one well-defined place", &violations)
+    fail_if_any("players are not in one well-defined place", &violations)?;
+    Ok(records)
 }
 
 /// Why a player's `/v1/me` is not one well-defined place matching the records, if it is not.
@@ -97,6 +100,7 @@ fn placement_problem(
             let phase = serde_json::to_value(s.state).ok();
             let agrees = s.state != SessionState::Ended
                 && players == stored_players
+                && s.mode == text(stored, "mode")
                 && kind.as_ref().and_then(|k| k.as_str()) == Some(text(stored, "kind"))
                 && phase.as_ref().and_then(|k| k.as_str()) == Some(text(stored, "state"));
             (!agrees).then(|| {
@@ -107,21 +111,16 @@ fn placement_problem(
             })
         }
         (None, None) => {
-            // Nowhere: only after leaving, or when a lobby's host withdrew a join prompt.
-            let withdrawn = record
-                .get("answered")
-                .and_then(|a| a.as_array())
-                .is_some_and(|answers| {
-                    answers.iter().any(|a| {
-                        a.get("answer")
-                            .and_then(|x| x.get("cancelled"))
-                            .and_then(|r| r.as_str())
-                            == Some("withdrawn")
-                    })
-                });
+            // Nowhere: only after leaving, or when a join prompt was withdrawn (its lobby
+            // ended) or closed `full` (its lobby filled).
+            let withdrawn = cancelled(record, "withdrawn") > 0;
+            let full = cancelled(record, "full") > 0;
             let left = report.left.contains(id);
-            (!left && !withdrawn).then(|| {
-                format!("{id} is nowhere but never left a session nor lost a join prompt: {record}")
+            (!left && !withdrawn && !full).then(|| {
+                format!(
+                    "{id} is nowhere but never left a session nor lost a join prompt \
+                     (withdrawn or full): {record}"
+                )
             })
         }
     }

@@ -5,13 +5,19 @@
 //! once for double connects, double accepts and contrary answers). Afterwards the contract's
 //! invariants are checked against the services' answers and against what they wrote to Redis.
 //!
+//! The game service runs with two modes, `duo:2` and `squad:3`, and connects pick one at random
+//! (or none, the default `duo`): trios connecting for a `duo` race into `full`, and no session
+//! may ever hold more players than its mode allows.
+//!
 //! `STORM_SEED`, `STORM_PAIRS`, `STORM_TRIOS` and `STORM_ROUNDS` override the defaults; the seed
 //! is printed, and named in every failure, so a failing storm can be replayed (the interleaving
 //! on the server side still varies from run to run).
 
 mod act;
 mod actions;
+mod capacity;
 mod checks;
+mod modes;
 mod play;
 mod players;
 mod reanswer;
@@ -24,6 +30,7 @@ use futures_util::{StreamExt, stream};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
 use self::{
+    capacity::check_stored_modes,
     checks::check_store_and_states,
     play::play,
     players::{GroupReport, Member, Stats},
@@ -48,6 +55,9 @@ const IM_TIMEOUT_MS: u64 = 5_000;
 const BUSY_RETRIES: u32 = 20;
 /// Answered prompts answered again after the storm.
 const REANSWER_SAMPLE: usize = 300;
+/// At least one prompt cancelled `full` per this many trios (a duo lobby a trio fills), and
+/// one answer refused `full` per three times as many.
+const FULL_PER_TRIOS: usize = 5;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_racing_pairs_and_trios_on_two_replicas_keeps_every_invariant()
@@ -91,7 +101,8 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
             invite_ttl_secs: INVITE_TTL_SECS,
             ..WorldOptions::default()
         }
-        .game_var("IM_TIMEOUT_MS", IM_TIMEOUT_MS),
+        .game_var("IM_TIMEOUT_MS", IM_TIMEOUT_MS)
+        .game_var("GAME_MODES", modes::game_modes()),
     )
     .await?;
     let other = world.spawn_game_replica().await?;
@@ -162,7 +173,8 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
     let checks_started = Instant::now();
     let report = GroupReport::merge(reports);
     let members: Vec<&Member> = groups.iter().flatten().collect();
-    check_store_and_states(&world, &members, &report, &stats).await?;
+    let records = check_store_and_states(&world, &members, &report, &stats).await?;
+    let tally = check_stored_modes(&records, &report)?;
     let mut rng = StdRng::seed_from_u64(config.seed.rotate_left(17));
     let reanswered = check_answers_are_final(&members, &report, &mut rng, &stats).await?;
     ensure!(
@@ -183,6 +195,16 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
         "too few races to prove anything: {mutual} mutual accepts and {contrary} contrary \
          answers among {groups_played} groups"
     );
+    // A storm that never fills a duo proves nothing about the cap.
+    let refused_full = stats.refused_full.load(Ordering::Relaxed);
+    ensure!(
+        tally.cancelled_full * FULL_PER_TRIOS >= config.trios
+            && refused_full * FULL_PER_TRIOS * 3 >= config.trios,
+        "too few `full` outcomes to prove the cap: {} prompts cancelled `full` and \
+         {refused_full} answers refused `full` among {} trios",
+        tally.cancelled_full,
+        config.trios
+    );
 
     eprintln!(
         "storm: seed {seed}: {pairs} pairs + {trios} trios = {players} players, {rounds} rounds, \
@@ -193,6 +215,13 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
          storm: connects answered {connects:?}\n\
          storm: checked {mutual} mutual accepts, {strict} reconnects/double connects compared, \
          {contrary} contrary answer races, {reanswered} prompts answered again\n\
+         storm: modes asked {asked:?}; stored sessions per mode {by_mode:?}: {lobbies} lobbies \
+         of their invite's mode ({turned_solo} turned solo), {solo_default} other solo sessions \
+         of the default, {joins} join prompts of their lobby's; sessions at their mode's size \
+         {at_cap:?}\n\
+         storm: full: {refused_full} answers refused `full` (each then holding nothing: \
+         {nothing_seen}), {cancelled_full} prompts cancelled `full` in the records, \
+         {nothing_full} players left holding nothing after one\n\
          storm: setup {setup_time:.1?}, storm {storm_time:.1?}, checks {checks:.1?}, \
          total {total:.1?}",
         seed = config.seed,
@@ -208,6 +237,16 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
         mutual = stats.mutual_checked.load(Ordering::Relaxed),
         strict = stats.strict_reconnects.load(Ordering::Relaxed),
         contrary = stats.contrary_races.load(Ordering::Relaxed),
+        asked = report.modes_asked,
+        by_mode = tally.sessions_by_mode,
+        at_cap = tally.at_cap_by_mode,
+        turned_solo = tally.lobbies_turned_solo,
+        solo_default = tally.solo_default,
+        lobbies = tally.lobbies_matched,
+        joins = tally.joins_matched,
+        nothing_seen = stats.nothing_after_full.load(Ordering::Relaxed),
+        cancelled_full = tally.cancelled_full,
+        nothing_full = tally.nothing_after_full,
         checks = checks_started.elapsed(),
         total = started.elapsed(),
     );

@@ -6,7 +6,7 @@ use anyhow::{Context, ensure};
 use futures_util::future::join_all;
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use reqwest::Method;
-use shared_types::game::{PlayerState, SessionKind, SessionState};
+use shared_types::game::{PlayerState, PromptKind, SessionKind, SessionState};
 
 use super::{
     act::act,
@@ -31,6 +31,10 @@ pub(super) async fn play(
                 send(member.pick(rng), Method::GET, "/v1/me", None, stats).await?,
                 member.id(),
             )?;
+            if let Some(join) = state.prompt.as_ref().filter(|p| p.kind == PromptKind::Join) {
+                let lobby = join.session_id.context("a join prompt without its lobby")?;
+                report.join_modes.insert((lobby, join.mode.clone()));
+            }
             before.push(state);
         }
         let plans: Vec<(Action, u64, u64)> = before
@@ -42,6 +46,12 @@ pub(super) async fn play(
             .collect();
         for (action, _, _) in &plans {
             *report.actions.entry(action.name()).or_default() += 1;
+            for mode in action.modes() {
+                *report
+                    .modes_asked
+                    .entry(mode.unwrap_or("none"))
+                    .or_default() += 1;
+            }
         }
         let quiet: Vec<bool> = (0..group.len())
             .map(|k| {
@@ -76,6 +86,7 @@ pub(super) async fn play(
                     .iter()
                     .map(|(p, d)| (member.id().to_owned(), *p, *d)),
             );
+            report.lobbies.extend(done.lobby.clone());
             if done.left {
                 report.left.insert(member.id().to_owned());
             }

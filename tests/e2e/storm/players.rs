@@ -1,7 +1,7 @@
 //! The storm's players (one per member, reachable through either replica), its counters, and what each group reports for the final checks.
 
 use std::{
-    collections::{BTreeMap, HashSet},
+    collections::{BTreeMap, HashMap, HashSet},
     sync::atomic::AtomicUsize,
 };
 
@@ -38,6 +38,10 @@ pub(super) struct Stats {
     pub(super) requests: AtomicUsize,
     pub(super) busy_retries: AtomicUsize,
     pub(super) refused: AtomicUsize,
+    /// First answers refused because the lobby had filled (409 `prompt_closed`, `full`).
+    pub(super) refused_full: AtomicUsize,
+    /// Players seen holding nothing right after such a refusal.
+    pub(super) nothing_after_full: AtomicUsize,
     pub(super) mutual_checked: AtomicUsize,
     pub(super) strict_reconnects: AtomicUsize,
     pub(super) contrary_races: AtomicUsize,
@@ -90,6 +94,12 @@ pub(super) struct GroupReport {
     /// Players who left a session at least once.
     pub(super) left: HashSet<String>,
     pub(super) actions: BTreeMap<&'static str, usize>,
+    /// The modes connects asked for ("none" for no body).
+    pub(super) modes_asked: BTreeMap<&'static str, usize>,
+    /// Lobbies opened by accepted invite prompts: session id → the invite prompt's mode.
+    pub(super) lobbies: HashMap<Uuid, String>,
+    /// Join prompts seen: (the lobby they lead to, their mode).
+    pub(super) join_modes: HashSet<(Uuid, String)>,
 }
 
 impl GroupReport {
@@ -101,6 +111,11 @@ impl GroupReport {
             for (name, count) in report.actions {
                 *all.actions.entry(name).or_default() += count;
             }
+            for (mode, count) in report.modes_asked {
+                *all.modes_asked.entry(mode).or_default() += count;
+            }
+            all.lobbies.extend(report.lobbies);
+            all.join_modes.extend(report.join_modes);
         }
         all
     }

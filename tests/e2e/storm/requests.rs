@@ -12,6 +12,7 @@ use uuid::Uuid;
 
 use super::{
     BUSY_RETRIES,
+    modes::{Closed, closed_reason, ensure_modes},
     players::{Decision, Stats},
 };
 use crate::helpers::{Player, Reply, Service};
@@ -45,7 +46,8 @@ pub(super) async fn send(
     }
 }
 
-/// A 200 `PlayerState` of this player, never holding a prompt and a session at once.
+/// A 200 `PlayerState` of this player, never holding a prompt and a session at once, whose
+/// prompt and session keep the mode rules.
 pub(super) fn state_of(reply: Reply, id: &str) -> anyhow::Result<PlayerState> {
     let state: PlayerState = reply.ok()?.json()?;
     ensure!(
@@ -57,25 +59,34 @@ pub(super) fn state_of(reply: Reply, id: &str) -> anyhow::Result<PlayerState> {
         state.prompt.is_none() || state.session.is_none(),
         "{id} holds an open prompt and a session at once: {state:#?}"
     );
+    ensure_modes(&state)?;
     Ok(state)
 }
 
-/// An answer's reply: the new state, or `None` when the prompt had closed meanwhile (409
-/// `prompt_closed`: its lobby was withdrawn). A first answer is never `already_answered`.
+/// An answer's reply: the new state, or why the prompt had closed meanwhile (409
+/// `prompt_closed`: its lobby was withdrawn, or had filled). A first answer is never
+/// `already_answered`.
 pub(super) fn answered(
     reply: Reply,
     id: &str,
     decision: Decision,
     stats: &Stats,
-) -> anyhow::Result<Option<PlayerState>> {
+) -> anyhow::Result<Result<PlayerState, Closed>> {
     if reply.status == StatusCode::CONFLICT {
-        reply
-            .problem(409, ProblemCode::PromptClosed)
-            .with_context(|| format!("a first {decision:?}"))?;
+        let closed = closed(&reply, stats).with_context(|| format!("a first {decision:?}"))?;
         stats.refused.fetch_add(1, Ordering::Relaxed);
-        return Ok(None);
+        return Ok(Err(closed));
     }
-    state_of(reply, id).map(Some)
+    state_of(reply, id).map(Ok)
+}
+
+/// A 409 `prompt_closed`, `withdrawn` or `full` (counted).
+pub(super) fn closed(reply: &Reply, stats: &Stats) -> anyhow::Result<Closed> {
+    let closed = closed_reason(&reply.problem(409, ProblemCode::PromptClosed)?)?;
+    if closed == Closed::Full {
+        stats.refused_full.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(closed)
 }
 
 /// Connect always places the player: an open prompt or a session.
@@ -129,13 +140,17 @@ pub(super) fn essence_ids(state: &PlayerState) -> (Option<Uuid>, Option<Uuid>) {
 /// One line: what the player holds.
 pub(super) fn brief(state: &PlayerState) -> String {
     match (&state.prompt, &state.session) {
-        (Some(p), None) => format!("{} prompt {} ({:?})", state.player_id, p.id, p.kind),
+        (Some(p), None) => format!(
+            "{} prompt {} ({:?} {})",
+            state.player_id, p.id, p.kind, p.mode
+        ),
         (None, Some(s)) => format!(
-            "{} session {} ({:?} {:?} players {:?} pending {:?} {:?})",
+            "{} session {} ({:?} {:?} {} players {:?} pending {:?} {:?})",
             state.player_id,
             s.id,
             s.kind,
             s.state,
+            s.mode,
             s.players.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             s.pending.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
             s.reason
