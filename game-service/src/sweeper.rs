@@ -49,24 +49,28 @@ pub async fn sweep(game: &Game, batch: usize) -> Option<u64> {
             }
         }
     }
+    let mut done = Vec::with_capacity(jobs.len());
     for job in jobs {
         match game.expire(&job).await {
-            Ok(()) => finish(game, std::slice::from_ref(&job)).await,
+            Ok(()) => done.push(job),
             Err(err) => {
                 metrics::count_failure(&err);
                 tracing::warn!(%err, ?job, "expiry failed; retried after its lease");
             }
         }
     }
+    finish(game, &done).await;
     backlog
 }
 
+/// Removes the jobs that ran, all at once (one call per job shard).
 async fn finish(game: &Game, jobs: &[ExpiryJob]) {
-    for job in jobs {
-        if let Err(err) = game.store().finish_job(job).await {
-            metrics::count_store_failure(&err);
-            tracing::warn!(%err, "finishing a job; it will run again (harmlessly)");
-        }
+    if jobs.is_empty() {
+        return;
+    }
+    if let Err(err) = game.store().finish_jobs(jobs).await {
+        metrics::count_store_failure(&err);
+        tracing::warn!(%err, "finishing jobs; they will run again (harmlessly)");
     }
 }
 

@@ -105,7 +105,7 @@ impl Game {
             .iter()
             .flat_map(|(reports, _)| reports.iter().cloned())
             .collect();
-        let delivered = self.im.report_activity(&reports).await;
+        let delivered = self.im.report_activity(&newest_per_player(&reports)).await;
         let attempt = batch.iter().map(|(_, a)| *a).max().unwrap_or_default();
         let retries = batch
             .iter()
@@ -176,6 +176,20 @@ impl Game {
     }
 }
 
+/// Each player's newest report: the IM service, applying reports in `seq` order, ends in the
+/// state of the newest one (a player is in one session at a time), so the older ones of one
+/// batch (began and stopped playing within one sweep) need not be sent.
+fn newest_per_player(reports: &[ActivityReport]) -> Vec<ActivityReport> {
+    let mut newest: std::collections::BTreeMap<&str, &ActivityReport> = Default::default();
+    for report in reports {
+        let slot = newest.entry(report.user_id.as_str()).or_insert(report);
+        if report.seq > slot.seq {
+            *slot = report;
+        }
+    }
+    newest.into_values().cloned().collect()
+}
+
 /// The wait before try `attempt + 1`: 250 ms, 500 ms, 1 s, … up to 5 s.
 fn backoff(attempt: u32) -> Duration {
     FIRST_BACKOFF
@@ -186,6 +200,29 @@ fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_each_players_newest_report_is_sent() {
+        let report = |user: &str, seq: u64, playing: bool| ActivityReport {
+            user_id: shared_types::UserId::parse(user).unwrap_or_else(|_| unreachable!()),
+            session_id: Uuid::nil(),
+            mode: "default".into(),
+            playing,
+            seq,
+            at: Utc::now(),
+        };
+        let sent = newest_per_player(&[
+            report("bob", 1, true),
+            report("alice", 4, true),
+            report("bob", 2, false),
+            report("alice", 3, false),
+        ]);
+        let sent: Vec<(String, u64, bool)> = sent
+            .into_iter()
+            .map(|r| (r.user_id.to_string(), r.seq, r.playing))
+            .collect();
+        assert_eq!(sent, [("alice".into(), 4, true), ("bob".into(), 2, false)]);
+    }
 
     #[test]
     fn backoff_doubles_up_to_its_cap() {

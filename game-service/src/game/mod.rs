@@ -114,11 +114,19 @@ impl Game {
 
     /// Applies one change of the IM service's presence feed to its player (see
     /// [`Engine::presence_changed`](crate::domain::engine::Engine::presence_changed)).
+    /// Only `offline` changes anything, and only for a player the game has a record of: the
+    /// others cost no transition (the feed carries every status change of every chat user).
     pub async fn presence_changed(
         &self,
         change: &shared_types::activity::PresenceChange,
     ) -> Result<(), GameError> {
+        if change.status != shared_types::presence::PresenceStatus::Offline {
+            return Ok(());
+        }
         let p = &change.user_id;
+        if self.store.player(p).await?.is_none() {
+            return Ok(());
+        }
         self.run(p, Scope::Record, &|engine, tx| {
             engine.presence_changed(tx, p, change.status, change.seq)
         })

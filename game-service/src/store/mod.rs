@@ -195,6 +195,14 @@ pub trait Store:
 
     async fn finish_job(&self, job: &ExpiryJob) -> StoreResult<()>;
 
+    /// [`Store::finish_job`] for each of `jobs` (a sweep's): one call per job shard.
+    async fn finish_jobs(&self, jobs: &[ExpiryJob]) -> StoreResult<()> {
+        for job in jobs {
+            self.finish_job(job).await?;
+        }
+        Ok(())
+    }
+
     /// How many jobs are due at `now` and not claimed (a claimed job is due
     /// again only when its lease ends): the expiry backlog. O(log n) per job
     /// shard on Redis; the sweeper asks only when a claim came back full.

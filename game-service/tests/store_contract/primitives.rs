@@ -33,6 +33,7 @@ on_both_stores!(
     a_commit_after_losing_the_lease_writes_nothing,
     each_due_job_is_claimed_by_exactly_one_caller,
     an_unfinished_job_is_handed_out_again_after_its_lease,
+    jobs_finished_together_are_gone_from_every_shard,
     the_due_count_is_the_jobs_due_and_not_claimed,
 );
 
@@ -288,6 +289,22 @@ async fn each_due_job_is_claimed_by_exactly_one_caller(h: Harness) -> anyhow::Re
         "no job handed out twice"
     );
     ensure!(h.store.claim_due(now, 1000, LEASE).await?.is_empty());
+    Ok(())
+}
+
+async fn jobs_finished_together_are_gone_from_every_shard(h: Harness) -> anyhow::Result<()> {
+    // Forty jobs land in most of the sixteen shards.
+    h.store.commit(&[], "t", &jobs(40)).await?;
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let claimed = h.store.claim_due(now, 1000, LEASE).await?;
+    ensure!(claimed.len() == 40);
+    h.store.finish_jobs(&claimed[..39]).await?;
+    let later = now + chrono::Duration::seconds(6);
+    let again = h.store.claim_due(later, 1000, LEASE).await?;
+    ensure!(
+        again == claimed[39..],
+        "only the unfinished one is handed out again: {again:?}"
+    );
     Ok(())
 }
 

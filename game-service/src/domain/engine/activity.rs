@@ -54,7 +54,10 @@ impl Engine {
     }
 
     /// The IM service says `p`'s presence became `status` (its `seq`-th change). Applied
-    /// once: a change no newer than the last one applied changes nothing. Going `offline`
+    /// once: a change no newer than the last one applied changes nothing (the feed keeps
+    /// each user's changes in order, so only a change read again, after a replica died
+    /// before moving the cursor, can be older; the game runner skips the other statuses,
+    /// which change nothing in the game). Going `offline`
     /// cancels the player's open prompt and withdraws their pending invitations (reason
     /// `unavailable`; a lobby left with nobody pending turns solo, `declined`), and ends the
     /// waiting lobby they host (its invitees' prompts are `withdrawn`).

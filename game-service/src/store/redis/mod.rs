@@ -345,6 +345,26 @@ impl Store for RedisStore {
         Ok(())
     }
 
+    async fn finish_jobs(&self, jobs: &[ExpiryJob]) -> StoreResult<()> {
+        let mut by_shard: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for job in jobs {
+            let member = serde_json::to_string(job).map_err(|e| corrupt(e, "a job"))?;
+            by_shard
+                .entry(self.keys.jobs_for(job).name)
+                .or_default()
+                .push(member);
+        }
+        // One ZREM per shard (each its own slot on a cluster), all at once.
+        let removals = by_shard.into_iter().map(|(key, members)| {
+            let mut conn = self.conn();
+            async move { conn.zrem::<_, _, i64>(key, members).await }
+        });
+        for removed in futures_util::future::join_all(removals).await {
+            removed.map_err(from_redis)?;
+        }
+        Ok(())
+    }
+
     async fn due_count(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         // One ZCOUNT per shard (each its own slot on a cluster), like `claim_due`.
         let mut due = 0;

@@ -18,7 +18,7 @@ use crate::{
 
 impl RedisStore {
     /// How long the feed's keys live after their newest change: the retention, at least a day.
-    fn feed_ttl_ms(&self) -> i64 {
+    pub(super) fn feed_ttl_ms(&self) -> i64 {
         self.retention_ms
             .max(i64::try_from(MIN_FEED_TTL_MS).unwrap_or(i64::MAX))
     }

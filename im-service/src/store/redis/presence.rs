@@ -26,23 +26,39 @@ pub(super) async fn record(
     user: &UserId,
     status: PresenceStatus,
 ) -> Result<PresenceRecorded, StoreError> {
+    let mut keys = vec![
+        store.keys.user_presence(user),
+        store.keys.user_blocks(user),
+        store.keys.user_contacts(user),
+        store.keys.user_presence_seq(user),
+        store.keys.user_activity(user),
+    ];
+    let mut args = vec![
+        status.as_str().to_owned(),
+        store.retention_ms.to_string(),
+        Utc::now().timestamp_millis().to_string(),
+        MAX_UNFED.to_string(),
+    ];
+    // One server: the feed is appended in the same script (on a cluster its shard is
+    // another slot: step two, `feed`).
+    if !store.conn.is_cluster() {
+        let shard = crate::domain::feed::shard_of(user, store.limits.feed_shards);
+        keys.extend([
+            store.keys.feed_changes(shard),
+            store.keys.feed_appended(shard),
+        ]);
+        args.extend([
+            user.to_string(),
+            store.limits.feed_kept.to_string(),
+            store.feed_ttl_ms().to_string(),
+        ]);
+    }
     let reply: Value = store
         .invoke(
             "setting presence",
             &store.scripts.set_presence,
-            &[
-                store.keys.user_presence(user),
-                store.keys.user_blocks(user),
-                store.keys.user_contacts(user),
-                store.keys.user_presence_seq(user),
-                store.keys.user_activity(user),
-            ],
-            &[
-                status.as_str().to_owned(),
-                store.retention_ms.to_string(),
-                Utc::now().timestamp_millis().to_string(),
-                MAX_UNFED.to_string(),
-            ],
+            &keys,
+            &args,
         )
         .await?;
     let mut reply = Reply::new(reply, "presence")?;

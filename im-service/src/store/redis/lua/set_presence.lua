@@ -1,5 +1,9 @@
--- KEYS: presence, blocks, contacts, presence_seq, activity. ARGV: status, ttl ms, now ms, most
--- unfed changes kept. A user's activity keeps their blocks alive.
+-- KEYS: presence, blocks, contacts, presence_seq, activity; on a standalone server also the
+-- user's feed shard stream and appended set. ARGV: status, ttl ms, now ms, most unfed changes
+-- kept; with the feed keys also user id, feed entries kept, feed ttl ms. A user's activity
+-- keeps their blocks alive. With the feed keys (one server: one script may touch them all) the
+-- unfed changes are appended here, as append_feed.lua does, and unmarked at once: the reply
+-- then lists none.
 -- When the status changed (no record counts as offline), the change takes the next seq,
 -- max(the previous change's + 1, now ms), kept in presence_seq as long as the presence, and is
 -- marked unfed there (`p.<seq>` = "<status> <ms>") until the feed has it; the marks are
@@ -26,6 +30,26 @@ table.sort(unfed, function(a, b) return a[1] < b[1] end)
 while #unfed > tonumber(ARGV[4]) do
   redis.call('HDEL', KEYS[4], 'p.' .. unfed[1][2])
   table.remove(unfed, 1)
+end
+if KEYS[7] and #unfed > 0 then
+  local appended = 0
+  for _, entry in ipairs(unfed) do
+    local status, at = string.match(entry[3], '^(%S+) (%d+)$')
+    local last = redis.call('ZSCORE', KEYS[7], ARGV[5])
+    if not last or entry[1] > tonumber(last) then
+      redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], '*',
+        'user_id', ARGV[5], 'status', status or '', 'seq', entry[2], 'at', at or '0')
+      redis.call('ZADD', KEYS[7], entry[2], ARGV[5])
+      appended = appended + 1
+    end
+    redis.call('HDEL', KEYS[4], 'p.' .. entry[2])
+  end
+  if appended > 0 then
+    redis.call('ZREMRANGEBYRANK', KEYS[7], 0, -(tonumber(ARGV[6]) + 1))
+    redis.call('PEXPIRE', KEYS[6], ARGV[7])
+    redis.call('PEXPIRE', KEYS[7], ARGV[7])
+  end
+  unfed = {}
 end
 local activity = redis.call('HMGET', KEYS[5], 'session', 'mode', 'since')
 local reply = {changed and 1 or 0, activity[1] or '', activity[2] or '', activity[3] or '', #unfed}
