@@ -1,5 +1,6 @@
-//! A fake IM service on the IM port: it counts every request it receives and, by its current
-//! mode, answers 500, hangs, or answers the partners it was told (optionally late). It proves
+//! A fake IM service on the IM port: it counts every partners request it receives and, by its
+//! current mode, answers 500, hangs, or answers the partners it was told (optionally late); the
+//! game service's background calls (presence feed, activity, announcements) get a 500. It proves
 //! what the game service does (or does not) send to the IM service.
 
 use std::{
@@ -150,8 +151,14 @@ async fn answer(
             Err(_) => return,
         }
     }
-    requests.fetch_add(1, Ordering::SeqCst);
-    let current = mode.lock().map(|m| *m).unwrap_or(StubMode::Fail);
+    // The game service's background calls (the presence feed, activity, announcements) are
+    // not what a scenario counts or shapes: they get a 503 (tried again later) at once.
+    let current = if is_partners(&head) {
+        requests.fetch_add(1, Ordering::SeqCst);
+        mode.lock().map(|m| *m).unwrap_or(StubMode::Fail)
+    } else {
+        StubMode::Fail
+    };
     let response = match current {
         StubMode::Hang => {
             std::future::pending::<()>().await;
@@ -212,6 +219,16 @@ fn reply(status: &str, content_type: &str, body: &str) -> String {
          connection: close\r\n\r\n{body}",
         body.len()
     )
+}
+
+/// Whether the request is `GET /v1/users/{id}/partners?…`.
+fn is_partners(head: &[u8]) -> bool {
+    let head = String::from_utf8_lossy(head);
+    head.lines().next().is_some_and(|line| {
+        line.starts_with("GET /v1/users/") && line.split_whitespace().nth(1).is_some_and(|t| {
+            t.split('?').next().is_some_and(|path| path.ends_with("/partners"))
+        })
+    })
 }
 
 /// `GET /v1/users/{id}/partners?…` → `id`.
