@@ -225,9 +225,12 @@ fn reply(status: &str, content_type: &str, body: &str) -> String {
 fn is_partners(head: &[u8]) -> bool {
     let head = String::from_utf8_lossy(head);
     head.lines().next().is_some_and(|line| {
-        line.starts_with("GET /v1/users/") && line.split_whitespace().nth(1).is_some_and(|t| {
-            t.split('?').next().is_some_and(|path| path.ends_with("/partners"))
-        })
+        line.starts_with("GET /v1/users/")
+            && line.split_whitespace().nth(1).is_some_and(|t| {
+                t.split('?')
+                    .next()
+                    .is_some_and(|path| path.ends_with("/partners"))
+            })
     })
 }
 
