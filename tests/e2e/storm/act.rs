@@ -12,6 +12,7 @@ use shared_types::{
 
 use super::{
     actions::{Acted, Action},
+    flips::{RoundPresence, check_connect},
     modes::{self, Closed},
     players::{Decision, Member, Stats},
     requests::{SoloFor, answered, brief, closed, ensure_joined, ensure_placed, send, state_of},
@@ -23,6 +24,7 @@ pub(super) async fn act(
     state: &PlayerState,
     action: &Action,
     others_quiet: bool,
+    presence: &RoundPresence,
     rng: &mut StdRng,
     stats: &Stats,
 ) -> anyhow::Result<Acted> {
@@ -57,6 +59,7 @@ pub(super) async fn act(
             let after = state_of(connect(member.pick(rng), *mode, stats).await?, id)?;
             ensure_placed(&after)?;
             modes::ensure_invite_mode(state, &after, &[*mode])?;
+            check_connect(state, &after, presence, stats)?;
             stats.connected(&after);
             done.connected.push(after);
         }
@@ -69,6 +72,7 @@ pub(super) async fn act(
                 let after = state_of(reply, id)?;
                 ensure_placed(&after)?;
                 modes::ensure_invite_mode(state, &after, asked)?;
+                check_connect(state, &after, presence, stats)?;
                 stats.connected(&after);
                 done.connected.push(after);
             }
@@ -205,6 +209,13 @@ pub(super) async fn act(
             done.left = true;
         }
     }
+    // Only the player's own offline flip, landing now, closes their prompt `unavailable`.
+    ensure!(
+        presence.landing || !done.closed.contains(&Closed::Unavailable),
+        "a prompt closed `unavailable`, but no offline flip of this player could land now \
+         (never flipped, or long applied): {:?}",
+        done.closed
+    );
     if done.closed.contains(&Closed::Full) {
         // The join that filled the lobby withdrew this player's invitation: nothing is left,
         // not even a solo session.

@@ -1,4 +1,6 @@
-//! After the storm: Redis and `/v1/me` on both replicas agree, and every player is in one well-defined place.
+//! After the storm: Redis and `/v1/me` on both replicas agree, and every player is in one well-defined place (nowhere only after leaving, losing a join prompt, or a flip).
+
+use std::collections::HashSet;
 
 use anyhow::ensure;
 use futures_util::{StreamExt, stream};
@@ -17,13 +19,13 @@ use crate::helpers::{
 };
 
 /// Redis and `/v1/me` agree, and every player is in exactly one well-defined place; returns
-/// the records for further checks.
+/// the records and everyone's state for further checks.
 pub(super) async fn check_store_and_states(
     world: &TestWorld,
     members: &[&Member],
     report: &GroupReport,
     stats: &Stats,
-) -> anyhow::Result<Records> {
+) -> anyhow::Result<(Records, Vec<PlayerState>)> {
     let records = check_store(world).await?;
     eprintln!("storm: keys in Redis: {:?}", records.families);
     ensure!(
@@ -34,8 +36,14 @@ pub(super) async fn check_store_and_states(
     );
 
     // Every player's state, through both replicas: the same, and what the records say.
+    let ended_hosts: HashSet<&str> = records
+        .sessions
+        .values()
+        .filter(|s| text(s, "state") == "ended")
+        .map(|s| text(s, "host"))
+        .collect();
     let mut violations = Vec::new();
-    let states: Vec<anyhow::Result<Option<String>>> = stream::iter(members)
+    let read: Vec<anyhow::Result<(PlayerState, Option<String>)>> = stream::iter(members)
         .map(|member| async {
             let via_primary = state_of(
                 send(&member.primary, Method::GET, "/v1/me", None, stats).await?,
@@ -46,25 +54,28 @@ pub(super) async fn check_store_and_states(
                 member.id(),
             )?;
             if essence(&via_primary) != essence(&via_other) {
-                return Ok(Some(format!(
+                let problem = format!(
                     "the replicas disagree on {}: {} / {}",
                     member.id(),
                     brief(&via_primary),
                     brief(&via_other)
-                )));
+                );
+                return Ok((via_primary, Some(problem)));
             }
-            Ok(placement_problem(&via_primary, &records, report))
+            let problem = placement_problem(&via_primary, &records, report, &ended_hosts);
+            Ok((via_primary, problem))
         })
         .buffer_unordered(CONCURRENT_GROUPS)
         .collect()
         .await;
-    for state in states {
-        if let Some(problem) = state? {
-            violations.push(problem);
-        }
+    let mut states = Vec::new();
+    for state in read {
+        let (state, problem) = state?;
+        violations.extend(problem);
+        states.push(state);
     }
     fail_if_any("players are not in one well-defined place", &violations)?;
-    Ok(records)
+    Ok((records, states))
 }
 
 /// Why a player's `/v1/me` is not one well-defined place matching the records, if it is not.
@@ -72,6 +83,7 @@ fn placement_problem(
     state: &PlayerState,
     records: &Records,
     report: &GroupReport,
+    ended_hosts: &HashSet<&str>,
 ) -> Option<String> {
     let id = state.player_id.as_str();
     let Some(record) = records.players.get(id) else {
@@ -112,14 +124,17 @@ fn placement_problem(
         }
         (None, None) => {
             // Nowhere: only after leaving, or when a join prompt was withdrawn (its lobby
-            // ended) or closed `full` (its lobby filled).
+            // ended) or closed `full` (its lobby filled); or, for a player who went offline,
+            // when their flip cancelled their prompt or ended the lobby they hosted.
             let withdrawn = cancelled(record, "withdrawn") > 0;
             let full = cancelled(record, "full") > 0;
             let left = report.left.contains(id);
-            (!left && !withdrawn && !full).then(|| {
+            let flipped = report.flips.contains_key(id)
+                && (cancelled(record, "unavailable") > 0 || ended_hosts.contains(id));
+            (!left && !withdrawn && !full && !flipped).then(|| {
                 format!(
                     "{id} is nowhere but never left a session nor lost a join prompt \
-                     (withdrawn or full): {record}"
+                     (withdrawn or full) nor went offline: {record}"
                 )
             })
         }

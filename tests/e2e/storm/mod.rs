@@ -9,32 +9,44 @@
 //! (or none, the default `duo`): trios connecting for a `duo` race into `full`, and no session
 //! may ever hold more players than its mode allows.
 //!
+//! In a tenth of the groups one member flips their IM presence: `offline` before some round,
+//! `available` again a few rounds later (or never). The game service follows the IM's presence
+//! feed asynchronously: their open prompt closes `unavailable`, their waiting lobby ends, and
+//! the checks tolerate that, while it may land, for them and the groupmates it reaches. After
+//! the storm a sentinel's own flip drains the feed before anything is compared.
+//!
 //! `STORM_SEED`, `STORM_PAIRS`, `STORM_TRIOS` and `STORM_ROUNDS` override the defaults; the seed
 //! is printed, and named in every failure, so a failing storm can be replayed (the interleaving
 //! on the server side still varies from run to run).
 
 mod act;
 mod actions;
+mod applied;
 mod capacity;
 mod checks;
+mod flips;
 mod modes;
 mod play;
 mod players;
 mod reanswer;
 mod requests;
+mod settle;
 
-use std::{sync::atomic::Ordering, time::Instant};
+use std::{collections::HashSet, sync::atomic::Ordering, time::Instant};
 
 use anyhow::{Context, ensure};
 use futures_util::{StreamExt, stream};
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::index};
 
 use self::{
+    applied::{check_flip_records, read_feed},
     capacity::check_stored_modes,
     checks::check_store_and_states,
+    flips::{FLIPPING_ONE_IN, Flipper},
     play::play,
     players::{GroupReport, Member, Stats},
     reanswer::check_answers_are_final,
+    settle::{Sentinel, feed_lags, wait_offline_players_out},
 };
 use crate::helpers::{Player, WorldOptions, invariants::fail_if_any, spawn_world_with};
 
@@ -58,6 +70,9 @@ const REANSWER_SAMPLE: usize = 300;
 /// At least one prompt cancelled `full` per this many trios (a duo lobby a trio fills), and
 /// one answer refused `full` per three times as many.
 const FULL_PER_TRIOS: usize = 5;
+/// At least one prompt cancelled `unavailable` per this many offline flips (besides the
+/// sentinel's): a storm whose flips never closed anything proves nothing.
+const FLIPS_PER_UNAVAILABLE: usize = 12;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_storm_of_racing_pairs_and_trios_on_two_replicas_keeps_every_invariant()
@@ -130,17 +145,30 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
         .collect()
         .await;
     setup.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    let sentinel = Sentinel::new(&world, &other).await?;
     let setup_time = started.elapsed();
 
+    // The groups whose member flips, chosen by the seed.
+    let mut pick = StdRng::seed_from_u64(config.seed.rotate_left(29));
+    let flipping: HashSet<usize> = index::sample(
+        &mut pick,
+        groups.len(),
+        groups.len().div_ceil(FLIPPING_ONE_IN),
+    )
+    .into_iter()
+    .collect();
     let stats = Stats::default();
     let storm_started = Instant::now();
     let outcomes: Vec<anyhow::Result<GroupReport>> = stream::iter(groups.iter().enumerate())
         .map(|(g, group)| {
             let mut rng =
                 StdRng::seed_from_u64(config.seed ^ (g as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+            let flipper = flipping
+                .contains(&g)
+                .then(|| Flipper::plan(group.len(), config.rounds, &mut rng));
             let stats = &stats;
             async move {
-                play(group, config.rounds, &mut rng, stats)
+                play(group, config.rounds, flipper, &mut rng, stats)
                     .await
                     .with_context(|| format!("group g{g}"))
             }
@@ -170,11 +198,21 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
         world.game_log_tail()
     );
 
+    // The game catches up with the feed before anything is compared.
+    let settle_started = Instant::now();
+    let mut report = GroupReport::merge(reports);
+    let drained = sentinel.drain_feed(&mut report).await?;
+    let mut members: Vec<&Member> = groups.iter().flatten().collect();
+    members.extend([&sentinel.host, &sentinel.guest]);
+    let (offline_at_end, invited_offline) = wait_offline_players_out(&members, &report).await?;
+    let settle_time = settle_started.elapsed();
+
     let checks_started = Instant::now();
-    let report = GroupReport::merge(reports);
-    let members: Vec<&Member> = groups.iter().flatten().collect();
-    let records = check_store_and_states(&world, &members, &report, &stats).await?;
+    let (records, _states) = check_store_and_states(&world, &members, &report, &stats).await?;
     let tally = check_stored_modes(&records, &report)?;
+    let feed = read_feed(&world).await?;
+    let flipped = check_flip_records(&records, &report, &feed)?;
+    let (lags, max_lag) = feed_lags(&members, &report).await?;
     let mut rng = StdRng::seed_from_u64(config.seed.rotate_left(17));
     let reanswered = check_answers_are_final(&members, &report, &mut rng, &stats).await?;
     ensure!(
@@ -186,25 +224,13 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
         world.all_running(),
         "a service process died during the storm"
     );
-    // A storm that raced nothing proves nothing.
+    // What the storm did is printed before it is required to have done enough.
     let groups_played = groups.len();
     let mutual = stats.mutual_checked.load(Ordering::Relaxed);
     let contrary = stats.contrary_races.load(Ordering::Relaxed);
-    ensure!(
-        mutual * 20 >= groups_played && contrary * 50 >= groups_played,
-        "too few races to prove anything: {mutual} mutual accepts and {contrary} contrary \
-         answers among {groups_played} groups"
-    );
-    // A storm that never fills a duo proves nothing about the cap.
     let refused_full = stats.refused_full.load(Ordering::Relaxed);
-    ensure!(
-        tally.cancelled_full * FULL_PER_TRIOS >= config.trios
-            && refused_full * FULL_PER_TRIOS * 3 >= config.trios,
-        "too few `full` outcomes to prove the cap: {} prompts cancelled `full` and \
-         {refused_full} answers refused `full` among {} trios",
-        tally.cancelled_full,
-        config.trios
-    );
+    let went_offline = stats.went_offline.load(Ordering::Relaxed);
+    let storm_unavailable = flipped.cancelled_unavailable.saturating_sub(1);
 
     eprintln!(
         "storm: seed {seed}: {pairs} pairs + {trios} trios = {players} players, {rounds} rounds, \
@@ -222,8 +248,16 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
          storm: full: {refused_full} answers refused `full` (each then holding nothing: \
          {nothing_seen}), {cancelled_full} prompts cancelled `full` in the records, \
          {nothing_full} players left holding nothing after one\n\
-         storm: setup {setup_time:.1?}, storm {storm_time:.1?}, checks {checks:.1?}, \
-         total {total:.1?}",
+         storm: flips: {flippers} players in {flipping} groups went offline {went_offline} times \
+         and available {went_available}; {offline_at_end} offline at the end ({invited_offline} \
+         invited since, holding a join prompt); {refused_unavailable} \
+         answers refused `unavailable`, {cancelled_unavailable} prompts cancelled `unavailable` in \
+         the records ({lags} heard, the longest {max_lag:.1?} after the flip), {ended_offline} \
+         lobbies ended by their host going offline; {offline_connects} connects while offline \
+         ({offline_no_partner} solo `no_partner`); {touched} member-rounds compared loosely; \
+         {applied} last changes applied; the feed drained {drained:.1?} after the sentinel's flip\n\
+         storm: setup {setup_time:.1?}, storm {storm_time:.1?}, settle {settle_time:.1?}, \
+         checks {checks:.1?}, total {total:.1?}",
         seed = config.seed,
         pairs = config.pairs,
         trios = config.trios,
@@ -247,8 +281,44 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
         nothing_seen = stats.nothing_after_full.load(Ordering::Relaxed),
         cancelled_full = tally.cancelled_full,
         nothing_full = tally.nothing_after_full,
+        flippers = report.flips.len().saturating_sub(1),
+        flipping = flipping.len(),
+        went_available = stats.went_available.load(Ordering::Relaxed),
+        refused_unavailable = stats.refused_unavailable.load(Ordering::Relaxed),
+        cancelled_unavailable = flipped.cancelled_unavailable,
+        ended_offline = flipped.lobbies_ended_offline,
+        offline_connects = stats.offline_connects.load(Ordering::Relaxed),
+        offline_no_partner = stats.offline_no_partner.load(Ordering::Relaxed),
+        touched = stats.touched_by_flips.load(Ordering::Relaxed),
+        applied = flipped.applied,
         checks = checks_started.elapsed(),
         total = started.elapsed(),
     );
+
+    // A storm that raced nothing proves nothing.
+    ensure!(
+        mutual * 20 >= groups_played && contrary * 50 >= groups_played,
+        "too few races to prove anything: {mutual} mutual accepts and {contrary} contrary \
+         answers among {groups_played} groups"
+    );
+    // A storm that never fills a duo proves nothing about the cap.
+    ensure!(
+        tally.cancelled_full * FULL_PER_TRIOS >= config.trios
+            && refused_full * FULL_PER_TRIOS * 3 >= config.trios,
+        "too few `full` outcomes to prove the cap: {} prompts cancelled `full` and \
+         {refused_full} answers refused `full` among {} trios",
+        tally.cancelled_full,
+        config.trios
+    );
+
+    // A storm whose flips never closed anything proves nothing about them.
+    ensure!(
+        went_offline > 0
+            && storm_unavailable > 0
+            && storm_unavailable * FLIPS_PER_UNAVAILABLE >= went_offline,
+        "too few `unavailable` outcomes to prove the flips: {storm_unavailable} prompts \
+         cancelled `unavailable` (besides the sentinel's) for {went_offline} offline flips"
+    );
+
     Ok(())
 }

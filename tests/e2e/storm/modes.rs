@@ -155,15 +155,18 @@ pub(super) fn lobby_of(
     Ok(Some((lobby.id, invite.mode.clone())))
 }
 
-/// Why a prompt had closed when it was answered: its lobby was withdrawn, or had filled.
+/// Why a prompt had closed when it was answered: its lobby was withdrawn, or had filled, or
+/// its player went offline in the IM service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Closed {
     Withdrawn,
     Full,
+    Unavailable,
 }
 
 /// The reason a 409 `prompt_closed` names in its detail; nothing else may close a prompt in
-/// the storm (nothing expires).
+/// the storm (nothing expires). Whether `unavailable` may close this player's prompt now is
+/// for the caller to say.
 pub(super) fn closed_reason(problem: &Problem) -> anyhow::Result<Closed> {
     let detail = problem.detail.as_deref().unwrap_or_default();
     let named = |reason: Reason| -> anyhow::Result<bool> {
@@ -175,7 +178,9 @@ pub(super) fn closed_reason(problem: &Problem) -> anyhow::Result<Closed> {
         Ok(Closed::Full)
     } else if named(Reason::Withdrawn)? {
         Ok(Closed::Withdrawn)
+    } else if named(Reason::Unavailable)? {
+        Ok(Closed::Unavailable)
     } else {
-        bail!("a prompt closed neither `withdrawn` nor `full`: {problem:?}")
+        bail!("a prompt closed neither `withdrawn`, `full` nor `unavailable`: {problem:?}")
     }
 }

@@ -1,6 +1,9 @@
-//! One group's rounds: every member acts at once, then reconnects and mutual accepts are checked.
+//! One group's rounds: a planned presence flip, then every member acts at once, then reconnects and mutual accepts are checked.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, ensure};
 use futures_util::future::join_all;
@@ -11,20 +14,30 @@ use shared_types::game::{PlayerState, PromptKind, SessionKind, SessionState};
 use super::{
     act::act,
     actions::{Acted, Action, choose},
+    flips::{Flipper, RoundPresence, round_presence},
     players::{GroupReport, Member, Stats},
     requests::{brief, essence_ids, send, state_of},
 };
 
-/// One group's rounds: fresh states, everyone acts at once, then the mutual-accept rule.
+/// One group's rounds: the flipper's presence flip if one is due, fresh states, everyone acts
+/// at once, then the mutual-accept rule.
 pub(super) async fn play(
     group: &[Member],
     rounds: usize,
+    mut flipper: Option<Flipper>,
     rng: &mut StdRng,
     stats: &Stats,
 ) -> anyhow::Result<GroupReport> {
     let trio = group.len() == 3;
     let mut report = GroupReport::default();
     for round in 0..rounds {
+        if let Some(flipper) = flipper.as_mut() {
+            flipper
+                .step(group, round, stats, &mut report)
+                .await
+                .with_context(|| format!("round {round}: flipping presence"))?;
+        }
+        let started = Instant::now();
         let mut before = Vec::new();
         for member in group {
             let state = state_of(
@@ -37,10 +50,17 @@ pub(super) async fn play(
             }
             before.push(state);
         }
+        let presence = round_presence(flipper.as_ref(), group, &before, started, stats);
         let plans: Vec<(Action, u64, u64)> = before
             .iter()
-            .map(|state| {
-                let action = choose(rng, state, trio);
+            .enumerate()
+            .map(|(k, state)| {
+                let away = flipper.as_ref().is_some_and(|f| f.away(k, rng));
+                let action = if away {
+                    Action::Idle
+                } else {
+                    choose(rng, state, trio)
+                };
                 (action, rng.random_range(0..3000), rng.random())
             })
             .collect();
@@ -53,27 +73,43 @@ pub(super) async fn play(
                     .or_default() += 1;
             }
         }
+        // Quiet: nobody else acts on this member, and no flip can land on them.
         let quiet: Vec<bool> = (0..group.len())
             .map(|k| {
-                plans
-                    .iter()
-                    .enumerate()
-                    .all(|(j, (action, _, _))| j == k || !action.touches_others())
+                !presence[k].touched
+                    && plans
+                        .iter()
+                        .enumerate()
+                        .all(|(j, (action, _, _))| j == k || !action.touches_others())
             })
             .collect();
-        let acted = join_all(group.iter().zip(&before).zip(&plans).zip(&quiet).map(
-            |(((member, state), (action, jitter_us, seed)), others_quiet)| async move {
+        let each = group
+            .iter()
+            .zip(&before)
+            .zip(&plans)
+            .zip(&quiet)
+            .zip(&presence);
+        let acted = join_all(each.map(
+            |((((member, state), (action, jitter_us, seed)), others_quiet), presence)| async move {
                 tokio::time::sleep(Duration::from_micros(*jitter_us)).await;
                 let mut rng = StdRng::seed_from_u64(*seed);
-                act(member, state, action, *others_quiet, &mut rng, stats)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "round {round}: {} doing {action:?} from {}",
-                            member.id(),
-                            brief(state)
-                        )
-                    })
+                act(
+                    member,
+                    state,
+                    action,
+                    *others_quiet,
+                    presence,
+                    &mut rng,
+                    stats,
+                )
+                .await
+                .with_context(|| {
+                    format!(
+                        "round {round}: {} doing {action:?} from {}",
+                        member.id(),
+                        brief(state)
+                    )
+                })
             },
         ))
         .await
@@ -95,7 +131,10 @@ pub(super) async fn play(
                     .with_context(|| format!("round {round}: {} reconnecting", member.id()))?;
             }
         }
-        check_mutual_accepts(group, &before, &plans, &acted, rng, stats)
+        if let Some(flipper) = flipper.as_mut() {
+            flipper.note(&before, &acted);
+        }
+        check_mutual_accepts(group, &before, &plans, &acted, &presence, rng, stats)
             .await
             .with_context(|| format!("round {round}"))?;
     }
@@ -130,12 +169,14 @@ fn check_reconnects(before: &PlayerState, done: &Acted, stats: &Stats) -> anyhow
 
 /// Two members who accepted each other's invite at the same moment land in one session.
 /// In a trio the rule is only checked when the third member did not answer anything in that
-/// round: a third member's lobby legitimately redirects an answer to its join prompt.
+/// round: a third member's lobby legitimately redirects an answer to its join prompt. Nor is
+/// it when a flip may land on either of them: a lobby ending behind their backs.
 async fn check_mutual_accepts(
     group: &[Member],
     before: &[PlayerState],
     plans: &[(Action, u64, u64)],
     acted: &[Acted],
+    presence: &[RoundPresence],
     rng: &mut StdRng,
     stats: &Stats,
 ) -> anyhow::Result<()> {
@@ -150,7 +191,8 @@ async fn check_mutual_accepts(
                     .as_ref()
                     .is_some_and(|with| with.iter().any(|id| id == group[b].id()))
             };
-            if third_answered || !accepted(x, y) || !accepted(y, x) {
+            let touched = presence[x].touched || presence[y].touched;
+            if third_answered || touched || !accepted(x, y) || !accepted(y, x) {
                 continue;
             }
             let (sx, sy) = (

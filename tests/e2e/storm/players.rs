@@ -5,6 +5,7 @@ use std::{
     sync::atomic::AtomicUsize,
 };
 
+use chrono::{DateTime, Utc};
 use rand::{Rng, rngs::StdRng};
 use shared_types::game::{PlayerState, SessionKind};
 use uuid::Uuid;
@@ -45,6 +46,17 @@ pub(super) struct Stats {
     pub(super) mutual_checked: AtomicUsize,
     pub(super) strict_reconnects: AtomicUsize,
     pub(super) contrary_races: AtomicUsize,
+    /// Presence flips made: to `offline`, and back to `available`.
+    pub(super) went_offline: AtomicUsize,
+    pub(super) went_available: AtomicUsize,
+    /// First answers refused because an offline flip had closed the prompt (`unavailable`).
+    pub(super) refused_unavailable: AtomicUsize,
+    /// Connects while offline, and the solo sessions `no_partner` they made.
+    pub(super) offline_connects: AtomicUsize,
+    pub(super) offline_no_partner: AtomicUsize,
+    /// Member-rounds an offline flip could reach behind the member's back: their before/after
+    /// comparisons were skipped.
+    pub(super) touched_by_flips: AtomicUsize,
     /// What connects answered: invite, join, or a solo session with its reason.
     pub(super) connects: std::sync::Mutex<BTreeMap<String, usize>>,
 }
@@ -100,6 +112,17 @@ pub(super) struct GroupReport {
     pub(super) lobbies: HashMap<Uuid, String>,
     /// Join prompts seen: (the lobby they lead to, their mode).
     pub(super) join_modes: HashSet<(Uuid, String)>,
+    /// Players who flipped their IM presence, and how.
+    pub(super) flips: HashMap<String, Flip>,
+}
+
+/// One player's presence flips.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Flip {
+    /// When they went `offline` (the request sent), oldest first.
+    pub(super) offline_at: Vec<DateTime<Utc>>,
+    /// Still `offline` when the storm ended.
+    pub(super) offline_at_end: bool,
 }
 
 impl GroupReport {
@@ -116,6 +139,7 @@ impl GroupReport {
             }
             all.lobbies.extend(report.lobbies);
             all.join_modes.extend(report.join_modes);
+            all.flips.extend(report.flips);
         }
         all
     }

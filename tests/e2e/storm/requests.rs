@@ -64,8 +64,8 @@ pub(super) fn state_of(reply: Reply, id: &str) -> anyhow::Result<PlayerState> {
 }
 
 /// An answer's reply: the new state, or why the prompt had closed meanwhile (409
-/// `prompt_closed`: its lobby was withdrawn, or had filled). A first answer is never
-/// `already_answered`.
+/// `prompt_closed`: its lobby was withdrawn, or had filled, or its player went offline). A
+/// first answer is never `already_answered`.
 pub(super) fn answered(
     reply: Reply,
     id: &str,
@@ -80,12 +80,14 @@ pub(super) fn answered(
     state_of(reply, id).map(Ok)
 }
 
-/// A 409 `prompt_closed`, `withdrawn` or `full` (counted).
+/// A 409 `prompt_closed`, `withdrawn`, `full` or `unavailable` (the last two counted).
 pub(super) fn closed(reply: &Reply, stats: &Stats) -> anyhow::Result<Closed> {
     let closed = closed_reason(&reply.problem(409, ProblemCode::PromptClosed)?)?;
-    if closed == Closed::Full {
-        stats.refused_full.fetch_add(1, Ordering::Relaxed);
-    }
+    match closed {
+        Closed::Full => stats.refused_full.fetch_add(1, Ordering::Relaxed),
+        Closed::Unavailable => stats.refused_unavailable.fetch_add(1, Ordering::Relaxed),
+        Closed::Withdrawn => 0,
+    };
     Ok(closed)
 }
 
