@@ -73,8 +73,9 @@ pub struct ActivityState {
 impl ActivityState {
     /// Applies `report` iff its `seq` is newer than the newest applied (an older or equal one,
     /// late or delivered twice, changes nothing): `playing` sets the activity to that session
-    /// since `report.at`; not playing clears it, but only if it is that session's (a report
-    /// that someone stopped playing an older session leaves a newer one standing). Either
+    /// since `report.at`; not playing clears it, whatever its session (a user plays one session
+    /// at a time and `seq` orders their reports, so the newest is the truth: a stop whose own
+    /// session's stop was lost, or sent only as the newest of a batch, still clears). Either
     /// way the report's `seq` becomes the newest applied. Returns whether the activity changed.
     pub fn apply(&mut self, report: &ActivityReport) -> bool {
         if report.seq <= self.seq {
@@ -87,20 +88,14 @@ impl ActivityState {
                 mode: report.mode.clone(),
                 since: to_millis_precision(report.at),
             })
-        } else if self.is_in(report) {
-            None
         } else {
-            return false;
+            None
         };
         if next == self.activity {
             return false;
         }
         self.activity = next;
         true
-    }
-
-    fn is_in(&self, report: &ActivityReport) -> bool {
-        matches!(&self.activity, Some(Activity::InGame { session_id, .. }) if *session_id == report.session_id)
     }
 }
 
@@ -124,23 +119,26 @@ mod tests {
     }
 
     #[test]
-    fn a_report_applies_only_when_newer_and_a_stop_only_for_its_session() {
+    fn a_report_applies_only_when_newer_and_the_newest_is_the_truth() {
         let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
         let mut state = ActivityState::default();
         assert!(state.apply(&report("bob", one, true, 1)));
         assert!(!state.apply(&report("bob", one, true, 1)), "twice");
         assert!(!state.apply(&report("bob", one, false, 1)), "equal seq");
-        assert!(state.apply(&report("bob", two, true, 3)));
-        assert!(
-            !state.apply(&report("bob", one, false, 4)),
-            "another session"
-        );
+        assert!(state.apply(&report("bob", two, true, 4)));
+        assert!(!state.apply(&report("bob", one, false, 3)), "an older stop");
         assert_eq!(state.seq, 4);
         assert!(
             matches!(&state.activity, Some(Activity::InGame { session_id, .. }) if *session_id == two)
         );
         assert!(!state.apply(&report("bob", two, false, 2)), "older");
         assert!(state.apply(&report("bob", two, false, 5)));
+        assert_eq!(state.activity, None);
+        assert!(state.apply(&report("bob", one, true, 6)));
+        assert!(
+            state.apply(&report("bob", two, false, 7)),
+            "a newer stop clears any session"
+        );
         assert_eq!(state.activity, None);
     }
 

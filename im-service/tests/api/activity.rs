@@ -3,7 +3,6 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared_types::problem::ProblemCode;
-use uuid::Uuid;
 
 use crate::helpers::{TestApp, assert_problem, expect_json, spawn_app};
 
@@ -176,18 +175,17 @@ async fn presence_and_partner_entries_show_in_game_while_playing_and_null_after(
     let typed: shared_types::im::PartnersResponse = expect_json(answer, StatusCode::OK).await?;
     assert!(typed.partners[0].activity.is_some());
 
-    // A stop of another session leaves it; the stop of this one clears it.
-    let other = Uuid::new_v4().to_string();
-    for (session, seq) in [(other.as_str(), 5), (SESSION, 6)] {
+    // An older stop leaves it; the newest, a stop, clears it.
+    for (seq, stays) in [(1, true), (6, false)] {
         let answer = put_activity(
             &app,
             &service,
-            &json!({"reports": [report("bob", session, false, seq)]}),
+            &json!({"reports": [report("bob", SESSION, false, seq)]}),
         )
         .await?;
         assert_eq!(answer.status(), StatusCode::NO_CONTENT);
         let still = presence_json(&app, "alice", "bob").await?;
-        assert_eq!(still["activity"] == in_game, session == other, "{still}");
+        assert_eq!(still["activity"] == in_game, stays, "{still}");
     }
     let read = presence_json(&app, "alice", "bob").await?;
     assert!(

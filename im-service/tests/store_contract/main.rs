@@ -36,7 +36,7 @@ macro_rules! with_every_contract_function {
             a_service_announcement_is_heard_but_is_nobodys_talk,
             announcing_a_session_again_answers_the_first_message_and_tells_nobody_twice,
             a_session_announced_before_newer_messages_pushed_it_out_is_not_announced_again,
-            an_activity_report_applies_only_when_newer_and_a_stop_only_for_its_session,
+            an_activity_report_applies_only_when_newer_and_the_newest_is_the_truth,
             activity_delivered_out_of_order_or_twice_ends_in_the_newest_state,
             an_activity_change_is_heard_once_by_contacts_and_shows_in_presence_and_partners,
             every_status_change_is_fed_once_with_increasing_seqs,

@@ -25,6 +25,7 @@ mod applied;
 mod capacity;
 mod checks;
 mod flips;
+mod in_game;
 mod modes;
 mod play;
 mod players;
@@ -43,6 +44,7 @@ use self::{
     capacity::check_stored_modes,
     checks::check_store_and_states,
     flips::{FLIPPING_ONE_IN, Flipper},
+    in_game::check_in_game,
     play::play,
     players::{GroupReport, Member, Stats},
     reanswer::check_answers_are_final,
@@ -208,7 +210,7 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
     let settle_time = settle_started.elapsed();
 
     let checks_started = Instant::now();
-    let (records, _states) = check_store_and_states(&world, &members, &report, &stats).await?;
+    let (records, states) = check_store_and_states(&world, &members, &report, &stats).await?;
     let tally = check_stored_modes(&records, &report)?;
     let feed = read_feed(&world).await?;
     let flipped = check_flip_records(&records, &report, &feed)?;
@@ -318,6 +320,15 @@ async fn storm(config: &Config) -> anyhow::Result<()> {
             && storm_unavailable * FLIPS_PER_UNAVAILABLE >= went_offline,
         "too few `unavailable` outcomes to prove the flips: {storm_unavailable} prompts \
          cancelled `unavailable` (besides the sentinel's) for {went_offline} offline flips"
+    );
+
+    // Last, as it waits: the chat knows who plays.
+    let (in_game, no_activity) = check_in_game(&world, &states, &mut rng)
+        .await
+        .with_context(|| format!("the game services' last lines:\n{}", world.game_log_tails()))?;
+    eprintln!(
+        "storm: in game: {in_game} players seen `in_game` in their session, {no_activity} \
+         without activity"
     );
 
     Ok(())

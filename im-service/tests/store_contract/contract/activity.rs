@@ -44,7 +44,7 @@ async fn heard(
         .collect())
 }
 
-pub async fn an_activity_report_applies_only_when_newer_and_a_stop_only_for_its_session(
+pub async fn an_activity_report_applies_only_when_newer_and_the_newest_is_the_truth(
     store: &dyn Store,
 ) -> anyhow::Result<()> {
     let (one, two) = (Uuid::new_v4(), Uuid::new_v4());
@@ -74,16 +74,16 @@ pub async fn an_activity_report_applies_only_when_newer_and_a_stop_only_for_its_
         playing_in(store, "bob").await? == Some(one),
         "equal seq ignored"
     );
-    // A newer session, then a late stop of the first one: the newer stands.
+    // A newer session, then a late stop of the first one (older): the newer stands.
     store
-        .apply_activity(&[report("bob", two, true, 3)?])
+        .apply_activity(&[report("bob", two, true, 4)?])
         .await?;
     store
-        .apply_activity(&[report("bob", one, false, 4)?])
+        .apply_activity(&[report("bob", one, false, 3)?])
         .await?;
     ensure!(
         playing_in(store, "bob").await? == Some(two),
-        "a stop clears only its session's"
+        "an older stop is ignored"
     );
     // Older than the newest applied (4): ignored, even for the right session.
     store
@@ -99,11 +99,24 @@ pub async fn an_activity_report_applies_only_when_newer_and_a_stop_only_for_its_
     ensure!(playing_in(store, "bob").await?.is_none(), "cleared");
     // And once stopped, the start it followed does not come back.
     store
-        .apply_activity(&[report("bob", two, true, 3)?])
+        .apply_activity(&[report("bob", two, true, 4)?])
         .await?;
     ensure!(
         playing_in(store, "bob").await?.is_none(),
         "a late start ignored"
+    );
+    // The newest report is the truth (one session at a time): a newer stop clears whatever
+    // session is shown, even one whose own stop was never delivered (or was sent only as
+    // the newest of a batch).
+    store
+        .apply_activity(&[report("bob", one, true, 6)?])
+        .await?;
+    store
+        .apply_activity(&[report("bob", two, false, 7)?])
+        .await?;
+    ensure!(
+        playing_in(store, "bob").await?.is_none(),
+        "a newer stop clears the activity"
     );
     Ok(())
 }

@@ -2,7 +2,8 @@
 -- seq order: seq, playing (1/0), session, mode, at ms.
 -- Applies each report whose seq is newer than the newest applied (seqs are compared as the
 -- decimal strings they are, exactly, whatever their size): playing sets the activity to that
--- session since `at`; not playing clears it if it is that session's. Either way the report's
+-- session since `at`; not playing clears it, whatever its session (a user plays one session
+-- at a time and seq orders their reports: the newest is the truth). Either way the report's
 -- seq becomes the newest applied, and the key lives `ttl` from then. Returns {status, number
 -- of changes, then session, mode, since of each ('' when cleared), then the watchers}: the
 -- contacts the user does not block, only when something changed.
@@ -24,7 +25,7 @@ for i = 2, #ARGV, 5 do
         session, mode, since = r_session, r_mode, r_at
         changes[#changes + 1] = {session, mode, since}
       end
-    elseif session == r_session then
+    elseif session then
       session, mode, since = false, false, false
       changes[#changes + 1] = {'', '', ''}
     end
