@@ -117,6 +117,16 @@ pub enum Command {
     /// The clock moves on and every job due on the way (expiries, idle checks) runs.
     Advance(i64),
     ImDown(bool),
+    /// The player's IM presence becomes `available` (`true`) or `offline`: the IM service
+    /// answers accordingly at once, and the change joins its presence feed.
+    Presence {
+        player: Player,
+        online: bool,
+    },
+    /// The game follows the presence feed to its end (one poll of the replica holding its lease).
+    Follow,
+    /// An `offline` change of the feed delivered again (appended anew, as a replay of the feed would).
+    Redeliver(Index),
 }
 
 #[derive(Clone)]
@@ -259,6 +269,10 @@ fn command(players: usize, idle: i64, modes: &'static str) -> impl Strategy<Valu
             .prop_map(Command::Advance),
         3 => idle_steps(idle).prop_map(Command::Advance),
         1 => proptest::bool::weighted(0.3).prop_map(Command::ImDown),
+        3 => (player.clone(), proptest::bool::weighted(0.4))
+            .prop_map(|(player, online)| Command::Presence { player, online }),
+        3 => Just(Command::Follow),
+        2 => any::<Index>().prop_map(Command::Redeliver),
     ]
 }
 

@@ -1,4 +1,4 @@
-//! Model-based test: random command sequences for 3-5 players (expiry, game servers' ends and heartbeats, abandonment, `GAME_MODES` with `full` lobbies, and lobbies launched from a chat included) played on the store and on a reference model of the contract's state machine, which must agree step by step.
+//! Model-based test: random command sequences for 3-5 players (expiry, game servers' ends and heartbeats, abandonment, `GAME_MODES` with `full` lobbies, lobbies launched from a chat, and IM presence going `offline` through the feed, delivered twice, included) played on the store and on a reference model of the contract's state machine, which must agree step by step.
 //!
 //! `PROPTEST_CASES` overrides the case counts below. A failure prints the
 //! shrunk sequence and a trace of both sides' replies.

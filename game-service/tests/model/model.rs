@@ -9,6 +9,7 @@
 //! - [`lobby`]: lobbies opening (an accepted invite, a launch from a chat), joins, `full`.
 //! - [`lifecycle`]: prompts and sessions coming and going.
 //! - [`life`]: signs of life on sessions.
+//! - [`presence`]: the IM presence feed, and players going `offline` (`unavailable`).
 //! - [`sweep`]: the clock and the sweep of every job due.
 //! - [`views`]: the state as the API renders it.
 //! - [`events`]: what each player should hear.
@@ -17,6 +18,7 @@ mod events;
 mod life;
 mod lifecycle;
 mod lobby;
+mod presence;
 mod requests;
 mod sweep;
 mod views;
@@ -130,8 +132,18 @@ pub struct Model {
     idle: i64,
     im_down: bool,
     modes: Modes,
-    /// Who each player talks to in the IM service (available, recent, open).
+    /// Who each player talks to in the IM service (recent, open), when both are online.
     talks: Vec<BTreeSet<Player>>,
+    /// Whether each player is online in the IM service (else `offline`).
+    online: Vec<bool>,
+    /// The IM service's presence feed, every change in order (redeliveries too).
+    feed: Vec<presence::Change>,
+    /// How much of the feed the game has applied.
+    cursor: usize,
+    /// Per player, the `seq` of the newest `offline` change the game applied.
+    presence_seq: Vec<u64>,
+    /// Per player, whether they ever played in an active session (the game remembers them).
+    played: Vec<bool>,
     slots: Vec<Slot>,
     sessions: Vec<Session>,
     prompts: usize,
@@ -153,6 +165,11 @@ impl Model {
             modes,
             slots: vec![Slot::default(); talks.len()],
             events: vec![Vec::new(); talks.len()],
+            online: vec![true; talks.len()],
+            feed: Vec::new(),
+            cursor: 0,
+            presence_seq: vec![0; talks.len()],
+            played: vec![false; talks.len()],
             talks,
             sessions: Vec::new(),
             prompts: 0,

@@ -1,7 +1,7 @@
 //! A `Game` over either store, with scripted partners and a hand-driven clock.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -54,6 +54,8 @@ pub struct ScriptedPartners {
     reported: Mutex<Vec<ActivityReport>>,
     /// The presence feed: every change so far (the cursor is an index into it).
     feed: Mutex<Vec<PresenceChange>>,
+    /// Who is offline: nobody's partner, and without partners themselves.
+    offline: Mutex<HashSet<UserId>>,
 }
 
 impl ScriptedPartners {
@@ -68,12 +70,17 @@ impl ImService for ScriptedPartners {
         if self.is_down() {
             return Partners::Unavailable;
         }
-        let found = self
+        let offline = self.offline.lock().map(|o| o.clone()).unwrap_or_default();
+        if offline.contains(player) {
+            return Partners::Found(Vec::new());
+        }
+        let mut found = self
             .partners
             .lock()
             .ok()
             .and_then(|map| map.get(player).cloned())
             .unwrap_or_default();
+        found.retain(|(id, _)| !offline.contains(id));
         Partners::Found(
             found
                 .into_iter()
@@ -238,8 +245,15 @@ impl Harness {
     }
 
     /// `user`'s IM presence becomes `status`: the next change of the feed, numbered after
-    /// their previous one.
+    /// their previous one; while offline they are nobody's partner and have none.
     pub fn presence(&self, user: &str, status: PresenceStatus) {
+        if let Ok(mut offline) = self.partners.offline.lock() {
+            if status == PresenceStatus::Offline {
+                offline.insert(uid(user));
+            } else {
+                offline.remove(&uid(user));
+            }
+        }
         if let Ok(mut feed) = self.partners.feed.lock() {
             let seq = feed.iter().filter(|c| c.user_id == uid(user)).count() as u64 + 1;
             feed.push(PresenceChange {

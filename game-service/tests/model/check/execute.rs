@@ -2,7 +2,10 @@
 
 use anyhow::bail;
 use game_service::{domain::engine::Refusal, game::GameError};
-use shared_types::game::{PlayerState, PromptKind, Session};
+use shared_types::{
+    game::{PlayerState, PromptKind, Session},
+    presence::PresenceStatus::{Available, Offline},
+};
 use uuid::Uuid;
 
 use super::{Run, Tie};
@@ -218,6 +221,37 @@ impl<'h> Run<'h> {
                 self.h.im_down(*down);
                 self.model.set_im_down(*down);
                 self.trace.push(format!("im down: {down}"));
+                return Ok(None);
+            }
+            Command::Presence { player, online } => {
+                let change = self.model.set_presence(*player, *online);
+                let status = if *online { Available } else { Offline };
+                self.h.presence(&name(*player), status);
+                self.trace
+                    .push(format!("p{player} {status:?} ({change:?})"));
+                return Ok(None);
+            }
+            Command::Follow => {
+                self.h.follow_presence("model").await;
+                self.model.follow();
+                self.trace
+                    .push("the game follows the presence feed".to_owned());
+                return Ok(None);
+            }
+            Command::Redeliver(index) => {
+                // An `offline` change: the game skips the others whenever they arrive.
+                let feed = self.h.feed();
+                let offline: Vec<usize> = (0..feed.len())
+                    .filter(|&i| feed[i].status == Offline)
+                    .collect();
+                if offline.is_empty() {
+                    return Ok(None);
+                }
+                let i = offline[index.index(offline.len())];
+                self.h.redeliver(feed[i].clone());
+                let change = self.model.redeliver(i);
+                self.trace
+                    .push(format!("feed change {i} delivered again ({change:?})"));
                 return Ok(None);
             }
         };

@@ -1,6 +1,6 @@
 //! The events each player should hear of the model's changes (docs/CONTRACT.md, "Events"), queued until the checker takes them.
 
-use shared_types::game::Reason;
+use shared_types::game::{Reason, SessionState};
 
 use super::{Model, Player, PromptId, PromptView, SessionId, SessionView};
 
@@ -23,10 +23,13 @@ impl Model {
         std::mem::take(&mut self.events[p])
     }
 
-    /// Every player of the session hears its new state.
+    /// Every player of the session hears its new state (and a player of an active session
+    /// is one the game remembers).
     pub(super) fn announce(&mut self, s: SessionId) {
         let view = self.session_view(s);
+        let active = self.sessions[s].state == SessionState::Active;
         for q in self.sessions[s].players.clone() {
+            self.played[q] |= active;
             self.tell(q, Event::Session(view.clone()));
         }
     }

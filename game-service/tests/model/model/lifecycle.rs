@@ -45,6 +45,7 @@ impl Model {
         });
         let s = self.sessions.len() - 1;
         self.slots[p].session = Some(s);
+        self.played[p] = true;
         self.tell(p, Event::Session(self.session_view(s)));
     }
 

@@ -47,12 +47,14 @@ impl Model {
             self.put_prompt(p, prompt);
         } else if self.im_down {
             self.solo(p, Reason::ImUnavailable);
-        } else if self.talks[p].is_empty() {
-            self.solo(p, Reason::NoPartner);
         } else {
-            let offer = Offer::Invite(self.talks[p].clone());
-            let prompt = self.new_prompt(offer, mode, self.now + TTL);
-            self.put_prompt(p, prompt);
+            let partners = self.partners(p);
+            if partners.is_empty() {
+                self.solo(p, Reason::NoPartner);
+            } else {
+                let prompt = self.new_prompt(Offer::Invite(partners), mode, self.now + TTL);
+                self.put_prompt(p, prompt);
+            }
         }
         Reply::Ok
     }
