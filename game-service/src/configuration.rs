@@ -3,7 +3,10 @@
 use std::{fs, time::Duration};
 
 use anyhow::Context;
-use service_kit::config::{JwtSettings, env_opt, env_or};
+use service_kit::{
+    config::{JwtSettings, env_opt, env_or},
+    redis_replication::Replication,
+};
 
 use crate::join_tokens::KeySource;
 
@@ -16,6 +19,8 @@ pub struct Settings {
     pub redis_cluster: bool,
     /// Prefix of every Redis key, so several deployments or tests can share one Redis.
     pub redis_key_prefix: String,
+    /// `REDIS_MIN_REPLICAS_ACKED` and `REDIS_REPLICA_ACK_TIMEOUT_MS`.
+    pub redis_replication: Replication,
     pub jwt: JwtSettings,
     pub im_url: String,
     pub im_timeout: Duration,
@@ -60,6 +65,7 @@ impl Settings {
             redis_url: env_opt("REDIS_URL"),
             redis_cluster: service_kit::config::redis_cluster_forced()?,
             redis_key_prefix: env_or("REDIS_KEY_PREFIX", "game".to_owned())?,
+            redis_replication: Replication::from_env()?,
             jwt: JwtSettings::from_env(env_opt("REDIS_URL").is_none())?,
             im_url,
             im_timeout: Duration::from_millis(env_or("IM_TIMEOUT_MS", 500)?),

@@ -44,7 +44,8 @@ impl Application {
             Some(url) => Arc::new(
                 RedisStore::connect_with(url, &settings.redis_key_prefix, settings.redis_cluster)
                     .await?
-                    .with_retention(retention),
+                    .with_retention(retention)
+                    .replicated(settings.redis_replication),
             ),
             None => {
                 tracing::warn!(

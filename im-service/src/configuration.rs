@@ -15,6 +15,8 @@ pub struct Settings {
     pub redis_cluster: bool,
     /// `REDIS_KEY_PREFIX`: lets several deployments or test runs share one Redis.
     pub redis_key_prefix: String,
+    /// `REDIS_MIN_REPLICAS_ACKED` and `REDIS_REPLICA_ACK_TIMEOUT_MS`.
+    pub redis_replication: service_kit::redis_replication::Replication,
     /// `JWT_SECRET` (required), `JWT_ISSUER`, `JWT_AUDIENCE`, `JWT_ALGORITHM`, `JWT_PUBLIC_KEY_FILE`.
     pub jwt: JwtSettings,
     /// `IM_ACTIVE_WINDOW_SECS`: how recent a conversation must be to count as talking.
@@ -167,6 +169,7 @@ impl Settings {
             redis_url: env_opt("REDIS_URL"),
             redis_cluster: service_kit::config::redis_cluster_forced()?,
             redis_key_prefix: env_or("REDIS_KEY_PREFIX", "im".to_owned())?,
+            redis_replication: service_kit::redis_replication::Replication::from_env()?,
             jwt: JwtSettings::from_env(env_opt("REDIS_URL").is_none())?,
             active_window: Duration::from_secs(env_or(
                 "IM_ACTIVE_WINDOW_SECS",

@@ -184,6 +184,7 @@ async fn connect_store(settings: &Settings, limits: &Limits) -> anyhow::Result<A
         key_prefix: settings.redis_key_prefix.clone(),
         retention: settings.retention,
         limits: limits.store(),
+        replication: settings.redis_replication,
     })?;
     // Not fatal: the service starts unready and connects when Redis answers.
     match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {

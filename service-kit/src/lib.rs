@@ -9,6 +9,7 @@
 //! - [`config`]: environment-variable parsing shared by both services; [`cors`]: `CORS_ALLOWED_ORIGINS`.
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
+//! - [`redis_replication`]: writes acknowledged only once replicas hold them (`WAIT`).
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs`; [`metrics`]: the Prometheus middleware and `/metrics`.
 //! - [`shutdown`]: the SIGTERM sequence (drain, end streams, finish requests);
 //!   [`event_stream`]: streams that end with a `retry` advice; [`serve`]: both, set up from the environment.
@@ -30,6 +31,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod ops;
 pub mod redis_conn;
+pub mod redis_replication;
 pub mod serve;
 pub mod service_token;
 pub mod shutdown;

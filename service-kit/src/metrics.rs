@@ -45,7 +45,7 @@ impl Exposition {
     }
 }
 
-/// The HTTP middleware, with the Redis round-trip counter and `collectors`
+/// The HTTP middleware, with the Redis round-trip and replica-ack timeout counters and `collectors`
 /// in its registry; it answers `/metrics` itself on the API port only.
 pub fn middleware(
     namespace: &str,
@@ -56,6 +56,9 @@ pub fn middleware(
     registry
         .register(Box::new(crate::redis_conn::ROUND_TRIPS.clone()))
         .map_err(|e| anyhow::anyhow!("registering the Redis round-trip counter: {e}"))?;
+    registry
+        .register(Box::new(crate::redis_replication::ACK_TIMEOUTS.clone()))
+        .map_err(|e| anyhow::anyhow!("registering the replica-ack timeout counter: {e}"))?;
     for collector in collectors {
         registry
             .register(collector)

@@ -1,6 +1,7 @@
 //! One Redis connection type for both services: standalone (a connection
 //! manager that reconnects by itself) or cluster (routes by slot), chosen by
-//! `REDIS_URL` (see [`crate::config::redis_cluster_nodes`]).
+//! `REDIS_URL` (see [`crate::config::redis_cluster_nodes`]), whose writes wait
+//! for replicas when asked to ([`crate::redis_replication`]).
 
 use std::{
     cell::RefCell,
@@ -19,7 +20,7 @@ use redis::{
     cluster_async::ClusterConnection,
 };
 
-use crate::config::redis_cluster_nodes;
+use crate::{config::redis_cluster_nodes, redis_replication::Replication};
 
 /// Requests this process sent to Redis (a command, a script call or a whole
 /// pipeline counts once): the `redis_round_trips_total` metric, which the
@@ -41,7 +42,14 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 const RECONNECT_RETRIES: u32 = 2;
 
 #[derive(Clone)]
-pub enum RedisConn {
+pub struct RedisConn {
+    link: Link,
+    /// `None` when writes do not wait for replicas.
+    replication: Option<Replication>,
+}
+
+#[derive(Clone)]
+enum Link {
     /// Behind an `Arc`: stores clone the connection for every command.
     Standalone(Arc<Standalone>),
     Cluster(ClusterConnection),
@@ -94,9 +102,9 @@ impl RedisConn {
                 let config = ClusterConfig::new()
                     .set_connection_timeout(CONNECT_TIMEOUT)
                     .set_response_timeout(RESPONSE_TIMEOUT);
-                Ok(Self::Cluster(
+                Ok(Self::over(Link::Cluster(
                     client.get_pending_async_connection_with_config(config),
-                ))
+                )))
             }
             None => {
                 let client =
@@ -110,18 +118,32 @@ impl RedisConn {
                 let shared =
                     ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                         .context("creating the Redis connection manager")?;
-                Ok(Self::Standalone(Arc::new(Standalone {
+                Ok(Self::over(Link::Standalone(Arc::new(Standalone {
                     shared,
                     client,
                     config,
                     id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-                })))
+                }))))
             }
         }
     }
 
+    fn over(link: Link) -> Self {
+        Self {
+            link,
+            replication: None,
+        }
+    }
+
+    /// This connection, with every write waiting for `replication`'s replicas before it
+    /// succeeds (nothing changes when it asks for none).
+    pub fn replicated(mut self, replication: Replication) -> Self {
+        self.replication = replication.waits().then_some(replication);
+        self
+    }
+
     pub fn is_cluster(&self) -> bool {
-        matches!(self, Self::Cluster(_))
+        matches!(self.link, Link::Cluster(_))
     }
 
     /// Gives the calling thread its own connection to a standalone Redis,
@@ -131,7 +153,7 @@ impl RedisConn {
     /// and a context switch each way: ~10 % of the game service's CPU under
     /// load). A no-op on a cluster, and when this thread already has one.
     pub fn attach_to_this_thread(&self) {
-        let Self::Standalone(standalone) = self else {
+        let Link::Standalone(standalone) = &self.link else {
             return;
         };
         THREAD_CONNECTIONS.with_borrow_mut(|local| {
@@ -150,9 +172,8 @@ impl RedisConn {
     }
 }
 
-impl ConnectionLike for RedisConn {
+impl ConnectionLike for Link {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        ROUND_TRIPS.inc();
         match self {
             Self::Standalone(standalone) => {
                 let mut conn = standalone.current();
@@ -168,7 +189,6 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        ROUND_TRIPS.inc();
         match self {
             Self::Standalone(standalone) => {
                 let mut conn = standalone.current();
@@ -183,5 +203,55 @@ impl ConnectionLike for RedisConn {
             Self::Standalone(standalone) => standalone.shared.get_db(),
             Self::Cluster(conn) => conn.get_db(),
         }
+    }
+}
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        ROUND_TRIPS.inc();
+        let waited = self
+            .replication
+            .and_then(|rep| Some((rep, rep.command_then_wait(cmd)?)));
+        let Some((replication, pipe)) = waited else {
+            return self.link.req_packed_command(cmd);
+        };
+        // The write and its WAIT in one request, to the node the write goes to.
+        Box::pin(async move {
+            let mut replies = self.link.req_packed_commands(&pipe, 0, 2).await?;
+            let acked = replies.pop();
+            let reply = replies.pop().unwrap_or(Value::Nil);
+            // A refused command wrote nothing: its error is the answer.
+            if !matches!(reply, Value::ServerError(_)) {
+                replication.check(acked)?;
+            }
+            Ok(reply)
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        ROUND_TRIPS.inc();
+        let waited = self
+            .replication
+            .and_then(|rep| Some((rep, rep.pipeline_then_wait(pipeline)?)));
+        let Some((replication, pipe)) = waited else {
+            return self.link.req_packed_commands(pipeline, offset, count);
+        };
+        Box::pin(async move {
+            let mut replies = self
+                .link
+                .req_packed_commands(&pipe, offset, count + 1)
+                .await?;
+            replication.check(replies.pop())?;
+            Ok(replies)
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.link.get_db()
     }
 }

@@ -24,7 +24,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use shared_types::{UserId, auth::Caller, tickets::EventTicket};
 
-use crate::{ApiError, redis_conn::RedisConn};
+use crate::{ApiError, redis_conn::RedisConn, redis_replication::Replication};
 
 /// Default `EVENT_TICKET_TTL_SECS`: long enough to open a stream, short enough to leak nothing.
 pub const DEFAULT_TICKET_TTL_SECS: u64 = 60;
@@ -83,7 +83,10 @@ impl Tickets {
     pub fn from_env(redis_url: Option<&str>, cluster: bool, prefix: &str) -> anyhow::Result<Self> {
         let ttl = Self::ttl_from_env()?;
         Ok(match redis_url {
-            Some(url) => Self::in_redis(RedisConn::connect(url, cluster)?, prefix, ttl),
+            Some(url) => {
+                let conn = RedisConn::connect(url, cluster)?.replicated(Replication::from_env()?);
+                Self::in_redis(conn, prefix, ttl)
+            }
             None => Self::in_memory(ttl),
         })
     }

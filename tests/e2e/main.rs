@@ -60,6 +60,7 @@ mod lifecycle;
 mod matchmaking;
 mod operations;
 mod races;
+mod replica_acks;
 mod replicas;
 mod resilience;
 mod security;

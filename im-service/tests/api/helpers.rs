@@ -44,6 +44,7 @@ fn settings(redis_url: Option<String>) -> Settings {
         redis_url,
         redis_cluster: false,
         redis_key_prefix: e2e::unique_prefix("api"),
+        redis_replication: Default::default(),
         jwt: JwtSettings::with_secret(SECRET),
         active_window: WINDOW,
         retention: Duration::from_secs(3600),

@@ -52,6 +52,7 @@ pub fn redis_config_with(
         key_prefix: prefix.to_owned(),
         retention,
         limits: LIMITS,
+        replication: Default::default(),
     }
 }
 

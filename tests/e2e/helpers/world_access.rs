@@ -49,6 +49,15 @@ impl TestWorld {
     /// line starts with `series` (name and labels), summed.
     pub async fn metric(&self, replica: Option<&Replica>, series: &str) -> anyhow::Result<f64> {
         let base = replica.map_or(self.api.game.as_str(), |r| r.base_url.as_str());
+        self.metric_at(base, series).await
+    }
+
+    /// [`Self::metric`] of the first replica of `service`.
+    pub async fn metric_of(&self, service: Service, series: &str) -> anyhow::Result<f64> {
+        self.metric_at(self.api.base(service), series).await
+    }
+
+    async fn metric_at(&self, base: &str, series: &str) -> anyhow::Result<f64> {
         let text = self
             .api
             .client

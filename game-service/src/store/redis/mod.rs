@@ -54,6 +54,7 @@ use service_kit::{
         redis::{ReadError, relay_events},
     },
     redis_conn::RedisConn,
+    redis_replication::Replication,
 };
 use shared_types::{UserId, game::GameEvent};
 use tokio::{sync::broadcast, task::JoinHandle};
@@ -146,7 +147,9 @@ impl RedisStore {
                     "lua/commit.lua"
                 )),
                 prepare: Script::new(include_str!("lua/prepare.lua")),
-                check: Script::new(include_str!("lua/check.lua")),
+                check: service_kit::redis_replication::read_only(Script::new(include_str!(
+                    "lua/check.lua"
+                ))),
                 abort: Script::new(include_str!("lua/abort.lua")),
                 claim: Script::new(include_str!("lua/claim.lua")),
             }),
@@ -159,6 +162,13 @@ impl RedisStore {
     /// How long keys live (default: [`Retention::default`]).
     pub fn with_retention(mut self, retention: Retention) -> Self {
         self.retention = retention;
+        self
+    }
+
+    /// Every write waits for `replication`'s replicas before it succeeds
+    /// (`REDIS_MIN_REPLICAS_ACKED`; see [`service_kit::redis_replication`]).
+    pub fn replicated(mut self, replication: Replication) -> Self {
+        self.conn = self.conn.clone().replicated(replication);
         self
     }
 

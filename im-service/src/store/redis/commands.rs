@@ -4,7 +4,7 @@ use std::future::Future;
 
 use futures_util::future::try_join_all;
 use redis::{Cmd, FromRedisValue, RedisError, RedisResult, RetryMethod, Script, Value};
-use service_kit::redis_conn::RedisConn;
+use service_kit::{redis_conn::RedisConn, redis_replication::is_not_replicated};
 
 use super::RedisStore;
 use crate::store::StoreError;
@@ -20,9 +20,11 @@ fn is_unavailability(err: &RedisError) -> bool {
     err.is_io_error() || !matches!(err.retry_method(), RetryMethod::NoRetry)
 }
 
-/// The connection broke under the command: the manager reconnects and one retry may succeed.
+/// The connection broke under the command: the manager reconnects and one retry may succeed
+/// (replicas slow to acknowledge a write are not a broken connection).
 fn is_broken_connection(err: &RedisError) -> bool {
-    err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error()
+    (err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error())
+        && !is_not_replicated(err)
 }
 
 fn store_error(err: RedisError, doing: &'static str) -> StoreError {

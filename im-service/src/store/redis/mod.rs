@@ -95,6 +95,7 @@ use service_kit::{
         redis::{ReadError, relay_events},
     },
     redis_conn::RedisConn,
+    redis_replication::Replication,
 };
 use shared_types::{
     UserId,
@@ -122,6 +123,8 @@ pub struct RedisStoreConfig {
     /// TTL of every key, refreshed by activity.
     pub retention: Duration,
     pub limits: StoreLimits,
+    /// Replicas every write waits for (`REDIS_MIN_REPLICAS_ACKED`).
+    pub replication: Replication,
 }
 
 pub struct RedisStore {
@@ -148,7 +151,7 @@ impl RedisStore {
         if config.key_prefix.contains(['{', '}']) {
             anyhow::bail!("REDIS_KEY_PREFIX must not contain braces: they would break hash tags");
         }
-        let conn = RedisConn::connect(&config.url, config.cluster)?;
+        let conn = RedisConn::connect(&config.url, config.cluster)?.replicated(config.replication);
         let keys = Keys::new(&config.key_prefix);
         // The relay subscribes (and resubscribes) by itself, whenever Redis is up; streams
         // resync from the store each time it does.

@@ -1,7 +1,7 @@
 //! The Lua scripts, one for each change that lives in one slot; each `lua/*.lua` file says which keys and arguments it takes.
 
 use redis::Script;
-use service_kit::events::redis::with_append_event;
+use service_kit::{events::redis::with_append_event, redis_replication::read_only};
 
 pub(super) struct Scripts {
     pub(super) set_presence: Script,
@@ -33,7 +33,7 @@ impl Scripts {
             add_contacts: Script::new(include_str!("lua/add_contacts.lua")),
             create_conversation: Script::new(include_str!("lua/create_conversation.lua")),
             append_message: Script::new(include_str!("lua/append_message.lua")),
-            read_messages: Script::new(include_str!("lua/read_messages.lua")),
+            read_messages: read_only(Script::new(include_str!("lua/read_messages.lua"))),
             close_conversation: Script::new(include_str!("lua/close_conversation.lua")),
             block: Script::new(include_str!("lua/block.lua")),
             unblock: Script::new(include_str!("lua/unblock.lua")),
