@@ -62,6 +62,7 @@ mod operations;
 mod races;
 mod replica_acks;
 mod replicas;
+mod replication_harness;
 mod resilience;
 mod security;
 mod storm;

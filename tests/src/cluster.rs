@@ -15,7 +15,7 @@ use anyhow::{Context, bail};
 const MASTERS: usize = 3;
 
 /// A port that is free, as is its cluster-bus port (`port + 10000`).
-fn free_cluster_port() -> anyhow::Result<u16> {
+pub(crate) fn free_cluster_port() -> anyhow::Result<u16> {
     for _ in 0..200 {
         let candidate = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         if !(1024..55_000).contains(&candidate) {
@@ -189,14 +189,14 @@ impl Drop for RedisCluster {
     }
 }
 
-fn cluster_ok(port: u16) -> bool {
+pub(crate) fn cluster_ok(port: u16) -> bool {
     Command::new("redis-cli")
         .args(["-p", &port.to_string(), "cluster", "info"])
         .output()
         .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).contains("cluster_state:ok"))
 }
 
-fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
+pub(crate) fn wait_for(limit: Duration, mut ready: impl FnMut() -> bool) -> anyhow::Result<()> {
     let start = Instant::now();
     while start.elapsed() < limit {
         if ready() {

@@ -5,8 +5,12 @@
 
 pub mod cluster;
 pub mod flaky;
+pub mod replicated;
+pub mod sentinel;
 
 pub use cluster::RedisCluster;
+pub use replicated::ReplicatedCluster;
+pub use sentinel::SentinelGroup;
 
 use std::{
     collections::BTreeSet,
