@@ -50,31 +50,34 @@ print_summary() {
 }
 
 # redis-server: the suites start private servers; openssl: they make join-token
-# keys with `openssl genpkey`, as the README tells operators to.
+# keys with `openssl genpkey`, as the README tells operators to; nft (nftables):
+# `e2e::vanished` makes a stream's client vanish by dropping its packets.
 ensure_redis() {
-    if command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1; then
-        echo "redis-server found: $(command -v redis-server); openssl found: $(command -v openssl)"
+    if command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 \
+        && command -v nft >/dev/null 2>&1; then
+        echo "redis-server found: $(command -v redis-server); openssl found: $(command -v openssl); nft found: $(command -v nft)"
         return 0
     fi
-    echo "redis-server or openssl is missing: installing redis-server, redis-tools and openssl with apt-get"
+    echo "redis-server, openssl or nft is missing: installing redis-server, redis-tools, openssl and nftables with apt-get"
     local -a sudo=()
     if [[ "$(id -u)" -ne 0 ]]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo=(sudo -n)
         else
-            echo "error: redis-server is not installed and this user is neither root nor allowed to sudo." >&2
-            echo "       Install it yourself (Debian/Ubuntu: apt-get install -y redis-server redis-tools) and rerun." >&2
+            echo "error: a package is missing and this user is neither root nor allowed to sudo." >&2
+            echo "       Install them yourself (Debian/Ubuntu: apt-get install -y redis-server redis-tools openssl nftables) and rerun." >&2
             return 1
         fi
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "error: redis-server is not installed and apt-get is not available; install redis-server and rerun." >&2
+        echo "error: a package is missing and apt-get is not available; install redis-server, openssl and nftables and rerun." >&2
         return 1
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools openssl
-    command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 || {
-        echo "error: redis-server or openssl still missing after apt-get install" >&2
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools openssl nftables
+    command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 \
+        && command -v nft >/dev/null 2>&1 || {
+        echo "error: redis-server, openssl or nft still missing after apt-get install" >&2
         return 1
     }
 }
@@ -103,7 +106,7 @@ ensure_cargo_deny() {
     cargo install cargo-deny --locked --quiet
 }
 
-step "redis-server + openssl" ensure_redis
+step "redis-server + openssl + nft" ensure_redis
 step "rustfmt + clippy present" ensure_components
 step "cargo-deny present" ensure_cargo_deny
 step "chromium + browser-test packages" bash scripts/browser_test.sh --install-only

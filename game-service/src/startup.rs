@@ -128,6 +128,9 @@ impl Application {
         })
         // Small responses (events above all) go out at once, not after a delayed ACK.
         .tcp_nodelay(true)
+        // A client gone without closing its connection is given up within seconds
+        // (TCP_USER_TIMEOUT): its event stream goes with it. Before `listen_*`.
+        .on_connect(service_kit::serve::on_connect)
         // HTTP/1.1, and HTTP/2 cleartext with prior knowledge (h2c) on the same
         // port: a proxy can multiplex many clients' event streams on few connections.
         .listen_auto_h2c(listener)?

@@ -1,17 +1,71 @@
 //! What both services run beside their API: `/metrics` (on its own port if
-//! asked) and the shutdown sequence of [`crate::shutdown`].
+//! asked), the shutdown sequence of [`crate::shutdown`], and the socket options
+//! that let a vanished client's connection go ([`on_connect`]).
 
-use std::sync::Arc;
+use std::{any::Any, io, sync::Arc, time::Duration};
 
-use actix_web::dev::Server;
+use actix_web::{
+    dev::{Extensions, Server},
+    rt::net::TcpStream,
+};
 use actix_web_prom::PrometheusMetrics;
 use prometheus::core::Collector;
+use socket2::{SockRef, TcpKeepalive};
 
 use crate::{
+    events::sse::KEEP_ALIVE,
     metrics::Exposition,
     ops::{Readiness, ReadinessCheck},
     shutdown::{Shutdown, ShutdownSettings, Trigger},
 };
+
+/// How long data sent on an API connection may stay unacknowledged before the
+/// kernel gives the connection up (`TCP_USER_TIMEOUT`, Linux). A client that
+/// vanished without a FIN or RST acknowledges nothing, while every write to it
+/// still succeeds into the send buffer: without this the kernel retransmits for
+/// about 15 minutes (`tcp_retries2`), and its event stream is held all along.
+/// An event stream sends a comment every [`KEEP_ALIVE`], so a vanished client's
+/// stream is released within about `KEEP_ALIVE + USER_TIMEOUT` (docs/CONTRACT.md,
+/// "Events"). A live peer that acknowledges nothing, or keeps its receive window
+/// shut, for as long loses its connection too.
+pub const USER_TIMEOUT: Duration = KEEP_ALIVE;
+
+/// TCP keep-alive, the backstop for a connection with nothing in flight (the
+/// user timeout counts only from unacknowledged data): probes start after this
+/// much silence both ways...
+const PROBE_AFTER: Duration = KEEP_ALIVE;
+/// ...are sent this often...
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// ...and this many go unanswered before the connection is dropped (where the
+/// user timeout is set, it decides instead).
+const PROBES: u32 = 5;
+
+/// `HttpServer::on_connect` for the API port: sets [`USER_TIMEOUT`] and TCP
+/// keep-alive on every accepted connection. Set it before `listen*`, which
+/// takes the hook as it is at that point.
+pub fn on_connect(io: &dyn Any, _: &mut Extensions) {
+    let Some(stream) = io.downcast_ref::<TcpStream>() else {
+        return;
+    };
+    if let Err(err) = let_dead_peers_go(stream) {
+        tracing::warn!(
+            %err,
+            "could not set TCP_USER_TIMEOUT and keep-alive on a connection: a client that \
+             vanishes holds it until the kernel's retransmissions give up"
+        );
+    }
+}
+
+fn let_dead_peers_go(stream: &TcpStream) -> io::Result<()> {
+    let socket = SockRef::from(stream);
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    socket.set_tcp_user_timeout(Some(USER_TIMEOUT))?;
+    let probes = TcpKeepalive::new()
+        .with_time(PROBE_AFTER)
+        .with_interval(PROBE_EVERY)
+        .with_retries(PROBES);
+    socket.set_tcp_keepalive(&probes)
+}
 
 /// The operational half of a service, read from the environment.
 pub struct Ops {
@@ -75,5 +129,27 @@ impl Ops {
         }
         tokio::spawn(self.trigger.on_signal(servers));
         Ok(api)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn an_accepted_connection_gives_up_unacknowledged_data_after_the_user_timeout()
+    -> io::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let _client = TcpStream::connect(listener.local_addr()?).await?;
+        let (accepted, _) = listener.accept().await?;
+        on_connect(&accepted, &mut Extensions::new());
+        let socket = SockRef::from(&accepted);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        assert_eq!(socket.tcp_user_timeout()?, Some(USER_TIMEOUT));
+        assert!(socket.keepalive()?);
+        assert_eq!(socket.tcp_keepalive_time()?, PROBE_AFTER);
+        assert_eq!(socket.tcp_keepalive_interval()?, PROBE_EVERY);
+        assert_eq!(socket.tcp_keepalive_retries()?, PROBES);
+        Ok(())
     }
 }

@@ -42,6 +42,7 @@
 //!   tickets.
 //! - [`trust`]: talking takes two, blocks, and every per-user limit.
 //! - [`lifecycle`]: join tokens, game servers ending sessions and heartbeats, abandonment.
+//! - [`vanished`]: a stream client gone without closing its connection is let go.
 
 mod abuse;
 mod chat;
@@ -68,3 +69,4 @@ mod security;
 mod storm;
 mod tickets;
 mod trust;
+mod vanished;

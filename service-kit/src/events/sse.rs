@@ -15,9 +15,13 @@ use super::{EventHub, EventLog, Payload, Relayed, StoredEvent, parse_event_id};
 use crate::{ApiError, event_stream::ending_with_retry, shutdown::Shutdown, tickets::StreamPlayer};
 
 /// Proxies close idle connections; a comment line every so often keeps the
-/// stream open, and its failed write is how a vanished client is noticed (so
-/// the socket is freed within this time).
-const KEEP_ALIVE: Duration = Duration::from_secs(5);
+/// stream open. A client that vanished (no FIN, no RST) is noticed through it
+/// too, though not by the write itself, which the kernel's send buffer takes
+/// whether or not anyone is there: the connection fails once the comment has
+/// gone unacknowledged for [`crate::serve::USER_TIMEOUT`] (`TCP_USER_TIMEOUT`,
+/// set on every accepted connection by [`crate::serve::on_connect`]), and the
+/// stream is released with it, within this period plus that timeout.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(5);
 /// The `retry:` advice at the start of every stream: how soon a client
 /// reconnects (with `Last-Event-ID`) after the stream ends, at its token's
 /// expiry, a replica's shutdown or a cut for lagging.
