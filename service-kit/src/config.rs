@@ -140,6 +140,10 @@ pub fn check_secret(secret: &str, in_memory: bool) -> anyhow::Result<()> {
 /// A cluster is `redis+cluster://host1:port1,host2:port2`, several `redis://`
 /// URLs separated by commas, or any `REDIS_URL` with `REDIS_CLUSTER=true`.
 pub fn redis_cluster_nodes(url: &str, force_cluster: bool) -> Option<Vec<String>> {
+    // Sentinels are listed with commas too, but they name one primary.
+    if url.trim().starts_with("redis+sentinel://") {
+        return None;
+    }
     if let Some(hosts) = url.strip_prefix("redis+cluster://") {
         return Some(
             hosts
@@ -174,6 +178,10 @@ mod tests {
     #[test]
     fn cluster_urls_are_recognised() {
         assert_eq!(redis_cluster_nodes("redis://127.0.0.1:6379", false), None);
+        assert_eq!(
+            redis_cluster_nodes("redis+sentinel://a:26379,b:26379/mymaster", false),
+            None
+        );
         assert_eq!(
             redis_cluster_nodes("redis://127.0.0.1:7000", true),
             Some(vec!["redis://127.0.0.1:7000".to_owned()])

@@ -10,6 +10,7 @@
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
 //! - [`redis_replication`]: writes acknowledged only once replicas hold them (`WAIT`).
+//! - [`redis_sentinel`]: a primary found through Redis Sentinel, followed across failovers.
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs`; [`metrics`]: the Prometheus middleware and `/metrics`.
 //! - [`shutdown`]: the SIGTERM sequence (drain, end streams, finish requests);
 //!   [`event_stream`]: streams that end with a `retry` advice; [`serve`]: both, set up from the environment.
@@ -32,6 +33,7 @@ pub mod middleware;
 pub mod ops;
 pub mod redis_conn;
 pub mod redis_replication;
+pub mod redis_sentinel;
 pub mod serve;
 pub mod service_token;
 pub mod shutdown;

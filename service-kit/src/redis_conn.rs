@@ -20,7 +20,11 @@ use redis::{
     cluster_async::ClusterConnection,
 };
 
-use crate::{config::redis_cluster_nodes, redis_replication::Replication};
+use crate::{
+    config::redis_cluster_nodes,
+    redis_replication::Replication,
+    redis_sentinel::{SentinelLink, SentinelTarget},
+};
 
 /// Requests this process sent to Redis (a command, a script call or a whole
 /// pipeline counts once): the `redis_round_trips_total` metric, which the
@@ -53,6 +57,8 @@ enum Link {
     /// Behind an `Arc`: stores clone the connection for every command.
     Standalone(Arc<Standalone>),
     Cluster(ClusterConnection),
+    /// The primary the Sentinels name (`redis+sentinel://`).
+    Sentinel(Arc<SentinelLink>),
 }
 
 /// A standalone Redis: one shared connection, plus one per thread that asked
@@ -91,6 +97,10 @@ impl RedisConn {
     /// (unready) while Redis is down and connects when it answers. Fails only
     /// on an invalid URL. `force_cluster`: `REDIS_CLUSTER=true`.
     pub fn connect(url: &str, force_cluster: bool) -> anyhow::Result<Self> {
+        if let Some(target) = SentinelTarget::parse(url)? {
+            let link = SentinelLink::new(&target, Self::standalone_config())?;
+            return Ok(Self::over(Link::Sentinel(Arc::new(link))));
+        }
         match redis_cluster_nodes(url, force_cluster) {
             Some(nodes) => {
                 let client = ClusterClient::builder(nodes.clone())
@@ -109,12 +119,7 @@ impl RedisConn {
             None => {
                 let client =
                     Client::open(url).with_context(|| format!("invalid REDIS_URL {url}"))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECT_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(RECONNECT_RETRIES as usize)
-                    .set_min_delay(Duration::from_millis(50))
-                    .set_max_delay(Duration::from_millis(500));
+                let config = Self::standalone_config();
                 let shared =
                     ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
                         .context("creating the Redis connection manager")?;
@@ -126,6 +131,16 @@ impl RedisConn {
                 }))))
             }
         }
+    }
+
+    /// A connection manager's settings: quick to fail, quick to come back.
+    fn standalone_config() -> ConnectionManagerConfig {
+        ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES as usize)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500))
     }
 
     fn over(link: Link) -> Self {
@@ -180,6 +195,15 @@ impl ConnectionLike for Link {
                 Box::pin(async move { conn.req_packed_command(cmd).await })
             }
             Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Sentinel(link) => Box::pin(async move {
+                let outcome = match link.primary().await {
+                    Ok(mut conn) => conn.req_packed_command(cmd).await,
+                    Err(err) => Err(err),
+                };
+                let reply = outcome.as_ref().map(std::slice::from_ref).unwrap_or_default();
+                link.observe(&outcome, reply);
+                outcome
+            }),
         }
     }
 
@@ -195,6 +219,15 @@ impl ConnectionLike for Link {
                 Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
             }
             Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Sentinel(link) => Box::pin(async move {
+                let outcome = match link.primary().await {
+                    Ok(mut conn) => conn.req_packed_commands(pipeline, offset, count).await,
+                    Err(err) => Err(err),
+                };
+                let replies = outcome.as_deref().unwrap_or_default();
+                link.observe(&outcome, replies);
+                outcome
+            }),
         }
     }
 
@@ -202,6 +235,7 @@ impl ConnectionLike for Link {
         match self {
             Self::Standalone(standalone) => standalone.shared.get_db(),
             Self::Cluster(conn) => conn.get_db(),
+            Self::Sentinel(_) => 0,
         }
     }
 }

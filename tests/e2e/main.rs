@@ -52,6 +52,7 @@ mod decisions;
 mod events;
 mod expiry;
 mod expiry_scale;
+mod failover;
 mod faults;
 mod helpers;
 mod im;

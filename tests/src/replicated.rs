@@ -124,6 +124,17 @@ impl ReplicatedCluster {
         Ok(self.node(node)?.port)
     }
 
+    /// `redis://` URLs of the running nodes that are masters now (where every key is, once).
+    pub fn master_urls(&self) -> anyhow::Result<Vec<String>> {
+        let mut urls = Vec::new();
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.is_up() && self.role(i)? == Role::Master {
+                urls.push(format!("redis://127.0.0.1:{}", node.port));
+            }
+        }
+        Ok(urls)
+    }
+
     /// What node `node` says it is, asked directly (it must be running).
     pub fn role(&self, node: usize) -> anyhow::Result<Role> {
         Ok(replication(self.node(node)?)?.0)

@@ -10,6 +10,7 @@ use shared_types::UserId;
 use tokio::sync::broadcast;
 
 use super::{Payload, Relayed, StoredEvent};
+use crate::redis_sentinel::SentinelTarget;
 
 /// The Lua function `append_event(stream, player, json, maxlen, ttl_ms,
 /// channel)` that every script appending events calls: one definition of the
@@ -91,7 +92,8 @@ pub async fn events_after<E: Payload>(
 }
 
 /// Forwards every event published on `channel` by any replica to local
-/// subscribers; resubscribes by itself (trying each node in turn) after Redis
+/// subscribers; resubscribes by itself (trying each node in turn, or the primary the
+/// Sentinels name) after Redis
 /// comes back, and then asks the streams to resync (whatever was published
 /// meanwhile is in the stored streams).
 pub async fn relay_events<E: Payload>(
@@ -99,8 +101,21 @@ pub async fn relay_events<E: Payload>(
     channel: String,
     out: broadcast::Sender<Relayed<E>>,
 ) {
-    for url in nodes.iter().cycle() {
-        match Client::open(url.as_str()) {
+    for node in nodes.iter().cycle() {
+        // Behind Sentinel, subscribe to whichever node is the primary now.
+        let url = match SentinelTarget::parse(node) {
+            Ok(Some(target)) => match target.primary_url().await {
+                Ok(primary) => primary,
+                Err(err) => {
+                    tracing::debug!(error = format!("{err:#}"), "event relay: no primary yet");
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    continue;
+                }
+            },
+            _ => node.clone(),
+        };
+        let url = url.as_str();
+        match Client::open(url) {
             Ok(client) => match client.get_async_pubsub().await {
                 Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                     Ok(()) => {

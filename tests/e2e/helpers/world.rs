@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use e2e::{PORT_ATTEMPTS, RedisCluster, RedisServer, free_port, unique_prefix};
+use e2e::{
+    PORT_ATTEMPTS, RedisCluster, RedisServer, ReplicatedCluster, SentinelGroup, free_port,
+    unique_prefix,
+};
 use reqwest::Client;
 use shared_types::auth::{DEFAULT_AUDIENCE, DEFAULT_ISSUER, Minter};
 
@@ -69,6 +72,13 @@ pub enum StoreChoice {
     SharedCluster,
     /// A 3-master Redis Cluster of the world's own, whose nodes the test may pause.
     PrivateCluster,
+    /// A Redis Cluster of 3 masters with a replica each, of the world's own: a test may kill a
+    /// master and its replica takes over.
+    ReplicatedCluster,
+    /// A primary, a replica and 3 Sentinels of the world's own
+    /// (`REDIS_URL=redis+sentinel://…`): a test may kill the primary and the Sentinels promote
+    /// the replica.
+    Sentinel,
 }
 
 /// The Redis the whole suite runs on, from the `E2E_REDIS` environment variable.
@@ -109,6 +119,10 @@ pub struct TestWorld {
     pub(super) redis: Option<RedisServer>,
     /// The world's own cluster ([`StoreChoice::PrivateCluster`]).
     pub(super) cluster: Option<RedisCluster>,
+    /// [`StoreChoice::ReplicatedCluster`].
+    pub(super) replicated: Option<ReplicatedCluster>,
+    /// [`StoreChoice::Sentinel`].
+    pub(super) sentinel: Option<SentinelGroup>,
     /// Standalone URLs of every node holding the world's keys (one, or each cluster master).
     pub(super) redis_nodes: Vec<String>,
     pub(super) prefix: String,
@@ -136,6 +150,8 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
         (other, _) => other,
     };
     let mut own_cluster = None;
+    let mut replicated = None;
+    let mut sentinel = None;
     let (redis, redis_url, redis_nodes) = match store {
         StoreChoice::Suite | StoreChoice::PrivateRedis | StoreChoice::DurableRedis => {
             let start = if store == StoreChoice::DurableRedis {
@@ -173,6 +189,24 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
             own_cluster = Some(cluster);
             (None, url, nodes)
         }
+        StoreChoice::ReplicatedCluster => {
+            let cluster = tokio::task::spawn_blocking(ReplicatedCluster::start)
+                .await
+                .context("joining the replicated cluster's start-up")??;
+            let url = cluster.url();
+            let nodes = cluster.master_urls()?;
+            replicated = Some(cluster);
+            (None, url, nodes)
+        }
+        StoreChoice::Sentinel => {
+            let group = tokio::task::spawn_blocking(SentinelGroup::start)
+                .await
+                .context("joining the Sentinel group's start-up")??;
+            let url = group.url();
+            let nodes = vec![format!("redis://127.0.0.1:{}", group.port(group.primary()?)?)];
+            sentinel = Some(group);
+            (None, url, nodes)
+        }
     };
     let client = Client::builder()
         .no_proxy()
@@ -203,6 +237,8 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
         im,
         redis,
         cluster: own_cluster,
+        replicated,
+        sentinel,
         redis_nodes,
         prefix,
     })

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use e2e::{PORT_ATTEMPTS, RedisCluster, RedisServer, free_port};
+use e2e::{PORT_ATTEMPTS, RedisCluster, RedisServer, ReplicatedCluster, SentinelGroup, free_port};
 
 use super::{
     Service, TestWorld,
@@ -98,6 +98,20 @@ impl TestWorld {
         self.cluster
             .as_ref()
             .context("this world does not run on a cluster of its own")
+    }
+
+    /// The world's own cluster with replicas ([`StoreChoice::ReplicatedCluster`]).
+    pub fn replicated_cluster(&mut self) -> anyhow::Result<&mut ReplicatedCluster> {
+        self.replicated
+            .as_mut()
+            .context("this world does not run on a replicated cluster of its own")
+    }
+
+    /// The world's own primary, replica and Sentinels ([`StoreChoice::Sentinel`]).
+    pub fn sentinel(&mut self) -> anyhow::Result<&mut SentinelGroup> {
+        self.sentinel
+            .as_mut()
+            .context("this world does not run behind Sentinels of its own")
     }
 
     /// SIGKILL a replica started with [`Self::spawn_game_replica`] or
