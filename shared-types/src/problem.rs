@@ -40,13 +40,17 @@ pub enum ProblemCode {
     NobodyToInvite,
     /// The game service (called by the IM service) is down or too slow.
     GameUnavailable,
+    /// An `Idempotency-Key` header that is not 1-255 visible ASCII characters.
+    InvalidIdempotencyKey,
+    /// An `Idempotency-Key` the caller already used for a request with another body.
+    IdempotencyKeyReused,
     Internal,
 }
 
 impl ProblemCode {
     pub fn status(self) -> u16 {
         match self {
-            Self::InvalidRequest | Self::UnknownMode => 400,
+            Self::InvalidRequest | Self::UnknownMode | Self::InvalidIdempotencyKey => 400,
             Self::Unauthorized => 401,
             Self::Forbidden => 403,
             Self::NotFound => 404,
@@ -63,6 +67,7 @@ impl ProblemCode {
             Self::UriTooLong => 414,
             Self::HeadersTooLarge => 431,
             Self::UnsupportedMediaType => 415,
+            Self::IdempotencyKeyReused => 422,
             Self::RateLimited => 429,
             Self::StoreUnavailable | Self::LockContention | Self::GameUnavailable => 503,
             Self::Internal => 500,
@@ -93,6 +98,8 @@ impl ProblemCode {
             Self::AlreadyPlaying => "already-playing",
             Self::NobodyToInvite => "nobody-to-invite",
             Self::GameUnavailable => "game-unavailable",
+            Self::InvalidIdempotencyKey => "invalid-idempotency-key",
+            Self::IdempotencyKeyReused => "idempotency-key-reused",
             Self::Internal => "internal",
         }
     }
@@ -121,6 +128,8 @@ impl ProblemCode {
             Self::AlreadyPlaying => "The player already has an open prompt or session",
             Self::NobodyToInvite => "Nobody in this conversation can be invited",
             Self::GameUnavailable => "The game service is unavailable; retry later",
+            Self::InvalidIdempotencyKey => "The Idempotency-Key header is invalid",
+            Self::IdempotencyKeyReused => "This Idempotency-Key was used for another request",
             Self::Internal => "Internal error",
         }
     }

@@ -1,37 +1,27 @@
-//! Conversations and their messages: `/v1/conversations…`. Participants only: anyone else,
+//! Conversations: `/v1/conversations…` (their messages are in `messages`). Participants only: anyone else,
 //! `service` tokens included, gets the same 404 as for an unknown id, and so does a participant
 //! the conversation is hidden from (they had blocked its creator when it was opened).
 
 use actix_web::{HttpResponse, get, post, web};
-use serde::Deserialize;
 use service_kit::{ApiError, auth::Authenticated};
 use shared_types::{
     UserId,
-    im::{
-        Conversation, ConversationList, Message, MessageKind, MessagePage, NewConversation,
-        NewMessage,
-    },
+    im::{Conversation, ConversationList, NewConversation},
     problem::{Problem, ProblemCode},
 };
-use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::AppState;
+use super::{AppState, idempotency::Idempotency};
 use crate::{
-    domain::{ConversationRecord, InvalidConversation, MessageText, Participants},
-    store::{AppendOutcome, CreateOutcome, StoreError},
+    domain::{ConversationRecord, InvalidConversation, Participants},
+    store::{CreateOutcome, StoreError},
 };
-
-/// Messages per page when `limit` is not given.
-pub const DEFAULT_PAGE: usize = 50;
-/// Largest page: bounds the work of one request.
-pub const MAX_PAGE: usize = 200;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(create_conversation)
         .service(list_conversations)
-        .service(post_message)
-        .service(list_messages)
+        .service(super::messages::post_message)
+        .service(super::messages::list_messages)
         .service(close_conversation);
 }
 
@@ -39,7 +29,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub enum ConversationError {
     #[error(transparent)]
     Invalid(#[from] InvalidConversation),
-    #[error("`limit` is 1-{MAX_PAGE}, got {0}")]
+    #[error("`limit` is 1-{max}, got {0}", max = super::messages::MAX_PAGE)]
     InvalidLimit(usize),
     #[error("`after` is at most {max}, got {0}", max = i64::MAX)]
     InvalidAfter(u64),
@@ -51,6 +41,11 @@ pub enum ConversationError {
         "you already have as many open conversations as you may (opened or answered): close one first"
     )]
     Limit,
+    #[error(
+        "this Idempotency-Key was already used for another request (another body): send a new key \
+with a new request"
+    )]
+    KeyReused,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,6 +62,9 @@ impl From<ConversationError> for ApiError {
             }
             ConversationError::Limit => {
                 ApiError::new(ProblemCode::ConversationLimit, err.to_string())
+            }
+            ConversationError::KeyReused => {
+                ApiError::new(ProblemCode::IdempotencyKeyReused, err.to_string())
             }
             ConversationError::Store(err) => err.into(),
         }
@@ -94,20 +92,37 @@ pub(super) async fn participating(
 /// caller's open conversations (`IM_MAX_OPEN_CONVERSATIONS`, default 100),
 /// not against the others' until they answer; past the limit, a 409
 /// `conversation_limit`.
+///
+/// With an `Idempotency-Key`, a retry (after a 503, a timeout, a lost answer)
+/// opens nothing more: it answers the conversation the key first opened.
 #[utoipa::path(
     tag = "conversations",
+    params(
+        ("Idempotency-Key" = Option<String>, Header, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$",
+            example = "8e03978e-40d5-43e8-bc93-6894a57f9324",
+            description = "Makes the request safe to repeat (the IETF httpapi draft's header): 1-255 visible \
+ASCII characters, a UUID for instance, new for each conversation to open. The first request with a key \
+opens the conversation; a repeat by the same caller with the same key and the same participants, within \
+24 hours (`IM_RETENTION_SECS` when shorter), opens nothing and answers 201 with the same body as the first \
+(the conversation as it was opened). The same key with other participants is a 422 \
+`idempotency_key_reused`. Keys are per caller: another caller's identical key is another request."),
+    ),
     request_body = NewConversation,
     responses(
-        (status = 201, description = "The new conversation", body = Conversation),
+        (status = 201, description = "The new conversation (or, repeating an `Idempotency-Key`, the one it opened)", body = Conversation),
         (status = 400, description = "Malformed JSON, unknown field, invalid user id, or fewer than 2 \
-or more than 16 people in all", body = Problem, content_type = "application/problem+json"),
+or more than 16 people in all (`invalid_request`); an `Idempotency-Key` that is not 1-255 visible ASCII \
+characters, or several (`invalid_idempotency_key`)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The caller already has as many open conversations as allowed \
 (`conversation_limit`); nothing was created", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The caller already used this `Idempotency-Key` to open a conversation \
+with other participants (`idempotency_key_reused`); nothing was created", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/conversations")]
 pub async fn create_conversation(
     Authenticated(caller): Authenticated,
+    Idempotency(key): Idempotency,
     state: web::Data<AppState>,
     body: web::Json<NewConversation>,
 ) -> Result<HttpResponse, ApiError> {
@@ -123,13 +138,14 @@ pub async fn create_conversation(
     };
     match state
         .store
-        .create_conversation(&conversation)
+        .create_conversation_keyed(&conversation, key.as_ref())
         .await
         .map_err(ConversationError::from)?
     {
         // What the caller sees is what they asked for, whoever the conversation is hidden from.
         CreateOutcome::Created(record) => Ok(HttpResponse::Created().json(record.conversation)),
         CreateOutcome::Limit => Err(ConversationError::Limit.into()),
+        CreateOutcome::KeyReused => Err(ConversationError::KeyReused.into()),
     }
 }
 
@@ -152,158 +168,6 @@ pub async fn list_conversations(
         .await
         .map_err(ConversationError::from)?;
     Ok(web::Json(ConversationList { conversations }))
-}
-
-/// Post a message.
-///
-/// 1-4096 characters, participants only; it becomes the conversation's last
-/// activity. Once two participants have both posted in a conversation, they
-/// are talking (partners, and each sees the other's presence). The caller's
-/// first message in a conversation someone else opened answers it: it then
-/// counts against the caller's open conversations, and past the limit that
-/// first message is a 409 `conversation_limit`. A closed conversation takes no
-/// messages (409 `conversation_closed`). Only the newest `IM_MESSAGES_KEPT`
-/// (default 500) messages are kept.
-///
-/// `kind: game` (with `game`: the session announced) is for `service` tokens
-/// only (the game service announcing a lobby in the conversation through which
-/// its invitees were found): a player gets 403. Such a message goes into any
-/// conversation its `game.host` takes part in (400 otherwise), records no
-/// poster, moves no activity and counts against no limit; a `service` token
-/// posts nothing else (403).
-#[utoipa::path(
-    tag = "conversations",
-    params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e")),
-    request_body = NewMessage,
-    responses(
-        (status = 201, description = "The stored message", body = Message),
-        (status = 400, description = "Malformed JSON, unknown field, text not 1-4096 characters, or `game` without `kind: game` (or the other way round)",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "A player posting `kind: game`, or a `service` token posting text",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation, or the caller does not take part",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The conversation is closed (`conversation_closed`), or this first \
-message would answer one conversation more than the caller may have open (`conversation_limit`); \
-nothing was stored", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/v1/conversations/{id}/messages")]
-pub async fn post_message(
-    Authenticated(caller): Authenticated,
-    state: web::Data<AppState>,
-    path: web::Path<Uuid>,
-    body: web::Json<NewMessage>,
-) -> Result<HttpResponse, ApiError> {
-    let NewMessage { text, kind, game } = body.into_inner();
-    let text = MessageText::parse(text).map_err(ConversationError::from)?;
-    let id = path.into_inner();
-    let now = state.clock.now();
-    let outcome = match (kind, game, caller.is_service()) {
-        (MessageKind::Text, Some(_), _) => {
-            return Err(ApiError::invalid("`game` goes with `kind: game` only"));
-        }
-        (MessageKind::Game, None, _) => {
-            return Err(ApiError::invalid("a `kind: game` message carries `game`"));
-        }
-        (MessageKind::Game, Some(_), false) => {
-            return Err(ApiError::forbidden(
-                "only a service posts `kind: game` messages",
-            ));
-        }
-        (MessageKind::Text, None, true) => {
-            return Err(ApiError::forbidden(
-                "a `service` token posts `kind: game` messages only",
-            ));
-        }
-        (MessageKind::Game, Some(game), true) => {
-            let Some(conversation) = state
-                .store
-                .conversation(id)
-                .await
-                .map_err(ConversationError::from)?
-            else {
-                return Err(ConversationError::NotFound.into());
-            };
-            // A game is announced where its host talks: never into others' conversations.
-            if !conversation.visible_to(&game.host) {
-                return Err(ApiError::invalid(
-                    "the game's host must be a participant of the conversation",
-                ));
-            }
-            state
-                .store
-                .announce(&conversation, &caller.user_id, text.as_str(), &game, now)
-                .await
-        }
-        (MessageKind::Text, None, false) => {
-            let conversation = participating(&state, &caller.user_id, id).await?;
-            state
-                .store
-                .append_message(&conversation, &caller.user_id, text.as_str(), now)
-                .await
-        }
-    }
-    .map_err(ConversationError::from)?;
-    match outcome {
-        AppendOutcome::Appended(message) => Ok(HttpResponse::Created().json(message)),
-        AppendOutcome::Closed => Err(ConversationError::Closed.into()),
-        AppendOutcome::Missing => Err(ConversationError::NotFound.into()),
-        AppendOutcome::Limit => Err(ConversationError::Limit.into()),
-    }
-}
-
-/// Paging through messages.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct MessagesQuery {
-    /// Only messages with a greater `seq` (default 0: from the first).
-    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64, example = 2)]
-    pub after: Option<u64>,
-    /// Most messages to return, 1-200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    pub limit: Option<usize>,
-}
-
-/// Read messages, oldest first.
-///
-/// Participants only. Page with `after` = the last `seq` seen and `limit`
-/// (1-200, default 50). Only the newest `IM_MESSAGES_KEPT` messages are
-/// kept: the first `seq` returned may be greater than `after + 1`.
-#[utoipa::path(
-    tag = "conversations",
-    params(("id" = Uuid, Path, description = "Conversation id", example = "c7d2a1e4-3f5b-4a6c-8d9e-0f1a2b3c4d5e"), MessagesQuery),
-    responses(
-        (status = 200, description = "Messages with `seq > after`, oldest first", body = MessagePage),
-        (status = 400, description = "`after` or `limit` is not a number in range, or an unknown parameter",
-            body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such conversation, or the caller does not take part",
-            body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/conversations/{id}/messages")]
-pub async fn list_messages(
-    Authenticated(caller): Authenticated,
-    state: web::Data<AppState>,
-    path: web::Path<Uuid>,
-    query: web::Query<MessagesQuery>,
-) -> Result<web::Json<MessagePage>, ApiError> {
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ConversationError::InvalidLimit(limit).into());
-    }
-    let after = query.after.unwrap_or(0);
-    if i64::try_from(after).is_err() {
-        return Err(ConversationError::InvalidAfter(after).into());
-    }
-    let conversation = participating(&state, &caller.user_id, path.into_inner()).await?;
-    let messages = state
-        .store
-        .messages(conversation.conversation.id, after, limit)
-        .await
-        .map_err(ConversationError::from)?;
-    Ok(web::Json(MessagePage { messages }))
 }
 
 /// Close a conversation.

@@ -6,6 +6,8 @@ pub mod conversations;
 pub mod events;
 pub mod feed;
 pub mod games;
+pub mod idempotency;
+pub mod messages;
 pub mod partners;
 pub mod presence;
 
@@ -80,8 +82,8 @@ with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond pr
         feed::presence_changes,
         conversations::create_conversation,
         conversations::list_conversations,
-        conversations::post_message,
-        conversations::list_messages,
+        messages::post_message,
+        messages::list_messages,
         conversations::close_conversation,
         games::launch_game,
         partners::get_partners,

@@ -1,6 +1,8 @@
 //! Storage behind one trait: an in-memory backend for one process, a Redis backend for replicas.
 
 mod memory;
+mod outcomes;
+mod partners_query;
 mod redis;
 
 use std::sync::Arc;
@@ -12,18 +14,18 @@ use service_kit::{ApiError, ops::ReadinessCheck};
 use shared_types::{
     UserId,
     activity::{ActivityReport, PresenceChange},
-    im::{Block, Conversation, GameAnnouncement, Message, Partner, PartnersResponse},
+    im::{Block, Conversation, GameAnnouncement, Message, PartnersResponse},
     presence::{Presence, PresenceStatus},
 };
 use uuid::Uuid;
 
 use crate::domain::{
-    CandidateFacts, ConversationRecord, PartnersRequest, Relationship, feed::Cursor,
-    latest_per_partner,
+    CandidateFacts, ConversationRecord, IdempotencyKey, PartnersRequest, Relationship, feed::Cursor,
 };
 
 pub use self::{
     memory::MemoryStore,
+    outcomes::{AppendOutcome, BlockOutcome, CreateOutcome, PresenceRecorded},
     redis::{RedisStore, RedisStoreConfig},
 };
 
@@ -70,48 +72,6 @@ impl Default for StoreLimits {
     fn default() -> Self {
         crate::configuration::Limits::default().store()
     }
-}
-
-/// What became of a conversation handed to [`Store::create_conversation`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CreateOutcome {
-    /// Stored; `hidden_from` says which participants never see it.
-    Created(ConversationRecord),
-    /// The creator already has as many open conversations as allowed; nothing was stored.
-    Limit,
-}
-
-/// What became of a message handed to [`Store::append_message`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AppendOutcome {
-    Appended(Message),
-    /// Closed conversations take no more messages.
-    Closed,
-    /// No such conversation (never created, or expired).
-    Missing,
-    /// The sender's first message here would answer one conversation more than they may have
-    /// open; nothing was stored.
-    Limit,
-}
-
-/// What became of a block.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BlockOutcome {
-    Blocked,
-    /// Already blocked: nothing changed (the block keeps its first time).
-    AlreadyBlocked,
-    /// The blocker already blocks as many users as allowed; nothing changed.
-    Limit,
-}
-
-/// What [`Store::record_presence`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PresenceRecorded {
-    /// The user's presence now, their activity included.
-    pub presence: Presence,
-    /// The user's status changes not yet known to be in the presence feed, oldest first: this
-    /// one when the status changed, and any that an interruption left out (the marker).
-    pub unfed: Vec<PresenceChange>,
 }
 
 /// The operations the routes need. Access rules (who may read what) live in the routes and in
@@ -205,6 +165,22 @@ pub trait Store:
     async fn create_conversation(
         &self,
         conversation: &Conversation,
+    ) -> Result<CreateOutcome, StoreError> {
+        self.create_conversation_keyed(conversation, None).await
+    }
+
+    /// As [`Store::create_conversation`]; with `key`, once per (creator, key) for the window
+    /// of [`crate::domain::idempotency::window_within`]. The first creation records the key
+    /// in the same atomic step as it takes the creator's open-conversation slot. A repeat with
+    /// the same participants ([`crate::domain::idempotency::conversation_fingerprint`])
+    /// creates nothing and answers the conversation the first one opened, as it was opened
+    /// (id, creation time, participants), after finishing that creation if an interruption
+    /// left it half done; with other participants it is [`CreateOutcome::KeyReused`].
+    /// Concurrent requests with one key make one conversation.
+    async fn create_conversation_keyed(
+        &self,
+        conversation: &Conversation,
+        key: Option<&IdempotencyKey>,
     ) -> Result<CreateOutcome, StoreError>;
 
     async fn conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError>;
@@ -223,6 +199,25 @@ pub trait Store:
         sender: &UserId,
         text: &str,
         at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.append_message_keyed(conversation, sender, text, at, None)
+            .await
+    }
+
+    /// As [`Store::append_message`]; with `key`, once per (conversation, sender, key) for the
+    /// window of [`crate::domain::idempotency::window_within`]. The first append records the
+    /// key in the same atomic step as the message, in the conversation's slot. A repeat with
+    /// the same text appends nothing, tells nobody again and answers that first message (same
+    /// `seq`, even once the conversation is closed or the message no longer kept); with
+    /// another text it is [`AppendOutcome::KeyReused`]. Concurrent requests with one key
+    /// append one message.
+    async fn append_message_keyed(
+        &self,
+        conversation: &ConversationRecord,
+        sender: &UserId,
+        text: &str,
+        at: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<AppendOutcome, StoreError>;
 
     /// Appends a `game` message from a service (`sender`) to `conversation`, in the same
@@ -242,6 +237,22 @@ pub trait Store:
         text: &str,
         game: &GameAnnouncement,
         at: DateTime<Utc>,
+    ) -> Result<AppendOutcome, StoreError> {
+        self.announce_keyed(conversation, sender, text, game, at, None)
+            .await
+    }
+
+    /// As [`Store::announce`], with an idempotency key as [`Store::append_message_keyed`]
+    /// takes one: a key already used here by `sender` answers its first message (same text
+    /// and announcement) or [`AppendOutcome::KeyReused`], before the session is looked up.
+    async fn announce_keyed(
+        &self,
+        conversation: &ConversationRecord,
+        sender: &UserId,
+        text: &str,
+        game: &GameAnnouncement,
+        at: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<AppendOutcome, StoreError>;
 
     /// Up to `limit` of the kept messages with `seq > after`, oldest first.
@@ -296,7 +307,7 @@ pub trait Store:
     fn attach_to_this_thread(&self) {}
 
     /// Who `request.user` is talking to right now (docs/CONTRACT.md, "Partners"): the rule of
-    /// [`latest_per_partner`] over [`Store::partner_sources`], then blocks and presence from
+    /// [`crate::domain::latest_per_partner`] over [`Store::partner_sources`], then blocks and presence from
     /// [`Store::candidate_facts`], read in batches, the newest candidates first, until
     /// `request.limit` partners are found. The work is bounded by the open-conversation limit
     /// whatever the user's history.
@@ -311,41 +322,7 @@ pub trait Store:
         request: &PartnersRequest,
         among: Option<&[UserId]>,
     ) -> Result<PartnersResponse, StoreError> {
-        let user = &request.user;
-        let (status, sources) = self.partner_sources(user, request.since).await?;
-        let mut partners = Vec::new();
-        if status != PresenceStatus::Offline && request.limit > 0 {
-            let mut candidates = latest_per_partner(user, &sources, request.since);
-            if let Some(among) = among {
-                candidates.retain(|candidate| among.contains(&candidate.user_id));
-            }
-            // Most candidates usually pass: ask for `limit` first, then twice as many each time.
-            let mut batch = request.limit.max(MIN_CANDIDATE_BATCH);
-            let mut rest = candidates.as_slice();
-            while !rest.is_empty() && partners.len() < request.limit {
-                let (now, later) = rest.split_at(batch.min(rest.len()));
-                let ids: Vec<UserId> = now.iter().map(|c| c.user_id.clone()).collect();
-                let facts = self.candidate_facts(user, &ids).await?;
-                for (candidate, facts) in now.iter().zip(facts) {
-                    if partners.len() < request.limit && facts.admitted_by(&request.filter) {
-                        partners.push(Partner {
-                            user_id: candidate.user_id.clone(),
-                            status: facts.status,
-                            conversation_id: candidate.conversation_id,
-                            last_activity_at: candidate.last_activity_at,
-                            activity: facts.activity,
-                        });
-                    }
-                }
-                rest = later;
-                batch = batch.saturating_mul(2);
-            }
-        }
-        Ok(PartnersResponse {
-            user_id: user.clone(),
-            status,
-            partners,
-        })
+        partners_query::among(self, request, among).await
     }
 
     /// What `viewer` (a player, not `subject`) sees of `subject`'s presence: `None` unless they
@@ -359,9 +336,6 @@ pub trait Store:
         Ok(relationship.reveals_presence().then_some(presence))
     }
 }
-
-/// Fewest candidates looked up at once by [`Store::partners`].
-const MIN_CANDIDATE_BATCH: usize = 8;
 
 /// The order of [`Store::conversations_of`]: newest activity first, ties by id.
 fn newest_conversation_first(conversations: &mut [Conversation]) {

@@ -13,6 +13,7 @@ mod docs_check;
 mod feed;
 mod game_messages;
 mod helpers;
+mod idempotency;
 mod launch;
 mod messages;
 mod operations;

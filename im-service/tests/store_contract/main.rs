@@ -42,6 +42,15 @@ macro_rules! with_every_contract_function {
             every_status_change_is_fed_once_with_increasing_seqs,
             reading_the_feed_with_cursors_pages_through_every_change_exactly_once,
             an_update_after_an_interrupted_one_appends_the_unfed_change_once,
+            a_repeated_creation_key_opens_one_conversation_and_answers_it_as_opened,
+            a_creation_key_reused_for_other_participants_is_refused_and_changes_nothing,
+            creation_keys_are_each_callers_own,
+            racing_creations_with_one_key_open_one_conversation,
+            a_repeated_message_key_appends_once_and_answers_the_first_message,
+            a_message_key_reused_for_another_text_is_refused_and_changes_nothing,
+            message_keys_are_each_senders_own,
+            racing_posts_with_one_key_append_one_message,
+            an_announcement_key_answers_its_first_message_before_the_session_is_looked_up,
             ping_answers,
         }
     };
@@ -54,6 +63,7 @@ macro_rules! with_every_expiring_contract_function {
         $then! {
             $($args)*
             seqs_keep_increasing_after_the_presence_record_expired,
+            a_creation_key_is_forgotten_after_its_window,
         }
     };
 }
@@ -113,6 +123,7 @@ with_every_expiring_contract_function!(expiring_contract_tests!());
 mod cluster;
 mod contract;
 mod helpers;
+mod redis_idempotency;
 mod redis_keys;
 mod redis_only;
 mod steps;

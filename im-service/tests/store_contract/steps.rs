@@ -35,6 +35,7 @@ pub async fn open(
     {
         CreateOutcome::Created(record) => Ok(record),
         CreateOutcome::Limit => bail!("{people:?}: refused at the conversation limit"),
+        CreateOutcome::KeyReused => bail!("{people:?}: refused, a key reused"),
     }
 }
 

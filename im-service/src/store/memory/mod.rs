@@ -3,9 +3,9 @@
 //! Every operation takes the one mutex, checks, then mutates: each change (limits included) is
 //! atomic, and the same rules as the Redis store hold. Presence and activity records expire
 //! after the retention, as the Redis keys do; the presence feed is one bounded list per shard.
+//! Idempotency keys are checked and recorded in the critical section of the change they guard.
 
 use std::{
-    collections::{HashSet, VecDeque},
     sync::{Mutex, MutexGuard, PoisonError},
     time::Duration,
 };
@@ -25,15 +25,19 @@ use uuid::Uuid;
 use super::{
     AppendOutcome, BlockOutcome, CreateOutcome, PresenceRecorded, Store, StoreError, StoreLimits,
 };
-use crate::domain::{CandidateFacts, ConversationRecord, Relationship, feed::Cursor};
+use crate::domain::{
+    CandidateFacts, ConversationRecord, IdempotencyKey, Relationship, feed::Cursor,
+};
 
 mod blocks;
+mod conversations;
 mod events;
 mod feed;
+mod keyed;
 mod presence;
 mod state;
 
-use self::state::{State, StoredConversation};
+use self::state::State;
 
 /// Everything in one mutex: operations are short and never await while holding it.
 pub struct MemoryStore {
@@ -126,52 +130,12 @@ impl Store for MemoryStore {
         Ok(self.state().changes.read(after, limit))
     }
 
-    async fn create_conversation(
+    async fn create_conversation_keyed(
         &self,
         conversation: &Conversation,
+        key: Option<&IdempotencyKey>,
     ) -> Result<CreateOutcome, StoreError> {
-        let mut state = self.state();
-        let Some(creator) = conversation.participants.first() else {
-            return Err(StoreError::Unexpected(anyhow::anyhow!(
-                "a conversation without participants"
-            )));
-        };
-        if state.open_count(creator) >= self.limits.max_open_conversations {
-            return Ok(CreateOutcome::Limit);
-        }
-        let mut record = ConversationRecord::new(conversation.clone());
-        record.hidden_from = conversation
-            .participants
-            .iter()
-            .filter(|p| *p != creator && state.blocks(p, creator))
-            .cloned()
-            .collect();
-        for participant in &conversation.participants {
-            if record.visible_to(participant) {
-                state
-                    .by_user
-                    .entry(participant.clone())
-                    .or_default()
-                    .insert(conversation.id);
-            }
-        }
-        state
-            .open
-            .entry(creator.clone())
-            .or_default()
-            .insert(conversation.id);
-        state.conversations.insert(
-            conversation.id,
-            StoredConversation {
-                record: record.clone(),
-                messages: VecDeque::new(),
-                last_seq: 0,
-                games: VecDeque::new(),
-            },
-        );
-        let event = ImEvent::Conversation(conversation.clone());
-        state.notify(&self.feed, record.visible_participants(), &event);
-        Ok(CreateOutcome::Created(record))
+        self.create(conversation, key)
     }
 
     async fn conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
@@ -197,95 +161,27 @@ impl Store for MemoryStore {
         Ok(found)
     }
 
-    async fn append_message(
+    async fn append_message_keyed(
         &self,
         conversation: &ConversationRecord,
         sender: &UserId,
         text: &str,
         at: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<AppendOutcome, StoreError> {
-        let conversation_id = conversation.conversation.id;
-        let mut guard = self.state();
-        let state = &mut *guard;
-        let Some(stored) = state.conversations.get_mut(&conversation_id) else {
-            return Ok(AppendOutcome::Missing);
-        };
-        if stored.record.conversation.closed {
-            return Ok(AppendOutcome::Closed);
-        }
-        let counted = state
-            .open
-            .get(sender)
-            .is_some_and(|open| open.contains(&conversation_id));
-        if !counted
-            && state.open.get(sender).map_or(0, HashSet::len) >= self.limits.max_open_conversations
-        {
-            return Ok(AppendOutcome::Limit);
-        }
-        let message = stored.push(sender, text, None, at, self.limits.messages_kept);
-        let meta = &mut stored.record.conversation;
-        meta.last_activity_at = Some(meta.last_activity_at.map_or(at, |last| last.max(at)));
-        let newly_posting = !stored.record.posters.contains(sender);
-        if newly_posting {
-            stored.record.posters.push(sender.clone());
-        }
-        let others: Vec<UserId> = stored
-            .record
-            .posters
-            .iter()
-            .filter(|p| *p != sender)
-            .cloned()
-            .collect();
-        state
-            .open
-            .entry(sender.clone())
-            .or_default()
-            .insert(conversation_id);
-        let record = stored.record.clone();
-        if newly_posting {
-            for other in others {
-                state
-                    .contacts
-                    .entry(sender.clone())
-                    .or_default()
-                    .insert(other.clone());
-                state
-                    .contacts
-                    .entry(other)
-                    .or_default()
-                    .insert(sender.clone());
-            }
-        }
-        let event = ImEvent::Message(message.clone());
-        state.notify(&self.feed, record.visible_participants(), &event);
-        Ok(AppendOutcome::Appended(message))
+        self.append(conversation, sender, text, at, key)
     }
 
-    async fn announce(
+    async fn announce_keyed(
         &self,
         conversation: &ConversationRecord,
         sender: &UserId,
         text: &str,
         game: &GameAnnouncement,
         at: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<AppendOutcome, StoreError> {
-        let mut guard = self.state();
-        let state = &mut *guard;
-        let Some(stored) = state.conversations.get_mut(&conversation.conversation.id) else {
-            return Ok(AppendOutcome::Missing);
-        };
-        // Announced before (a retry): the first answer again, and nobody hears of it twice.
-        if let Some(first) = stored.announced(sender, text, game, at) {
-            return Ok(AppendOutcome::Appended(first));
-        }
-        if stored.record.conversation.closed {
-            return Ok(AppendOutcome::Closed);
-        }
-        let message = stored.push(sender, text, Some(game), at, self.limits.messages_kept);
-        let record = stored.record.clone();
-        let event = ImEvent::Message(message.clone());
-        state.notify(&self.feed, record.visible_participants(), &event);
-        Ok(AppendOutcome::Appended(message))
+        self.announce_game(conversation, sender, text, game, at, key)
     }
 
     async fn messages(

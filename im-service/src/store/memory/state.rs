@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use super::{
     feed::Feed,
+    keyed::KeyedRecords,
     presence::{ActivityRecord, PresenceRecord},
 };
-use crate::domain::ConversationRecord;
+use crate::domain::{ConversationRecord, idempotency};
 
 /// A user's events stay replayable this long after their newest, as in Redis.
 const EVENTS_TTL: Duration = Duration::from_secs(3600);
@@ -49,6 +50,8 @@ pub(super) struct State {
     pub(super) events: HashMap<UserId, (EventBuffer<ImEvent>, Instant)>,
     /// When `events` was last rid of the streams nobody wrote to for [`EVENTS_TTL`].
     pub(super) events_purged: Option<Instant>,
+    /// The idempotency keys used, each for the window after its first request.
+    pub(super) keyed: KeyedRecords,
 }
 
 pub(super) struct StoredConversation {
@@ -141,6 +144,7 @@ impl State {
             blocks: HashMap::new(),
             events: HashMap::new(),
             events_purged: None,
+            keyed: KeyedRecords::new(idempotency::window_within(retention)),
         }
     }
 

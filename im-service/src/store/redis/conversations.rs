@@ -1,9 +1,10 @@
-//! Conversations: creating one (the creator's slot, the others' indexes, then the conversation), reading, listing and closing them.
+//! Conversations: creating one (the creator's slot with the request's idempotency key, the others' indexes, then the conversation), reading, listing and closing them.
 
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use anyhow::{Context, anyhow};
 use futures_util::future::try_join_all;
+use serde::{Deserialize, Serialize};
 use shared_types::{
     UserId,
     im::{Conversation, ImEvent},
@@ -13,28 +14,42 @@ use uuid::Uuid;
 use super::{
     RedisStore,
     commands::Group,
+    open_slots::Reserved,
     values::{from_millis, join_users, millis, parse, parse_users},
 };
 use crate::{
-    domain::ConversationRecord,
+    domain::{ConversationRecord, IdempotencyKey, idempotency},
     store::{CreateOutcome, StoreError},
 };
 
 pub(super) async fn create(
     store: &RedisStore,
     conversation: &Conversation,
+    key: Option<&IdempotencyKey>,
 ) -> Result<CreateOutcome, StoreError> {
     let Some(creator) = conversation.participants.first() else {
         return Err(StoreError::Unexpected(anyhow!(
             "a conversation without participants"
         )));
     };
+    // 1. The creator's slot (the limit) and index, and the key's record with them.
+    let conversation: Cow<'_, Conversation> = match key {
+        None => {
+            let (id, created) = (conversation.id, conversation.created_at);
+            if !store.reserve(creator, id, created, &[]).await? {
+                return Ok(CreateOutcome::Limit);
+            }
+            Cow::Borrowed(conversation)
+        }
+        Some(key) => match reserve_keyed(store, creator, conversation, key).await? {
+            Keyed::Fresh => Cow::Borrowed(conversation),
+            Keyed::Done(outcome) => return Ok(outcome),
+            Keyed::Finish(first) => Cow::Owned(first),
+        },
+    };
+    let conversation = conversation.as_ref();
     let id = conversation.id;
     let created = conversation.created_at;
-    // 1. The creator's slot (the limit) and index.
-    if !store.reserve(creator, id, created, &[]).await? {
-        return Ok(CreateOutcome::Limit);
-    }
     // 2. The others' indexes, in their own slots, each checking there whether they block
     //    the creator (then the conversation stays out of their index).
     let others: Vec<&UserId> = conversation.participants.iter().skip(1).collect();
@@ -88,14 +103,102 @@ pub(super) async fn create(
         )
         .await?;
     // 4. Then those who see it hear of it.
+    notify_opened(store, &record).await;
+    Ok(CreateOutcome::Created(record))
+}
+
+/// A creation with an idempotency key, once step 1 ran.
+enum Keyed {
+    /// The key is new: this request's conversation goes on with the next steps.
+    Fresh,
+    /// Nothing more to do.
+    Done(CreateOutcome),
+    /// The key opened this conversation, which an interruption left unwritten: its creation
+    /// goes on from step 2 (every step is idempotent).
+    Finish(Conversation),
+}
+
+/// Step 1 with `key`: the slot and the key's record in one script. A key already used answers
+/// what it opened, as it was opened (its events told again, each once), or finishes it.
+async fn reserve_keyed(
+    store: &RedisStore,
+    creator: &UserId,
+    conversation: &Conversation,
+    key: &IdempotencyKey,
+) -> Result<Keyed, StoreError> {
+    let fingerprint = idempotency::conversation_fingerprint(&conversation.participants);
+    let opened = OpenedWith::from(conversation);
+    let answer = serde_json::to_string(&opened).context("encoding a conversation as opened")?;
+    let record = store.keys.user_keyed_conversation(creator, key);
+    let (id, created) = (conversation.id, conversation.created_at);
+    let first = match store
+        .reserve_keyed(creator, id, created, record, &fingerprint, &answer)
+        .await?
+    {
+        Reserved::Taken => return Ok(Keyed::Fresh),
+        Reserved::Limit => return Ok(Keyed::Done(CreateOutcome::Limit)),
+        Reserved::KeyReused => return Ok(Keyed::Done(CreateOutcome::KeyReused)),
+        Reserved::KeyUsed(first) => first,
+    };
+    let first: OpenedWith = serde_json::from_str(&first)
+        .with_context(|| format!("reading what {creator}'s idempotency key opened"))?;
+    let first = first.conversation()?;
+    let Some(stored) = find(store, first.id).await? else {
+        // Interrupted after step 1: the slot again (it may have been reclaimed), then on.
+        if !store
+            .reserve(creator, first.id, first.created_at, &[])
+            .await?
+        {
+            return Ok(Keyed::Done(CreateOutcome::Limit));
+        }
+        return Ok(Keyed::Finish(first));
+    };
+    let mut record = ConversationRecord::new(first);
+    record.hidden_from = stored.hidden_from;
+    notify_opened(store, &record).await;
+    Ok(Keyed::Done(CreateOutcome::Created(record)))
+}
+
+/// A conversation as its creation's idempotency key records it: what it was opened with.
+#[derive(Serialize, Deserialize)]
+struct OpenedWith {
+    id: Uuid,
+    participants: Vec<UserId>,
+    created_ms: i64,
+}
+
+impl From<&Conversation> for OpenedWith {
+    fn from(conversation: &Conversation) -> Self {
+        Self {
+            id: conversation.id,
+            participants: conversation.participants.clone(),
+            created_ms: millis(conversation.created_at),
+        }
+    }
+}
+
+impl OpenedWith {
+    fn conversation(self) -> anyhow::Result<Conversation> {
+        Ok(Conversation {
+            id: self.id,
+            participants: self.participants,
+            created_at: from_millis(self.created_ms)?,
+            last_activity_at: None,
+            closed: false,
+        })
+    }
+}
+
+/// Step 4: those who see the conversation hear that it was opened (once each).
+async fn notify_opened(store: &RedisStore, record: &ConversationRecord) {
+    let id = record.conversation.id;
     store
         .notify(
             record.visible_participants(),
-            &ImEvent::Conversation(conversation.clone()),
+            &ImEvent::Conversation(record.conversation.clone()),
             &format!("c.{id}.opened"),
         )
         .await;
-    Ok(CreateOutcome::Created(record))
 }
 
 pub(super) async fn find(

@@ -1,4 +1,4 @@
-//! Messages: appending one (indexes first, then the message, then the contacts it earns) and reading them back in pages.
+//! Messages: appending one (indexes first, then the message with its idempotency key, then the contacts it earns) and reading them back in pages.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -15,7 +15,7 @@ use super::{
     values::{from_millis, millis, parse_users},
 };
 use crate::{
-    domain::ConversationRecord,
+    domain::{ConversationRecord, IdempotencyKey, idempotency},
     store::{AppendOutcome, StoreError},
 };
 
@@ -36,12 +36,67 @@ pub(super) async fn append(
     sender: &UserId,
     text: &str,
     at: DateTime<Utc>,
+    key: Option<&IdempotencyKey>,
 ) -> Result<AppendOutcome, StoreError> {
     let conversation = &record.conversation;
     let id = conversation.id;
+    let keyed = keyed(store, id, sender, key, text, None)?;
     if conversation.closed {
-        return Ok(AppendOutcome::Closed);
+        // A closed conversation takes nothing, but a key may have posted before the close:
+        // the script answers that message (no index is touched).
+        if keyed.is_none() {
+            return Ok(AppendOutcome::Closed);
+        }
+    } else if !reserve_and_touch(store, record, sender, at).await? {
+        // 1. Indexes first (refused at the limit).
+        return Ok(AppendOutcome::Limit);
     }
+    // 2. The message, the posters and the activity, in the conversation's slot.
+    let stored_message = StoredMessage {
+        sender: sender.clone(),
+        text: text.to_owned(),
+        sent_at_ms: millis(at),
+        game: None,
+    };
+    let (seq, payload, stored, posters, newly) =
+        match store_message(store, id, &stored_message, true, keyed).await? {
+            Ok(stored) => stored,
+            Err(outcome) => return Ok(outcome),
+        };
+    // 3. A first message that makes the sender talk with earlier posters: now (and only
+    //    now, after the message) they may see each other's presence.
+    if newly == 1 {
+        let posters = parse_users(&posters)?;
+        let others: Vec<&UserId> = posters.iter().filter(|p| *p != sender).collect();
+        if !others.is_empty() {
+            let sender_side = store.add_contacts(sender, &others);
+            let their_side = try_join_all(
+                others
+                    .iter()
+                    .map(|other| store.add_contacts(other, std::slice::from_ref(&sender))),
+            );
+            let (mine, theirs) = tokio::join!(sender_side, their_side);
+            mine?;
+            theirs?;
+        }
+    }
+    let raw = if stored.is_empty() { &payload } else { &stored };
+    let message = parse_message(id, seq, raw)?;
+    // 4. Last, everyone who sees the conversation hears of the message.
+    notify_message(store, record, &message).await;
+    Ok(AppendOutcome::Appended(message))
+}
+
+/// Step 1 of an append: the indexes; a first message that answers a conversation takes the
+/// sender's slot before anything else. `false` when refused at the limit (nothing written).
+async fn reserve_and_touch(
+    store: &RedisStore,
+    record: &ConversationRecord,
+    sender: &UserId,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let conversation = &record.conversation;
+    let id = conversation.id;
     let at_ms = millis(at).to_string();
     // Pairs already complete before this message: re-adding them is safe (they lag the
     // truth) and heals a contact update an earlier append could not finish.
@@ -77,8 +132,6 @@ pub(super) async fn append(
                 }),
         )
     };
-    // 1. Indexes first; a first message that answers a conversation takes the sender's
-    //    slot before anything else, and is refused at the limit.
     if record.counts_for(sender) {
         let (kept, touched) = tokio::join!(
             store.keep_reserved(sender, id, at, &sender_contacts),
@@ -88,44 +141,11 @@ pub(super) async fn append(
         touched?;
     } else {
         if !store.reserve(sender, id, at, &sender_contacts).await? {
-            return Ok(AppendOutcome::Limit);
+            return Ok(false);
         }
         touch_others().await?;
     }
-    // 2. The message, the posters and the activity, in the conversation's slot.
-    let stored_message = StoredMessage {
-        sender: sender.clone(),
-        text: text.to_owned(),
-        sent_at_ms: millis(at),
-        game: None,
-    };
-    let (seq, payload, stored, posters, newly) =
-        match store_message(store, id, &stored_message, true).await? {
-            Ok(stored) => stored,
-            Err(outcome) => return Ok(outcome),
-        };
-    // 3. A first message that makes the sender talk with earlier posters: now (and only
-    //    now, after the message) they may see each other's presence.
-    if newly == 1 {
-        let posters = parse_users(&posters)?;
-        let others: Vec<&UserId> = posters.iter().filter(|p| *p != sender).collect();
-        if !others.is_empty() {
-            let sender_side = store.add_contacts(sender, &others);
-            let their_side = try_join_all(
-                others
-                    .iter()
-                    .map(|other| store.add_contacts(other, std::slice::from_ref(&sender))),
-            );
-            let (mine, theirs) = tokio::join!(sender_side, their_side);
-            mine?;
-            theirs?;
-        }
-    }
-    let raw = if stored.is_empty() { &payload } else { &stored };
-    let message = parse_message(id, seq, raw)?;
-    // 4. Last, everyone who sees the conversation hears of the message.
-    notify_message(store, record, &message).await;
-    Ok(AppendOutcome::Appended(message))
+    Ok(true)
 }
 
 /// A service's `game` message: stored in the conversation's slot (no poster, no activity, no
@@ -137,10 +157,12 @@ pub(super) async fn announce(
     text: &str,
     game: &GameAnnouncement,
     at: DateTime<Utc>,
+    key: Option<&IdempotencyKey>,
 ) -> Result<AppendOutcome, StoreError> {
     // No early "closed" answer here: a session announced before the close is answered with
-    // its first message (the script checks the replay first, then whether it is closed).
+    // its first message (the script checks the replays first, then whether it is closed).
     let id = record.conversation.id;
+    let keyed = keyed(store, id, sender, key, text, Some(game))?;
     let stored_message = StoredMessage {
         sender: sender.clone(),
         text: text.to_owned(),
@@ -148,7 +170,7 @@ pub(super) async fn announce(
         game: Some(game.clone()),
     };
     let (seq, payload, stored, _, _) =
-        match store_message(store, id, &stored_message, false).await? {
+        match store_message(store, id, &stored_message, false, keyed).await? {
             Ok(stored) => stored,
             Err(outcome) => return Ok(outcome),
         };
@@ -166,25 +188,58 @@ pub(super) async fn announce(
 /// posts here for the first time; or the outcome when nothing was appended.
 type Stored = (u64, String, String, String, i64);
 
+/// An idempotency key's record in the conversation's slot: its name and the request's
+/// fingerprint.
+type Keyed = Option<(String, String)>;
+
+fn keyed(
+    store: &RedisStore,
+    id: Uuid,
+    sender: &UserId,
+    key: Option<&IdempotencyKey>,
+    text: &str,
+    game: Option<&GameAnnouncement>,
+) -> anyhow::Result<Keyed> {
+    key.map(|key| {
+        let fingerprint = idempotency::message_fingerprint(text, game)?;
+        Ok((
+            store.keys.conversation_keyed_message(id, sender, key),
+            fingerprint,
+        ))
+    })
+    .transpose()
+}
+
 /// Appends `message` in the conversation's slot (`talk`: people's, which records the poster
-/// and moves the activity; a `game` one is appended once per announced session).
+/// and moves the activity; a `game` one is appended once per announced session), and records
+/// the idempotency key with it (a key already recorded: its message, or
+/// [`AppendOutcome::KeyReused`]).
 async fn store_message(
     store: &RedisStore,
     id: Uuid,
     message: &StoredMessage,
     talk: bool,
+    keyed: Keyed,
 ) -> Result<Result<Stored, AppendOutcome>, StoreError> {
     let payload = serde_json::to_string(message).context("encoding a message")?;
     let append_id = Uuid::new_v4().to_string();
+    let mut keys = vec![
+        store.keys.conversation_meta(id),
+        store.keys.conversation_messages(id),
+        store.keys.conversation_games(id),
+    ];
+    let fingerprint = match keyed {
+        Some((record, fingerprint)) => {
+            keys.push(record);
+            fingerprint
+        }
+        None => String::new(),
+    };
     let (seq, stored, posters, newly): (i64, String, String, i64) = store
         .invoke(
             "appending a message",
             &store.scripts.append_message,
-            &[
-                store.keys.conversation_meta(id),
-                store.keys.conversation_messages(id),
-                store.keys.conversation_games(id),
-            ],
+            &keys,
             &[
                 payload.clone(),
                 message.sent_at_ms.to_string(),
@@ -198,12 +253,15 @@ async fn store_message(
                     .as_ref()
                     .map(|game| game.session_id.to_string())
                     .unwrap_or_default(),
+                fingerprint,
+                super::keys::key_window_ms(store.retention_ms).to_string(),
             ],
         )
         .await?;
     Ok(match seq {
         -1 => Err(AppendOutcome::Missing),
         -2 => Err(AppendOutcome::Closed),
+        -3 => Err(AppendOutcome::KeyReused),
         seq => Ok((
             u64::try_from(seq).context("negative message seq")?,
             payload,

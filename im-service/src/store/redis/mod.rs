@@ -8,12 +8,19 @@
 //! - `P:{c.<id>}:msgs`      list: the newest `IM_MESSAGES_KEPT` messages as JSON, oldest first
 //! - `P:{c.<id>}:games`     sorted set: the game sessions announced in the conversation, scored
 //!   by the seq of their message (at most `IM_MESSAGES_KEPT`): an announcement is appended once
+//! - `P:{c.<id>}:idem.msg.<sender>:<key>` hash: what the sender's `Idempotency-Key` posted
+//!   here (`fingerprint`: SHA-1 of what the request asked, `seq`, `message` JSON, `newly`),
+//!   written by the append it guards; TTL the key window (a day, or the retention when shorter)
+//!   from the first request, never refreshed
 //! - `P:{u.<user>}:convs`   sorted set: the conversations the user sees, scored by activity (ms)
 //! - `P:{u.<user>}:open`    sorted set: the open conversations that count for the user (opened or
 //!   answered), scored by activity: at most `IM_MAX_OPEN_CONVERSATIONS`, and what a partners
 //!   query reads
 //! - `P:{u.<user>}:contacts` set: users the user has talked with (both posted in a conversation)
 //! - `P:{u.<user>}:blocks`  sorted set: users this user blocks, scored by when (ms)
+//! - `P:{u.<user>}:idem.conv:<key>` hash: what the user's `Idempotency-Key` opened
+//!   (`fingerprint`, `answer`: the conversation as opened), written by the script that takes
+//!   the creator's open-conversation slot; TTL as a message's key
 //! - `P:{u.<user>}:presence` string: presence status
 //! - `P:{u.<user>}:presence_seq` hash: `seq` of the user's newest status change, and `p.<seq>`
 //!   = "<status> <ms>" for each change not yet known to be in the presence feed (the unfed
@@ -48,6 +55,9 @@
 //!   appended to its feed shard, then its mark cleared: an interruption leaves the mark, and
 //!   the user's next presence update appends the marked changes again (the shard takes each
 //!   once); see `Store::set_presence`;
+//! - an idempotency key is recorded by the script of the step that commits its change (the
+//!   creator's slot for a creation, the append for a message); a repeat finds it there, changes
+//!   nothing, and finishes the later steps (each idempotent) under the first request's id;
 //! - events come last, after the change they tell of, one script per user's slot, each
 //!   appended once (a mark per event): an interrupted fan-out may leave a user without the
 //!   event (never with an event of a change that did not happen); clients read the
@@ -110,7 +120,9 @@ use self::{keys::Keys, scripts::Scripts};
 use super::{
     AppendOutcome, BlockOutcome, CreateOutcome, PresenceRecorded, Store, StoreError, StoreLimits,
 };
-use crate::domain::{CandidateFacts, ConversationRecord, Relationship, feed::Cursor};
+use crate::domain::{
+    CandidateFacts, ConversationRecord, IdempotencyKey, Relationship, feed::Cursor,
+};
 
 /// Where and how to keep the data.
 #[derive(Debug, Clone)]
@@ -244,11 +256,12 @@ impl Store for RedisStore {
         feed::read(self, after, limit).await
     }
 
-    async fn create_conversation(
+    async fn create_conversation_keyed(
         &self,
         conversation: &Conversation,
+        key: Option<&IdempotencyKey>,
     ) -> Result<CreateOutcome, StoreError> {
-        conversations::create(self, conversation).await
+        conversations::create(self, conversation, key).await
     }
 
     async fn conversation(&self, id: Uuid) -> Result<Option<ConversationRecord>, StoreError> {
@@ -259,25 +272,27 @@ impl Store for RedisStore {
         conversations::of_user(self, user).await
     }
 
-    async fn append_message(
+    async fn append_message_keyed(
         &self,
         record: &ConversationRecord,
         sender: &UserId,
         text: &str,
         at: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<AppendOutcome, StoreError> {
-        messages::append(self, record, sender, text, at).await
+        messages::append(self, record, sender, text, at, key).await
     }
 
-    async fn announce(
+    async fn announce_keyed(
         &self,
         record: &ConversationRecord,
         sender: &UserId,
         text: &str,
         game: &GameAnnouncement,
         at: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<AppendOutcome, StoreError> {
-        messages::announce(self, record, sender, text, game, at).await
+        messages::announce(self, record, sender, text, game, at, key).await
     }
 
     async fn messages(

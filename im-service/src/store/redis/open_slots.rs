@@ -1,4 +1,4 @@
-//! A user's open-conversation slots (the limit on conversations they opened or answered): taken, kept, freed, and reclaimed from interrupted steps.
+//! A user's open-conversation slots (the limit on conversations they opened or answered): taken (with a creation's idempotency key), kept, freed, and reclaimed from interrupted steps.
 
 use chrono::{DateTime, Utc};
 use shared_types::UserId;
@@ -10,6 +10,20 @@ use super::{
     values::{millis, parse, score_millis},
 };
 use crate::store::StoreError;
+
+/// What a keyed reservation did.
+#[derive(Debug)]
+pub(super) enum Reserved {
+    /// The slot is taken (and the key recorded).
+    Taken,
+    /// The user is at the limit: nothing was written.
+    Limit,
+    /// The key was already used for the same request: what that one opened (JSON), nothing
+    /// written.
+    KeyUsed(String),
+    /// The key was already used for another request: nothing written.
+    KeyReused,
+}
 
 /// How long an open-conversation slot may name a conversation that does not exist before it
 /// counts as the leftover of an interrupted creation (a creation in flight takes far less).
@@ -39,6 +53,37 @@ impl RedisStore {
             return Ok(false);
         }
         self.invoke_reserve(user, id, at, limit, &stale, contacts)
+            .await
+    }
+
+    /// As [`RedisStore::reserve`] for the creator of a new conversation who sent an
+    /// idempotency key (`record`: its name): the key is recorded with `answer` (the
+    /// conversation as opened) in the same script as the slot is taken; a key already
+    /// recorded takes nothing and says what it opened, or that it was used for another
+    /// request (by `fingerprint`).
+    pub(super) async fn reserve_keyed(
+        &self,
+        user: &UserId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        record: String,
+        fingerprint: &str,
+        answer: &str,
+    ) -> Result<Reserved, StoreError> {
+        let limit = self.limits.max_open_conversations;
+        let keyed = || Some((record.clone(), fingerprint, answer));
+        match self
+            .invoke_reserve_keyed(user, id, at, limit, &[], &[], keyed())
+            .await?
+        {
+            Reserved::Limit => {}
+            done => return Ok(done),
+        }
+        let stale = self.stale_open_entries(user, at).await?;
+        if stale.is_empty() {
+            return Ok(Reserved::Limit);
+        }
+        self.invoke_reserve_keyed(user, id, at, limit, &stale, &[], keyed())
             .await
     }
 
@@ -80,24 +125,56 @@ impl RedisStore {
         stale: &[String],
         contacts: &[&UserId],
     ) -> Result<bool, StoreError> {
+        let reserved = self
+            .invoke_reserve_keyed(user, id, at, limit, stale, contacts, None)
+            .await?;
+        Ok(matches!(reserved, Reserved::Taken))
+    }
+
+    /// `reserve.lua`, with the idempotency record of `keyed` (the key's name, the request's
+    /// fingerprint and the conversation as opened) when given.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the script's arguments, each named"
+    )]
+    async fn invoke_reserve_keyed(
+        &self,
+        user: &UserId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        limit: usize,
+        stale: &[String],
+        contacts: &[&UserId],
+        keyed: Option<(String, &str, &str)>,
+    ) -> Result<Reserved, StoreError> {
         let at_ms = millis(at);
-        let keys = [
+        let mut keys = vec![
             self.keys.user_open(user),
             self.keys.user_conversations(user),
             self.keys.user_contacts(user),
             self.keys.user_blocks(user),
         ];
+        let (fingerprint, answer) = match keyed {
+            Some((record, fingerprint, answer)) => {
+                keys.push(record);
+                (fingerprint, answer)
+            }
+            None => ("", ""),
+        };
         let mut args = vec![
             id.to_string(),
             at_ms.to_string(),
             self.retention_ms.to_string(),
             limit.to_string(),
             at_ms.saturating_sub(self.retention_ms).to_string(),
+            fingerprint.to_owned(),
+            answer.to_owned(),
+            super::keys::key_window_ms(self.retention_ms).to_string(),
             stale.len().to_string(),
         ];
         args.extend(stale.iter().cloned());
         args.extend(contacts.iter().map(|c| c.to_string()));
-        let taken: i64 = self
+        let (status, answer): (i64, String) = self
             .invoke(
                 "taking an open-conversation slot",
                 &self.scripts.reserve,
@@ -105,7 +182,17 @@ impl RedisStore {
                 &args,
             )
             .await?;
-        Ok(taken == 1)
+        Ok(match status {
+            0 => Reserved::Limit,
+            1 => Reserved::Taken,
+            2 => Reserved::KeyUsed(answer),
+            3 => Reserved::KeyReused,
+            other => {
+                return Err(StoreError::Unexpected(anyhow::anyhow!(
+                    "reserve.lua answered status {other}"
+                )));
+            }
+        })
     }
 
     /// The entries of `user`'s open conversations that no longer hold a slot: closed

@@ -6,6 +6,8 @@ mod blocks;
 mod conversations;
 mod events;
 mod feed;
+mod idempotent_conversations;
+mod idempotent_messages;
 mod limits;
 mod partners;
 mod presence;
@@ -13,8 +15,8 @@ mod presence;
 use im_service::store::Store;
 
 pub use self::{
-    activity::*, announcements::*, blocks::*, conversations::*, events::*, feed::*, limits::*,
-    partners::*, presence::*,
+    activity::*, announcements::*, blocks::*, conversations::*, events::*, feed::*,
+    idempotent_conversations::*, idempotent_messages::*, limits::*, partners::*, presence::*,
 };
 
 pub async fn ping_answers(store: &dyn Store) -> anyhow::Result<()> {

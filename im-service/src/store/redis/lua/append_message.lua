@@ -1,13 +1,17 @@
--- KEYS: meta, msgs, games. ARGV: message JSON, activity ms, ttl ms, append id, messages kept,
--- sender, "1" for people's talk or "0" for a service's announcement, the announced game
--- session id ('' for talk). Appends, drops the oldest beyond the kept count, records the
--- sender as a poster and moves the last activity (talk only), at once. Returns {seq, stored
--- JSON, posters, 1 if the sender posts here for the first time}; seq -1 when missing, -2 when
--- closed. Replaying the same append id (a retry after a dropped connection) returns the first
--- result instead of appending twice. An announcement of a session already announced here (the
--- game service retrying after a lost answer) appends nothing, closed or not, and returns the
--- first one's seq and JSON ('' once it was trimmed); `games` remembers as many sessions as
--- messages are kept.
+-- KEYS: meta, msgs, games, and with an idempotency key the sender's record of it. ARGV:
+-- message JSON, activity ms, ttl ms, append id, messages kept, sender, "1" for people's talk
+-- or "0" for a service's announcement, the announced game session id ('' for talk), the
+-- request's fingerprint ('' without a key), the key's ttl ms. Appends, drops the oldest
+-- beyond the kept count, records the sender as a poster and moves the last activity (talk
+-- only), at once. Returns {seq, stored JSON, posters, 1 if the sender posts here for the first
+-- time}; seq -1 when missing, -2 when closed. Replaying the same append id (a retry after a
+-- dropped connection) returns the first result instead of appending twice. A key already
+-- recorded appends nothing, closed or not: it returns its message (seq, JSON, whether it was
+-- the sender's first) when the fingerprint is the same, seq -3 when it is another; a new key
+-- is recorded with the message it appends. An announcement of a session already announced
+-- here (the game service retrying after a lost answer) appends nothing, closed or not, and
+-- returns the first one's seq and JSON ('' once it was trimmed); `games` remembers as many
+-- sessions as messages are kept.
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, '', '', 0} end
 local posters = redis.call('HGET', KEYS[1], 'posters') or ''
 -- The JSON kept at `seq`, or '' when it was trimmed.
@@ -20,6 +24,15 @@ end
 if redis.call('HGET', KEYS[1], 'append_id') == ARGV[4] then
   local seq = tonumber(redis.call('HGET', KEYS[1], 'append_seq'))
   return {seq, kept(seq), posters, tonumber(redis.call('HGET', KEYS[1], 'append_newly') or '0')}
+end
+local fingerprint = ARGV[9]
+if fingerprint ~= '' then
+  fingerprint = redis.sha1hex(fingerprint)
+  local first = redis.call('HMGET', KEYS[4], 'fingerprint', 'seq', 'message', 'newly')
+  if first[1] then
+    if first[1] ~= fingerprint then return {-3, '', '', 0} end
+    return {tonumber(first[2]), first[3], posters, tonumber(first[4])}
+  end
 end
 local session = ARGV[8]
 if session ~= '' then
@@ -51,5 +64,10 @@ if session ~= '' then
   redis.call('ZADD', KEYS[3], seq, session)
   redis.call('ZREMRANGEBYRANK', KEYS[3], 0, -tonumber(ARGV[5]) - 1)
   redis.call('PEXPIRE', KEYS[3], ARGV[3])
+end
+if fingerprint ~= '' then
+  redis.call('HSET', KEYS[4], 'fingerprint', fingerprint, 'seq', seq, 'message', ARGV[1],
+    'newly', newly)
+  redis.call('PEXPIRE', KEYS[4], ARGV[10])
 end
 return {seq, ARGV[1], posters, newly}
