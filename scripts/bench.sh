@@ -2,12 +2,16 @@
 # One benchmark run: starts a private redis-server (for --store redis), both
 # services (release build) on free ports, runs loadgen against them, stops all.
 #
-#   scripts/bench.sh [--store memory|redis] [loadgen options...]
+#   scripts/bench.sh [--store memory|redis] [--replicas N] [--acks N] [loadgen options...]
 #   scripts/bench.sh --store redis --concurrency 32 --duration 10 --json out.json
+#   scripts/bench.sh --store redis --replicas 1 --acks 1 --concurrency 64
 #   scripts/bench.sh --store memory --streams-only 18000 --concurrency 64
 #
 # BENCH_PERF=SECS records `perf record -g` of the game service for SECS
 # seconds after the warm-up (perf.data in the current directory).
+# --replicas N starts N replicas of the redis-server; --acks N sets both services'
+# REDIS_MIN_REPLICAS_ACKED (every write waits for N replicas: the cost of
+# "acknowledged means replicated").
 # BENCH_REDIS_STATS=1 prints Redis's calls per command at the end.
 # BENCH_BUILD=0 skips the build; BENCH_PROFILE=profiling uses the `profiling`
 # cargo profile (release with line tables, for perf) instead of `release`.
@@ -17,10 +21,14 @@ PERF_OUT="$PWD/perf.data"
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 STORE=memory
+REPLICAS=0
+ACKS=0
 ARGS=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --store) STORE="$2"; shift 2 ;;
+        --replicas) REPLICAS="$2"; shift 2 ;;
+        --acks) ACKS="$2"; shift 2 ;;
         *) ARGS+=("$1"); shift ;;
     esac
 done
@@ -54,7 +62,7 @@ case "$STORE" in
     redis)
         REDIS_PORT=$(free_port)
         REDIS_DIR=$(mktemp -d)
-        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+        redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --repl-diskless-sync-delay 0 \
             --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" &
         PIDS+=($!)
         for _ in $(seq 100); do
@@ -62,6 +70,20 @@ case "$STORE" in
             sleep 0.05
         done
         export REDIS_URL="redis://127.0.0.1:$REDIS_PORT"
+        for i in $(seq "$REPLICAS"); do
+            port=$(free_port)
+            mkdir -p "$REDIS_DIR/replica-$i"
+            redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+                --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$REDIS_PORT" \
+                --dir "$REDIS_DIR/replica-$i" --logfile "$REDIS_DIR/replica-$i/redis.log" &
+            PIDS+=($!)
+            for _ in $(seq 200); do
+                redis-cli -p "$port" info replication 2>/dev/null \
+                    | grep -q 'master_link_status:up' && break
+                sleep 0.05
+            done
+        done
+        export REDIS_MIN_REPLICAS_ACKED="$ACKS"
         LOADGEN_REDIS=(--redis-url "$REDIS_URL")
         # Replicas on Redis share one join-token signing key.
         openssl genpkey -algorithm ed25519 -out "$REDIS_DIR/join-token.pem"
@@ -90,7 +112,7 @@ if [[ -n "${BENCH_PERF:-}" ]]; then
     PERF_PID=$!
 fi
 
-echo "==> store=$STORE load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
+echo "==> store=$STORE replicas=$REPLICAS acks=$ACKS load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$BIN_DIR/loadgen" --game-url "http://127.0.0.1:$GAME_PORT" \
     --im-url "http://127.0.0.1:$IM_PORT" --jwt-secret "$JWT_SECRET" \
     --game-pid "$GAME_PID" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"

@@ -17,7 +17,7 @@ use crate::routes;
 #[openapi(
     info(
         title = "game-service",
-        description = "Launch a game session straight from a chat: connect, answer invite and join prompts, follow the session, stream events (browsers open the stream with a ticket from `POST /v1/events/tickets`). Browsers: with `CORS_ALLOWED_ORIGINS` set, the listed origins (exact, never a wildcard) may call every path; preflights are answered for every path; a page may send `authorization`, `content-type`, `last-event-id` and `x-request-id` and read `x-request-id` and `retry-after`; no credentials (bearer tokens, not cookies). Another origin gets no CORS headers.",
+        description = "Launch a game session straight from a chat: connect, answer invite and join prompts, follow the session, stream events (browsers open the stream with a ticket from `POST /v1/events/tickets`). Browsers: with `CORS_ALLOWED_ORIGINS` set, the listed origins (exact, never a wildcard) may call every path; preflights are answered for every path; a page may send `authorization`, `content-type`, `idempotency-key`, `last-event-id` and `x-request-id` and read `x-request-id` and `retry-after`; no credentials (bearer tokens, not cookies). Another origin gets no CORS headers.",
         version = "1.0.0"
     ),
     paths(

@@ -17,10 +17,12 @@ use actix_web::{
 
 use crate::ApiError;
 
-/// Request headers a page may send: the token, JSON bodies, the stream's resume id, a request id.
-pub const ALLOWED_HEADERS: [&str; 4] = [
+/// Request headers a page may send: the token, JSON bodies, the stream's resume id, a request
+/// id, and the key that makes a retried POST harmless.
+pub const ALLOWED_HEADERS: [&str; 5] = [
     "authorization",
     "content-type",
+    "idempotency-key",
     "last-event-id",
     "x-request-id",
 ];

@@ -154,6 +154,7 @@ async fn both_services_answer_preflights_from_an_allowed_origin_on_any_api_path(
                 for name in [
                     "authorization",
                     "content-type",
+                    "idempotency-key",
                     "last-event-id",
                     "x-request-id",
                 ] {

@@ -73,7 +73,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 who is this user talking to right now? Talking takes two: a conversation makes two users partners, \
 and lets each see the other's presence (their status, and their game activity as the game service reports it), once both have posted in it. Every `/v1` operation needs `Authorization: Bearer <JWT>` \
 (HS256 by default; `scope` is `player` or `service`). Errors are RFC 9457 `application/problem+json` \
-with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond precision. Browsers: with `CORS_ALLOWED_ORIGINS` set, the listed origins (exact, never a wildcard) may call every path; preflights are answered for every path; a page may send `authorization`, `content-type`, `last-event-id` and `x-request-id` and read `x-request-id` and `retry-after`; no credentials (bearer tokens, not cookies). Another origin gets no CORS headers."
+with a stable `type` and `code`. Timestamps are RFC 3339 UTC with millisecond precision. Browsers: with `CORS_ALLOWED_ORIGINS` set, the listed origins (exact, never a wildcard) may call every path; preflights are answered for every path; a page may send `authorization`, `content-type`, `idempotency-key`, `last-event-id` and `x-request-id` and read `x-request-id` and `retry-after`; no credentials (bearer tokens, not cookies). Another origin gets no CORS headers."
     ),
     paths(
         presence::set_presence,
