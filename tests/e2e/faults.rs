@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use futures_util::future::join_all;
 use reqwest::{Method, StatusCode};
-use shared_types::{
-    game::{PlayerState, Prompt, PromptKind, Reason, Session, SessionState},
-    problem::ProblemCode,
-};
+use shared_types::game::{PlayerState, Prompt, PromptKind, Reason, Session, SessionState};
 
 use crate::helpers::{
     Player, Replica, Reply, Service, SseEvent, StateExt, StoreChoice, StreamEnd, StubIm, StubMode,
@@ -165,22 +162,7 @@ async fn churn_players(
 
 /// A 503 problem+json `store_unavailable` with `Retry-After`, answered promptly.
 fn assert_store_unavailable(reply: &Reply) -> anyhow::Result<()> {
-    reply.problem(503, ProblemCode::StoreUnavailable)?;
-    ensure!(
-        reply.headers.contains_key("retry-after"),
-        "{} {}: a 503 says when to retry: {:?}",
-        reply.method,
-        reply.path,
-        reply.headers
-    );
-    ensure!(
-        reply.elapsed < OUTAGE_ANSWER_LIMIT,
-        "{} {} took {:?} to answer during the outage",
-        reply.method,
-        reply.path,
-        reply.elapsed
-    );
-    Ok(())
+    reply.store_unavailable_within(OUTAGE_ANSWER_LIMIT)
 }
 
 /// Every next step of the interrupted flows, through both replicas, all at once, during an

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use e2e::RedisServer;
 use reqwest::Method;
-use shared_types::{im::Conversation, problem::ProblemCode};
+use shared_types::im::Conversation;
 
 use crate::helpers::{
     Reply, Service, StateExt, StoreChoice, TestWorld, WorldOptions, eventually, spawn_world_with,
@@ -58,22 +58,7 @@ async fn keys_on(node: &RedisServer, prefix: &str) -> anyhow::Result<Vec<String>
 
 /// A 503 `store_unavailable` with `Retry-After`, answered soon after the ack timeout.
 fn refused_for_replicas(reply: &Reply) -> anyhow::Result<()> {
-    reply.problem(503, ProblemCode::StoreUnavailable)?;
-    ensure!(
-        reply.headers.contains_key("retry-after"),
-        "{} {}: a 503 says when to retry: {:?}",
-        reply.method,
-        reply.path,
-        reply.headers
-    );
-    ensure!(
-        reply.elapsed < ANSWER_LIMIT,
-        "{} {} took {:?}",
-        reply.method,
-        reply.path,
-        reply.elapsed
-    );
-    Ok(())
+    reply.store_unavailable_within(ANSWER_LIMIT)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

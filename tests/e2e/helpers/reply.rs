@@ -50,6 +50,26 @@ impl Reply {
         })
     }
 
+    /// Asserts a 503 `store_unavailable` with `Retry-After`, answered within `limit`.
+    pub fn store_unavailable_within(&self, limit: Duration) -> anyhow::Result<()> {
+        self.problem(503, ProblemCode::StoreUnavailable)?;
+        ensure!(
+            self.headers.contains_key(header::RETRY_AFTER),
+            "{} {}: a 503 says when to retry: {:?}",
+            self.method,
+            self.path,
+            self.headers
+        );
+        ensure!(
+            self.elapsed < limit,
+            "{} {} took {:?} to answer 503 (at most {limit:?})",
+            self.method,
+            self.path,
+            self.elapsed
+        );
+        Ok(())
+    }
+
     /// Asserts an RFC 9457 problem with this status and code; returns it.
     pub fn problem(&self, status: u16, code: ProblemCode) -> anyhow::Result<Problem> {
         let problem = self.any_problem()?;
