@@ -8,7 +8,7 @@
 //! # Layout
 //! - [`flow`]: the pairing funnel, counted from committed transitions and answered calls.
 //! - [`runtime`]: what the service depends on: IM calls and breaker, event
-//!   streams, lock contention, store errors, the expiry backlog.
+//!   streams, lock contention, store errors, the expiry backlog, orphaned commits.
 
 pub mod flow;
 pub mod runtime;
@@ -37,6 +37,7 @@ pub fn collectors() -> Vec<Box<dyn Collector>> {
         Box::new(LOCK_CONTENTION.clone()),
         Box::new(STORE_ERRORS.clone()),
         Box::new(EXPIRY_BACKLOG.clone()),
+        Box::new(ORPHANED_COMMITS.clone()),
     ]
 }
 

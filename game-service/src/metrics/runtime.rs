@@ -1,12 +1,16 @@
 //! What the service depends on and holds: IM calls and their breaker, event
-//! streams, lock contention, store errors, the expiry backlog.
+//! streams, lock contention, store errors, the expiry backlog, half-way
+//! commits the sweeper finished.
 
 use std::{sync::LazyLock, time::Duration};
 
 use prometheus::{Histogram, IntCounter, IntCounterVec, IntGauge};
 
 use super::{counter, counter_vec, gauge, histogram};
-use crate::{game::GameError, store::StoreError};
+use crate::{
+    game::GameError,
+    store::{OrphanSweep, StoreError},
+};
 
 /// Open `GET /v1/events` streams on this replica.
 pub static EVENT_STREAMS_OPEN: LazyLock<IntGauge> = LazyLock::new(|| {
@@ -165,6 +169,33 @@ pub static EXPIRY_BACKLOG: LazyLock<IntGauge> = LazyLock::new(|| {
          are not due until their lease ends)",
     )
 });
+
+/// Commits spanning Redis Cluster slots that their writer left half-way and
+/// the sweeper finished, by how (`rolled_forward`, `aborted`).
+pub static ORPHANED_COMMITS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    counter_vec(
+        "game_orphaned_commits_finished_total",
+        "Commits spanning Redis Cluster slots left half-way by their writer (a replica that \
+         died or lost its lease mid-commit) that the sweeper finished: rolled_forward (every \
+         slot was prepared: applied in full) or aborted (not every slot was: nothing applied); \
+         those finished first by a request locking one of their players are not counted",
+        &["outcome"],
+        &[&["rolled_forward"], &["aborted"]],
+    )
+});
+
+/// Counts what a sweep of orphaned commits finished, and its store failures.
+pub fn count_orphan_sweep(swept: &OrphanSweep) {
+    ORPHANED_COMMITS
+        .with_label_values(&["rolled_forward"])
+        .inc_by(swept.rolled_forward);
+    ORPHANED_COMMITS
+        .with_label_values(&["aborted"])
+        .inc_by(swept.aborted);
+    for err in &swept.failed {
+        count_store_failure(err);
+    }
+}
 
 /// Counts a failed transition or store call under the series it belongs to
 /// (the same split as its problem: `lock_contention` or a store error).

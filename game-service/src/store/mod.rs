@@ -135,6 +135,22 @@ pub fn predict(
     )
 }
 
+/// What one [`Store::finish_orphaned_intents`] did with the commits it claimed.
+#[derive(Debug, Default)]
+pub struct OrphanSweep {
+    /// Every part had been prepared: applied in full now.
+    pub rolled_forward: u64,
+    /// Not every part had been prepared: undone, nothing of it applied.
+    pub aborted: u64,
+    /// Found finished already (its writer or a lock got there first): only
+    /// its listing was left, dropped now.
+    pub cleared: u64,
+    /// A player was locked by someone else: claimed again by a later sweep.
+    pub deferred: u64,
+    /// The store failed on these: claimed again by a later sweep.
+    pub failed: Vec<StoreError>,
+}
+
 /// What [`Store::lock`] read under the locks it took.
 #[derive(Debug, Default, Clone)]
 pub struct Locked {
@@ -207,6 +223,22 @@ pub trait Store:
     /// again only when its lease ends): the expiry backlog. O(log n) per job
     /// shard on Redis; the sweeper asks only when a claim came back full.
     async fn due_count(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// Finishes transitions whose commit was left half-way by its writer (a
+    /// replica that died, or lost its lease, mid-commit): up to `limit` of those
+    /// prepared before `prepared_before` are rolled forward or undone, under
+    /// their players' locks, as the next lock of one of those players would
+    /// do. Each goes to one caller at a time. Only a commit spanning Redis
+    /// Cluster slots can be left half-way; a store that commits in one atomic
+    /// step has nothing to finish (the default, with no store call).
+    async fn finish_orphaned_intents(
+        &self,
+        prepared_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<OrphanSweep> {
+        let _ = (prepared_before, limit);
+        Ok(OrphanSweep::default())
+    }
 
     async fn ping(&self) -> StoreResult<()>;
 

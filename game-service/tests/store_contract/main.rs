@@ -9,6 +9,7 @@ mod activity;
 mod chat;
 mod flows;
 mod helpers;
+mod intent_sweep;
 mod lifecycle;
 mod modes;
 mod presence;

@@ -1,5 +1,6 @@
 //! Key names. The part in braces is the Redis Cluster hash tag: one per player,
-//! one per session index entry, one per expiry-job shard, one for the presence feed.
+//! one per session index entry, one per expiry-job shard (which also holds that
+//! shard's part of the index of two-phase intents), one for the presence feed.
 
 use shared_types::UserId;
 use uuid::Uuid;
@@ -8,6 +9,15 @@ use crate::{domain::records::ExpiryJob, store::job_key};
 
 /// Expiry jobs are spread over this many sorted sets (cluster slots).
 pub const JOB_SHARDS: u32 = 16;
+
+/// FNV-1a of `name` over the job shards: stable across processes and Rust
+/// versions, unlike `DefaultHasher`.
+fn shard_of(name: &str) -> u32 {
+    let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    hash % JOB_SHARDS
+}
 
 #[derive(Clone)]
 pub struct Keys {
@@ -72,11 +82,15 @@ impl Keys {
         self.key(format!("jobs.{shard}"), "due")
     }
     pub fn jobs_for(&self, job: &ExpiryJob) -> Key {
-        // FNV-1a: stable across processes and Rust versions, unlike DefaultHasher.
-        let hash = job_key(job).bytes().fold(0x811c_9dc5_u32, |h, b| {
-            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-        });
-        self.jobs(hash % JOB_SHARDS)
+        self.jobs(shard_of(&job_key(job)))
+    }
+    /// Two-phase transactions under way in a job shard's slot, by when they were
+    /// prepared (a sorted set; see `intents.rs`).
+    pub fn intents(&self, shard: u32) -> Key {
+        self.key(format!("jobs.{shard}"), "intents")
+    }
+    pub fn intents_for(&self, tx: &str) -> Key {
+        self.intents(shard_of(tx))
     }
     /// "Part of transaction `tx` was applied in this slot" (two-phase commit).
     pub fn applied(&self, tag: &str, tx: &str) -> Key {

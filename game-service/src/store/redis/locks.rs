@@ -180,7 +180,9 @@ impl RedisStore {
                 LockReply::Busy => return Ok(None),
                 LockReply::Taken {
                     intent: Some(tx), ..
-                } if tx != token => self.recover(player, &tx, token).await?,
+                } if tx != token => {
+                    self.recover(player, &tx, token).await?;
+                }
                 LockReply::Taken {
                     record, sessions, ..
                 } => {

@@ -20,10 +20,17 @@
 //! 2. *Apply*: one `commit.lua` call per slot; each is idempotent (an
 //!    "applied" marker per slot and transaction) and clears that slot's intent.
 //!    Once every locked slot holds the intent, the transaction is decided.
+//!    The slots that hold an intent are applied last, so while anything is
+//!    left to apply some slot still holds the intent and the plan.
 //! 3. *Recovery*: whoever next locks a player whose slot still holds an intent
 //!    (its writer died or lost its lease) locks the transaction's players,
 //!    checks that every slot was prepared (intent or marker present) and then
 //!    applies every group again (markers skip the done ones), or else aborts.
+//! 4. *Sweep*: every transaction is also listed, from before it is decided
+//!    until it is complete, in a job shard's slot (by when it was prepared);
+//!    the sweeper claims listings older than any writer's lease and runs the
+//!    same recovery for them under the same locks, so an orphaned commit is
+//!    finished even if none of its players comes back (`intents`).
 //!
 //! So a transition is applied entirely or not at all, even when a replica dies
 //! between two slots.
@@ -31,11 +38,15 @@
 //! # Layout
 //! - `locks`: taking and releasing locks, at once (standalone) or player by player (cluster).
 //! - `two_phase`: the cluster's commit (prepare, apply) and its recovery or abort.
+//! - `intents`: the listing of two-phase commits under way, and the sweep of orphaned ones.
+//! - `jobs`: expiry jobs, sorted sets spread over job shards.
 //! - `replies`: Redis replies and errors read as store values.
 //! - `keys` and `plan`: key names, and the writes a commit sends to each slot.
 //! - `checkpoint`: the presence feed's lease and cursor.
 
 mod checkpoint;
+mod intents;
+mod jobs;
 mod keys;
 mod locks;
 mod plan;
@@ -62,11 +73,13 @@ use uuid::Uuid;
 
 pub use self::two_phase::CrashPoint;
 use self::{
-    keys::{JOB_SHARDS, Keys},
-    plan::{Group, groups, millis},
+    keys::Keys,
+    plan::groups,
     replies::{corrupt, decode, from_redis},
 };
-use super::{Locked, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent};
+use super::{
+    Locked, OrphanSweep, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent,
+};
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
     tx::Changes,
@@ -84,6 +97,7 @@ struct Scripts {
     check: Script,
     abort: Script,
     claim: Script,
+    list: Script,
 }
 
 pub struct RedisStore {
@@ -152,6 +166,7 @@ impl RedisStore {
                 ))),
                 abort: Script::new(include_str!("lua/abort.lua")),
                 claim: Script::new(include_str!("lua/claim.lua")),
+                list: Script::new(include_str!("lua/list.lua")),
             }),
             events,
             relay,
@@ -180,20 +195,6 @@ impl RedisStore {
 
     fn conn(&self) -> RedisConn {
         self.conn.clone()
-    }
-
-    async fn apply(&self, group: &Group, token: &str) -> StoreResult<()> {
-        let mut invocation = self.scripts.commit.prepare_invoke();
-        for key in &group.keys {
-            invocation.key(key);
-        }
-        invocation
-            .arg(token)
-            .arg(serde_json::to_string(&group.plan).map_err(|e| corrupt(e, "a plan"))?)
-            .invoke_async::<i64>(&mut self.conn())
-            .await
-            .map_err(from_redis)?;
-        Ok(())
     }
 }
 
@@ -320,29 +321,7 @@ impl Store for RedisStore {
         limit: usize,
         lease: Duration,
     ) -> StoreResult<Vec<ExpiryJob>> {
-        let mut claimed = Vec::new();
-        for shard in 0..JOB_SHARDS {
-            if claimed.len() >= limit {
-                break;
-            }
-            let members: Vec<String> = self
-                .scripts
-                .claim
-                .key(&self.keys.jobs(shard).name)
-                .arg(now.timestamp_millis())
-                .arg(millis(lease))
-                .arg(limit - claimed.len())
-                .invoke_async(&mut self.conn())
-                .await
-                .map_err(from_redis)?;
-            for member in members {
-                match serde_json::from_str::<ExpiryJob>(&member) {
-                    Ok(job) => claimed.push(job),
-                    Err(err) => tracing::warn!(%err, member, "skipping an undecodable job"),
-                }
-            }
-        }
-        Ok(claimed)
+        self.claim_jobs(now, limit, lease).await
     }
 
     async fn finish_job(&self, job: &ExpiryJob) -> StoreResult<()> {
@@ -356,37 +335,19 @@ impl Store for RedisStore {
     }
 
     async fn finish_jobs(&self, jobs: &[ExpiryJob]) -> StoreResult<()> {
-        let mut by_shard: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-        for job in jobs {
-            let member = serde_json::to_string(job).map_err(|e| corrupt(e, "a job"))?;
-            by_shard
-                .entry(self.keys.jobs_for(job).name)
-                .or_default()
-                .push(member);
-        }
-        // One ZREM per shard (each its own slot on a cluster), all at once.
-        let removals = by_shard.into_iter().map(|(key, members)| {
-            let mut conn = self.conn();
-            async move { conn.zrem::<_, _, i64>(key, members).await }
-        });
-        for removed in futures_util::future::join_all(removals).await {
-            removed.map_err(from_redis)?;
-        }
-        Ok(())
+        self.remove_jobs(jobs).await
     }
 
     async fn due_count(&self, now: DateTime<Utc>) -> StoreResult<u64> {
-        // One ZCOUNT per shard (each its own slot on a cluster), like `claim_due`.
-        let mut due = 0;
-        for shard in 0..JOB_SHARDS {
-            let count: u64 = self
-                .conn()
-                .zcount(&self.keys.jobs(shard).name, "-inf", now.timestamp_millis())
-                .await
-                .map_err(from_redis)?;
-            due += count;
-        }
-        Ok(due)
+        self.count_due_jobs(now).await
+    }
+
+    async fn finish_orphaned_intents(
+        &self,
+        prepared_before: DateTime<Utc>,
+        limit: usize,
+    ) -> StoreResult<OrphanSweep> {
+        self.sweep_intents(prepared_before, limit).await
     }
 
     fn attach_to_this_thread(&self) {

@@ -1,24 +1,47 @@
-//! Turns a transition's changes into calls of `commit.lua`, grouped by slot.
+//! Turns a transition's changes into calls of `commit.lua`, grouped by slot, and makes those calls.
 //!
 //! Standalone Redis: one group, one atomic call. Redis Cluster: one group per
 //! hash tag, applied by the two-phase protocol in `mod.rs`; each group then
 //! also carries its "applied" marker and, for a locked player's slot, the
-//! intent to clear, so that applying a group twice is harmless.
+//! intent to clear, so that applying a group twice is harmless. The groups
+//! that clear an intent come last: while any group is left to apply, some
+//! slot still holds the intent and the plan that recovery applies it from.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::{Deserialize, Serialize};
 use shared_types::{UserId, game::SessionState};
 
-use super::keys::{Key, Keys};
+use super::{
+    intents::Listing,
+    keys::{Key, Keys},
+    replies::{corrupt, from_redis},
+};
 use crate::{
     domain::tx::Changes,
-    store::{EVENTS_KEPT, Retention, StoreError},
+    store::{EVENTS_KEPT, Retention, StoreError, StoreResult},
 };
 
 /// Intents and applied markers must outlive any wait before recovery finds
 /// them: a player may come back hours later.
 pub const INTENT_TTL: Duration = Duration::from_secs(24 * 3600);
+
+impl super::RedisStore {
+    /// One call of `commit.lua`: `group`'s writes, fenced on `token`.
+    pub(super) async fn apply(&self, group: &Group, token: &str) -> StoreResult<()> {
+        let mut invocation = self.scripts.commit.prepare_invoke();
+        for key in &group.keys {
+            invocation.key(key);
+        }
+        invocation
+            .arg(token)
+            .arg(serde_json::to_string(&group.plan).map_err(|e| corrupt(e, "a plan"))?)
+            .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map_err(from_redis)?;
+        Ok(())
+    }
+}
 
 pub fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
@@ -63,6 +86,10 @@ pub struct TwoPhasePlan {
     pub tx: String,
     pub players: Vec<UserId>,
     pub groups: Vec<Group>,
+    /// Where the transaction is listed for the sweep (none in plans written
+    /// before there was a listing).
+    #[serde(default)]
+    pub listing: Option<Listing>,
 }
 
 #[derive(Default)]
@@ -203,7 +230,7 @@ pub fn groups(
         let i = b.index(&key);
         b.jobs.push((i, scheduled.due.timestamp_millis(), member));
     }
-    Ok(by_slot
+    let mut groups: Vec<Group> = by_slot
         .into_iter()
         .map(|(tag, mut b)| {
             b.prune_extensions();
@@ -230,5 +257,8 @@ pub fn groups(
                 keys: b.keys,
             }
         })
-        .collect())
+        .collect();
+    // Stable: the slots of locked players (each clears its intent) after the others.
+    groups.sort_by_key(|group| !group.plan.intent.is_empty());
+    Ok(groups)
 }

@@ -12,6 +12,14 @@ pub(super) fn from_redis(err: RedisError) -> StoreError {
     }
 }
 
+/// [`from_redis`], saying what the failed call was doing.
+pub(super) fn from_redis_while(what: &'static str) -> impl Fn(RedisError) -> StoreError {
+    move |err| match from_redis(err) {
+        StoreError::Unavailable(err) => StoreError::Unavailable(err.context(what)),
+        other => other,
+    }
+}
+
 pub(super) fn corrupt(err: serde_json::Error, what: &str) -> StoreError {
     StoreError::Corrupt(anyhow::Error::new(err).context(format!("decoding {what}")))
 }

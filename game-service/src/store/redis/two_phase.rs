@@ -15,7 +15,16 @@ use crate::store::{StoreError, StoreResult};
 
 /// How long recovery waits for the locks of an interrupted transaction.
 const RECOVERY_WAIT: Duration = Duration::from_secs(3);
-const RECOVERY_LEASE: Duration = Duration::from_secs(5);
+pub(super) const RECOVERY_LEASE: Duration = Duration::from_secs(5);
+
+/// How a recovery finished an interrupted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Recovered {
+    /// Every slot was prepared: every group is applied now.
+    RolledForward,
+    /// Some slot never was: the intents are gone and nothing was applied.
+    Aborted,
+}
 
 /// Where a simulated replica death interrupts the next two-phase commit (tests).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +33,9 @@ pub enum CrashPoint {
     AfterPrepared(usize),
     /// After applying this many groups.
     AfterApplied(usize),
+    /// After applying all groups but this many (none: before the transaction
+    /// is unlisted).
+    AppliedAllBut(usize),
 }
 
 impl RedisStore {
@@ -64,50 +76,86 @@ impl RedisStore {
         token: &str,
         groups: Vec<Group>,
     ) -> StoreResult<()> {
+        let listing = match locked {
+            [] => None,
+            _ => Some(self.listing(token, locked)?),
+        };
         let plan = TwoPhasePlan {
             tx: token.to_owned(),
             players: locked.to_vec(),
             groups,
+            listing,
         };
         let encoded = serde_json::to_string(&plan).map_err(|e| corrupt(e, "a plan"))?;
         for (i, player) in locked.iter().enumerate() {
             self.crash_here(CrashPoint::AfterPrepared(i), locked, token)
                 .await?;
-            let prepared = self
-                .scripts
-                .prepare
-                .key(&self.keys.lock(player).name)
-                .key(&self.keys.intent(player).name)
-                .key(&self.keys.intent_plan(player).name)
-                .arg(token)
-                .arg(token)
-                .arg(&encoded)
-                .arg(millis(INTENT_TTL))
-                .invoke_async::<i64>(&mut self.conn())
-                .await
-                .map_err(from_redis);
+            let prepare = self.prepare_one(player, token, &encoded);
+            let prepared = match (i, &plan.listing) {
+                // Listed before the last slot is prepared (the one that decides).
+                (0, Some(listing)) if locked.len() > 1 => {
+                    let (listed, prepared) =
+                        futures_util::future::join(self.list(listing), prepare).await;
+                    listed.and(prepared)
+                }
+                (0, Some(listing)) => match self.list(listing).await {
+                    Ok(()) => prepare.await,
+                    Err(err) => Err(err),
+                },
+                _ => prepare.await,
+            };
             if let Err(err) = prepared {
-                // Not decided yet: undo the intents written so far (recovery would too).
-                if let Err(abort) = self.abort(&locked[..i], token).await {
+                // Not decided yet: undo the intents written so far (recovery
+                // would too); a listing left behind is dropped by a sweep.
+                if let Err(abort) = self.abort(&locked[..=i], token).await {
                     tracing::warn!(%abort, "aborting a two-phase commit; recovery will");
                 }
                 return Err(err);
             }
         }
         // Decided: every group is applied now or, if we die, by recovery.
+        let mut complete = true;
+        let count = plan.groups.len();
         for (i, group) in plan.groups.iter().enumerate() {
             self.crash_here(CrashPoint::AfterApplied(i), locked, token)
+                .await?;
+            self.crash_here(CrashPoint::AppliedAllBut(count - i), locked, token)
                 .await?;
             match self.apply(group, token).await {
                 Ok(()) => {}
                 Err(StoreError::LeaseLost) => {
                     tracing::warn!(
-                        "lease lost after prepare; the next lock holder finishes the commit"
+                        "lease lost after prepare; the next lock holder or a sweep finishes the commit"
                     );
+                    complete = false;
                 }
                 Err(err) => return Err(err),
             }
         }
+        self.crash_here(CrashPoint::AppliedAllBut(0), locked, token)
+            .await?;
+        if let (true, Some(listing)) = (complete, &plan.listing)
+            && let Err(err) = self.unlist(listing).await
+        {
+            // Committed all the same: a sweep drops a listing whose intents are gone.
+            tracing::warn!(%err, "unlisting a finished two-phase commit; a sweep will");
+        }
+        Ok(())
+    }
+
+    async fn prepare_one(&self, player: &UserId, token: &str, plan: &str) -> StoreResult<()> {
+        self.scripts
+            .prepare
+            .key(&self.keys.lock(player).name)
+            .key(&self.keys.intent(player).name)
+            .key(&self.keys.intent_plan(player).name)
+            .arg(token)
+            .arg(token)
+            .arg(plan)
+            .arg(millis(INTENT_TTL))
+            .invoke_async::<i64>(&mut self.conn())
+            .await
+            .map_err(from_redis)?;
         Ok(())
     }
 
@@ -126,16 +174,23 @@ impl RedisStore {
     }
 
     /// Finishes or aborts the transaction `tx` whose intent sits in `player`'s
-    /// slot. `token` already holds `player`'s lock; locks taken here for the
-    /// transaction's other players are released again (re-entrant ones are not).
-    pub(super) async fn recover(&self, player: &UserId, tx: &str, token: &str) -> StoreResult<()> {
+    /// slot, and unlists it. `token` already holds `player`'s lock; locks taken
+    /// here for the transaction's other players are released again (re-entrant
+    /// ones are not). Run by whoever locks such a player, and by a sweep.
+    pub(super) async fn recover(
+        &self,
+        player: &UserId,
+        tx: &str,
+        token: &str,
+    ) -> StoreResult<Recovered> {
         let raw: Option<String> = self
             .conn()
             .get(&self.keys.intent_plan(player).name)
             .await
             .map_err(from_redis)?;
         let Some(raw) = raw else {
-            return self.abort(std::slice::from_ref(player), tx).await;
+            self.abort(std::slice::from_ref(player), tx).await?;
+            return Ok(Recovered::Aborted);
         };
         let plan: TwoPhasePlan = serde_json::from_str(&raw).map_err(|e| corrupt(e, "a plan"))?;
         tracing::info!(tx, players = ?plan.players, "recovering an interrupted commit");
@@ -150,6 +205,11 @@ impl RedisStore {
                 tracing::debug!(%err, "releasing a recovery lock; it expires anyway");
             }
         }
+        if let (Ok(_), Some(listing)) = (&outcome, &plan.listing)
+            && let Err(err) = self.unlist(listing).await
+        {
+            tracing::warn!(%err, "unlisting a recovered commit; a sweep will");
+        }
         outcome
     }
 
@@ -159,7 +219,7 @@ impl RedisStore {
         sorted: &[UserId],
         token: &str,
         taken_here: &mut Vec<UserId>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Recovered> {
         let started = std::time::Instant::now();
         for other in sorted {
             loop {
@@ -202,7 +262,8 @@ impl RedisStore {
                 tx = plan.tx,
                 "interrupted commit was not fully prepared: aborted"
             );
-            return self.abort(sorted, &plan.tx).await;
+            self.abort(sorted, &plan.tx).await?;
+            return Ok(Recovered::Aborted);
         }
         for group in &plan.groups {
             // Our token holds every lock now; the original unlock list is not ours to run.
@@ -211,6 +272,6 @@ impl RedisStore {
             self.apply(&group, token).await?;
         }
         tracing::info!(tx = plan.tx, "interrupted commit rolled forward");
-        Ok(())
+        Ok(Recovered::RolledForward)
     }
 }
