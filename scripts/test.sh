@@ -51,33 +51,34 @@ print_summary() {
 
 # redis-server: the suites start private servers; openssl: they make join-token
 # keys with `openssl genpkey`, as the README tells operators to; nft (nftables):
-# `e2e::vanished` makes a stream's client vanish by dropping its packets.
+# `e2e::vanished` makes a stream's client vanish by dropping its packets; ip
+# (iproute2): `e2e::partition` runs a replica in a network namespace of its own.
 ensure_redis() {
     if command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 \
-        && command -v nft >/dev/null 2>&1; then
-        echo "redis-server found: $(command -v redis-server); openssl found: $(command -v openssl); nft found: $(command -v nft)"
+        && command -v nft >/dev/null 2>&1 && command -v ip >/dev/null 2>&1; then
+        echo "redis-server found: $(command -v redis-server); openssl found: $(command -v openssl); nft found: $(command -v nft); ip found: $(command -v ip)"
         return 0
     fi
-    echo "redis-server, openssl or nft is missing: installing redis-server, redis-tools, openssl and nftables with apt-get"
+    echo "redis-server, openssl, nft or ip is missing: installing redis-server, redis-tools, openssl, nftables and iproute2 with apt-get"
     local -a sudo=()
     if [[ "$(id -u)" -ne 0 ]]; then
         if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
             sudo=(sudo -n)
         else
             echo "error: a package is missing and this user is neither root nor allowed to sudo." >&2
-            echo "       Install them yourself (Debian/Ubuntu: apt-get install -y redis-server redis-tools openssl nftables) and rerun." >&2
+            echo "       Install them yourself (Debian/Ubuntu: apt-get install -y redis-server redis-tools openssl nftables iproute2) and rerun." >&2
             return 1
         fi
     fi
     if ! command -v apt-get >/dev/null 2>&1; then
-        echo "error: a package is missing and apt-get is not available; install redis-server, openssl and nftables and rerun." >&2
+        echo "error: a package is missing and apt-get is not available; install redis-server, openssl, nftables and iproute2 and rerun." >&2
         return 1
     fi
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools openssl nftables
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends redis-server redis-tools openssl nftables iproute2
     command -v redis-server >/dev/null 2>&1 && command -v openssl >/dev/null 2>&1 \
-        && command -v nft >/dev/null 2>&1 || {
-        echo "error: redis-server, openssl or nft still missing after apt-get install" >&2
+        && command -v nft >/dev/null 2>&1 && command -v ip >/dev/null 2>&1 || {
+        echo "error: redis-server, openssl, nft or ip still missing after apt-get install" >&2
         return 1
     }
 }

@@ -8,7 +8,10 @@
 //! - [`player`]: a player's typed calls to both services; [`chat`]: those that join the two.
 //! - [`api`] and [`reply`]: one HTTP request, read in full, and its status and problem checks.
 //! - [`assertions`]: shortcuts that read like the contract, and polling until something holds.
-//! - [`process`]: starting, health-checking, signalling and killing the service binaries.
+//! - [`process`]: starting, health-checking, signalling and killing the service binaries
+//!   (optionally under a command prefix); [`one_shot`]: one run to its exit.
+//! - [`nft`] and [`netns`]: nftables tables and network namespaces of a test's own, deleted
+//!   on drop; [`redis_cut`]: a namespace cut off from Redis from one script call on.
 //! - [`sse`]: reading a player's `text/event-stream`.
 //! - [`store`]: reading what the services wrote to Redis (keys, TTLs, records).
 //! - [`stub_im`]: a fake IM service that counts requests and fails, hangs or answers late.
@@ -23,8 +26,12 @@ pub mod churn;
 mod game_server;
 pub mod invariants;
 mod log_checks;
+mod netns;
+mod nft;
+mod one_shot;
 mod player;
 mod process;
+mod redis_cut;
 mod reply;
 mod sse;
 mod store;
@@ -41,14 +48,17 @@ use self::api::Api;
 pub use self::{
     assertions::{StateExt, essence, eventually, names, sorted},
     game_server::GameServer,
+    netns::Netns,
+    nft::NftTable,
+    one_shot::run_to_exit,
     player::Player,
-    process::run_to_exit,
+    redis_cut::RedisCut,
     reply::Reply,
     sse::{EventStream, SseEvent, StreamEnd},
     store::{StoredKey, snapshot},
     stub_im::{StubIm, StubMode},
     world::{StoreChoice, TestWorld, WorldOptions, spawn_world, spawn_world_with},
-    world_processes::Replica,
+    world_processes::{Placement, Replica},
 };
 
 /// The secret both services verify with; tests mint their own tokens with it.

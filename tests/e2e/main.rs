@@ -13,7 +13,8 @@
 //! store checks read every master. The three tests that kill, pause or restart Redis itself
 //! (`faults::with_redis_killed_…`, `faults::with_redis_paused_…`,
 //! `resilience::with_redis_down_…`) keep a private standalone redis-server in both modes and
-//! say so on stderr; `faults::with_one_cluster_master_paused_…` freezes one master of a
+//! say so on stderr, and so does `partition::…` (its Redis also listens on a veth's address);
+//! `faults::with_one_cluster_master_paused_…` freezes one master of a
 //! cluster of its own, in both modes. `scripts/test.sh` runs the suite both ways.
 //!
 //! # Layout
@@ -27,6 +28,8 @@
 //! - [`expiry`]: unanswered invitations expire.
 //! - [`expiry_scale`]: a hundred lobbies expiring under two sweeping replicas, each once.
 //! - [`replicas`]: two game-service replicas on one Redis behave as one.
+//! - [`partition`]: a replica cut off from Redis (network namespace, nftables): 503s, the
+//!   other replica serving, nothing stale after the heal.
 //! - [`resilience`]: IM service down or slow; Redis down.
 //! - [`faults`]: Redis killed or paused mid-flow (or one master of a cluster paused), the IM
 //!   service slow, dead or failing behind the circuit breaker, a replica SIGKILLed, SIGTERM.
@@ -61,6 +64,7 @@ mod invitations;
 mod lifecycle;
 mod matchmaking;
 mod operations;
+mod partition;
 mod races;
 mod replica_acks;
 mod replicas;

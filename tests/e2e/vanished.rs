@@ -6,10 +6,7 @@
 //! needs root (CAP_NET_ADMIN) and `nft` (Debian's `nftables`, which `scripts/test.sh` installs);
 //! without them the test fails, it never skips. The table is deleted on drop, failure or not.
 
-use std::{
-    process::{Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
 use tokio::{
@@ -17,7 +14,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use crate::helpers::{eventually, spawn_world};
+use crate::helpers::{NftTable, eventually, spawn_world};
 
 /// The comment line's period on every stream (`service_kit::events::sse::KEEP_ALIVE`): the
 /// first write the vanished client never acknowledges goes out within it.
@@ -98,76 +95,25 @@ async fn open_stream(address: &str, authorization: &str) -> anyhow::Result<TcpSt
 /// An nftables table dropping every packet of one loopback connection on arrival, both ways;
 /// deleted on drop.
 struct Vanish {
-    table: String,
+    table: NftTable,
 }
 
 impl Vanish {
     fn cut(server_port: u16, client_port: u16) -> anyhow::Result<Self> {
         let table = format!("e2e_vanish_{}_{client_port}", std::process::id());
-        let rules = format!(
-            "table inet {table} {{\n\
-             \tchain input {{\n\
+        let body = format!(
+            "\tchain input {{\n\
              \t\ttype filter hook input priority raw; policy accept;\n\
              \t\tip saddr 127.0.0.1 tcp sport {server_port} tcp dport {client_port} counter drop\n\
              \t\tip saddr 127.0.0.1 tcp sport {client_port} tcp dport {server_port} counter drop\n\
-             \t}}\n\
-             }}\n"
+             \t}}"
         );
-        let (ok, output) = nft(&["-f", "-"], Some(&rules))?;
-        if !ok {
-            bail!(
-                "nft refused the table that makes the client vanish (this test needs root, or \
-                 CAP_NET_ADMIN, and it never skips): {output}"
-            );
-        }
+        let table = NftTable::create(&table, None, &body, "makes the client vanish")?;
         Ok(Self { table })
     }
 
     /// The table with its counters, for a failure message.
     fn listing(&self) -> String {
-        match nft(&["list", "table", "inet", &self.table], None) {
-            Ok((_, output)) => output,
-            Err(err) => format!("{err:#}"),
-        }
+        self.table.describe()
     }
-}
-
-impl Drop for Vanish {
-    fn drop(&mut self) {
-        match nft(&["delete", "table", "inet", &self.table], None) {
-            Ok((true, _)) => {}
-            Ok((false, output)) => eprintln!("could not delete nft table {}: {output}", self.table),
-            Err(err) => eprintln!("could not delete nft table {}: {err:#}", self.table),
-        }
-    }
-}
-
-/// Runs `nft` with `args` (and `input` on its stdin): whether it succeeded, and what it printed.
-fn nft(args: &[&str], input: Option<&str>) -> anyhow::Result<(bool, String)> {
-    let mut child = Command::new("nft")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context(
-            "running `nft`: this test needs it (Debian: apt-get install nftables; \
-             scripts/test.sh installs it) and never skips",
-        )?;
-    if let Some(input) = input {
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .context("nft's stdin")?
-            .write_all(input.as_bytes())?;
-    }
-    drop(child.stdin.take());
-    let output = child.wait_with_output().context("waiting for nft")?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok((output.status.success(), text))
 }

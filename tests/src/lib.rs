@@ -128,6 +128,8 @@ pub struct RedisServer {
     dir: PathBuf,
     /// Appends every write to a file fsynced before the reply, so a restart keeps the data.
     durable: bool,
+    /// Another address it listens on besides 127.0.0.1 ([`Self::listen_also_on`]).
+    also_on: Option<String>,
 }
 
 impl RedisServer {
@@ -155,6 +157,7 @@ impl RedisServer {
                 port,
                 dir,
                 durable,
+                also_on: None,
             };
             match server.spawn() {
                 Ok(()) => return Ok(server),
@@ -173,9 +176,14 @@ impl RedisServer {
         } else {
             &["--appendonly", "no"]
         };
+        let mut bind = vec!["--bind", "127.0.0.1"];
+        if let Some(ip) = &self.also_on {
+            bind.extend([ip.as_str(), "--protected-mode", "no"]);
+        }
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(bind)
+            .args(["--save", ""])
             .args(persistence)
             .arg("--dir")
             .arg(&self.dir)
@@ -213,6 +221,19 @@ impl RedisServer {
 
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Listens on `ip` too (an address of this machine: the host end of a test's veth pair), so
+    /// that a process in another network namespace reaches it there; from now on, restarts
+    /// included. Protected mode goes off (it refuses clients not on loopback): the address is
+    /// the test's own.
+    pub fn listen_also_on(&mut self, ip: &str) -> anyhow::Result<()> {
+        self.also_on = Some(ip.to_owned());
+        command(self.port, &["CONFIG", "SET", "protected-mode", "no"])?;
+        command(
+            self.port,
+            &["CONFIG", "SET", "bind", &format!("127.0.0.1 {ip}")],
+        )
     }
 
     /// The server's process id, while it runs.
@@ -266,6 +287,28 @@ pub fn signal(pid: u32, name: &str) -> anyhow::Result<()> {
         .with_context(|| format!("running kill -s {name} {pid}"))?;
     if !status.success() {
         bail!("kill -s {name} {pid} failed: {status}");
+    }
+    Ok(())
+}
+
+/// Sends one command to the server on `127.0.0.1:port`; fails unless it answers `+OK`.
+fn command(port: u16, args: &[&str]) -> anyhow::Result<()> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))
+        .with_context(|| format!("connecting to redis on port {port}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut request = format!("*{}\r\n", args.len());
+    for arg in args {
+        request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+    }
+    stream.write_all(request.as_bytes())?;
+    let mut reply = [0u8; 256];
+    let n = stream.read(&mut reply)?;
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    if !reply.starts_with("+OK") {
+        bail!(
+            "redis on port {port} answered {reply:?} to {}",
+            args.join(" ")
+        );
     }
     Ok(())
 }

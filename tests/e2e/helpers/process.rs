@@ -88,50 +88,6 @@ fn newer_source(binary: &Path) -> anyhow::Result<Option<String>> {
     Ok(None)
 }
 
-/// Runs service binary `name` with only `env` (and `PATH`) until it exits, for start-up
-/// refusals: its exit status and everything it printed. A process still running after
-/// `limit` is killed and reported as an error.
-pub fn run_to_exit(
-    name: &str,
-    env: &[(&str, &str)],
-    limit: Duration,
-) -> anyhow::Result<(ExitStatus, String)> {
-    let mut child = Command::new(binary(name)?)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("NO_COLOR", "1")
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .with_context(|| format!("starting {name}"))?;
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            bail!("{name} was still running after {limit:?}: it did not refuse to start");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let mut output = String::new();
-    for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn Read>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn Read>),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        let mut stream = stream;
-        stream.read_to_string(&mut output)?;
-    }
-    Ok((status, output))
-}
-
 /// A service could not listen on its port: someone took it between [`e2e::free_port`] and the
 /// service's bind. Starting again on another port is the cure.
 #[derive(Debug)]
@@ -153,6 +109,8 @@ pub(super) fn port_taken(err: &anyhow::Error) -> bool {
 /// A child service process: output kept (and echoed when `TEST_LOG` is set), killed on drop.
 pub(super) struct ServiceProcess {
     label: String,
+    /// A command prefix the program runs under (`ip netns exec <ns>`), usually none.
+    wrapper: Vec<String>,
     program: PathBuf,
     env: Vec<(String, String)>,
     base_url: String,
@@ -173,8 +131,20 @@ impl ServiceProcess {
         env: Vec<(String, String)>,
         base_url: String,
     ) -> anyhow::Result<Self> {
-        let mut process = Self {
+        let mut process = Self::unstarted(label, program, env, base_url);
+        process.respawn()?;
+        Ok(process)
+    }
+
+    fn unstarted(
+        label: String,
+        program: PathBuf,
+        env: Vec<(String, String)>,
+        base_url: String,
+    ) -> Self {
+        Self {
             label,
+            wrapper: Vec::new(),
             program,
             env,
             base_url,
@@ -183,22 +153,33 @@ impl ServiceProcess {
             log: Arc::default(),
             dropped: Arc::default(),
             panics: Arc::default(),
-        };
-        process.respawn()?;
-        Ok(process)
+        }
     }
 
-    /// Another instance of the same program and environment, listening on `port`.
-    pub(super) fn sibling(&self, label: String, port: u16) -> anyhow::Result<Self> {
+    /// Another instance of the same program, run under `wrapper` (a command prefix such as
+    /// `ip netns exec <ns>`), listening on `ip:port`, with `overrides` replacing the variables
+    /// of the same name.
+    pub(super) fn sibling_at(
+        &self,
+        label: String,
+        wrapper: &[String],
+        ip: &str,
+        port: u16,
+        overrides: &[(String, String)],
+    ) -> anyhow::Result<Self> {
         let mut env = self.env.clone();
-        env.retain(|(name, _)| name != "BIND_ADDR");
-        env.push(("BIND_ADDR".into(), format!("127.0.0.1:{port}")));
-        Self::spawn(
+        env.retain(|(name, _)| name != "BIND_ADDR" && overrides.iter().all(|(o, _)| o != name));
+        env.push(("BIND_ADDR".into(), format!("{ip}:{port}")));
+        env.extend(overrides.iter().cloned());
+        let mut process = Self::unstarted(
             label,
             self.program.clone(),
             env,
-            format!("http://127.0.0.1:{port}"),
-        )
+            format!("http://{ip}:{port}"),
+        );
+        process.wrapper = wrapper.to_vec();
+        process.respawn()?;
+        Ok(process)
     }
 
     pub(super) fn label(&self) -> &str {
@@ -216,7 +197,14 @@ impl ServiceProcess {
         } else {
             "warn".into()
         };
-        let mut command = Command::new(&self.program);
+        let mut command = match self.wrapper.split_first() {
+            Some((first, rest)) => {
+                let mut command = Command::new(first);
+                command.args(rest).arg(&self.program);
+                command
+            }
+            None => Command::new(&self.program),
+        };
         // A clean environment: a developer's REDIS_URL or JWT_SECRET must not leak in.
         command
             .env_clear()

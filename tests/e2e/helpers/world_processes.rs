@@ -19,6 +19,34 @@ pub struct Replica {
     pub(super) service: Service,
 }
 
+impl Replica {
+    /// `http://<ip>:<port>`.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+}
+
+/// Where and how another replica runs, when not like the first process: under a command
+/// prefix (`ip netns exec <ns>`), listening on another address, with other variables
+/// (`REDIS_URL`, `IM_URL`, …) in place of the first process's.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    pub wrapper: Vec<String>,
+    /// The address it listens on (a free port is picked).
+    pub ip: String,
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Self {
+            wrapper: Vec::new(),
+            ip: "127.0.0.1".to_owned(),
+            env: Vec::new(),
+        }
+    }
+}
+
 impl TestWorld {
     /// SIGKILL the IM service: what a crash looks like to the game service.
     pub fn kill_im(&mut self) {
@@ -35,24 +63,49 @@ impl TestWorld {
     /// Starts another game-service replica on the same Redis and prefix: players reach it
     /// through [`Player::via`].
     pub async fn spawn_game_replica(&mut self) -> anyhow::Result<Replica> {
-        self.spawn_replica(Service::Game).await
+        self.spawn_replica(Service::Game, &Placement::default())
+            .await
+    }
+
+    /// Starts another game-service replica on the same prefix, placed as `placement` says
+    /// (in a network namespace, say, reaching Redis at another address).
+    pub async fn spawn_game_replica_at(
+        &mut self,
+        placement: &Placement,
+    ) -> anyhow::Result<Replica> {
+        self.spawn_replica(Service::Game, placement).await
     }
 
     /// Starts another IM-service replica on the same Redis and prefix (the game service keeps
     /// talking to the first): players reach it through [`Player::via`].
     pub async fn spawn_im_replica(&mut self) -> anyhow::Result<Replica> {
-        self.spawn_replica(Service::Im).await
+        self.spawn_replica(Service::Im, &Placement::default()).await
     }
 
-    async fn spawn_replica(&mut self, service: Service) -> anyhow::Result<Replica> {
+    /// Starts another IM-service replica, placed as `placement` says (listening on an address
+    /// a network namespace reaches, say).
+    pub async fn spawn_im_replica_at(&mut self, placement: &Placement) -> anyhow::Result<Replica> {
+        self.spawn_replica(Service::Im, placement).await
+    }
+
+    async fn spawn_replica(
+        &mut self,
+        service: Service,
+        placement: &Placement,
+    ) -> anyhow::Result<Replica> {
         let (first, name, index) = match service {
             Service::Game => (&self.game, "game", self.replicas.len() + 2),
             Service::Im => (&self.im, "im", self.im_replicas.len() + 2),
         };
         let mut attempt = 1;
         let replica = loop {
-            let mut replica =
-                first.sibling(format!("{name}#{index} {}", test_name()), free_port()?)?;
+            let mut replica = first.sibling_at(
+                format!("{name}#{index} {}", test_name()),
+                &placement.wrapper,
+                &placement.ip,
+                free_port()?,
+                &placement.env,
+            )?;
             match replica.wait_healthy(&self.api.client).await {
                 Ok(()) => break replica,
                 Err(err) if process::port_taken(&err) && attempt < PORT_ATTEMPTS => {
