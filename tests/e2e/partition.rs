@@ -22,10 +22,7 @@ use anyhow::{Context, bail, ensure};
 use futures_util::future::join_all;
 use redis::aio::MultiplexedConnection;
 use reqwest::{Method, StatusCode};
-use shared_types::{
-    game::{PromptKind, SessionState},
-    problem::ProblemCode,
-};
+use shared_types::game::{PromptKind, SessionState};
 
 use crate::helpers::{
     Netns, Placement, RedisCut, Reply, Service, StateExt, StoreChoice, TestWorld, WorldOptions,
@@ -309,22 +306,7 @@ async fn a_replica_cut_off_from_redis_answers_503_fails_readyz_writes_nothing_st
 /// A 503 problem+json `store_unavailable` with `Retry-After`, within the store client's
 /// response timeout and a margin.
 fn assert_store_unavailable(reply: &Reply) -> anyhow::Result<()> {
-    reply.problem(503, ProblemCode::StoreUnavailable)?;
-    ensure!(
-        reply.headers.contains_key("retry-after"),
-        "{} {}: a 503 says when to retry: {:?}",
-        reply.method,
-        reply.path,
-        reply.headers
-    );
-    ensure!(
-        reply.elapsed < RESPONSE_TIMEOUT + MARGIN,
-        "{} {} took {:?} to answer",
-        reply.method,
-        reply.path,
-        reply.elapsed
-    );
-    Ok(())
+    reply.store_unavailable_within(RESPONSE_TIMEOUT + MARGIN)
 }
 
 /// What alice and bob hold (records, the sessions they host, their event streams' lengths) and
