@@ -14,7 +14,7 @@ use std::{
 
 use anyhow::Context;
 use redis::{
-    Client, Cmd, Pipeline, RedisFuture, Value,
+    Client, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
@@ -44,6 +44,19 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Reconnection attempts per failed connection before commands fail (fast 503s while down).
 const RECONNECT_RETRIES: u32 = 2;
+/// Every Redis socket's settings: a connection with nothing to send (the event relay's
+/// subscription) notices a dead peer or a cut network by keep-alive probes after 5 s of
+/// silence, one a second, three missed. (A connection with requests in flight relies on TCP's
+/// retransmissions: a request sent during a partition may arrive after it heals, and the lock
+/// fences make it write nothing then.)
+pub(crate) fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    use redis::io::tcp::socket2::TcpKeepalive;
+    let keepalive = TcpKeepalive::new()
+        .with_time(Duration::from_secs(5))
+        .with_interval(Duration::from_secs(1))
+        .with_retries(3);
+    redis::io::tcp::TcpSettings::default().set_keepalive(keepalive)
+}
 
 #[derive(Clone)]
 pub struct RedisConn {
@@ -104,6 +117,7 @@ impl RedisConn {
         match redis_cluster_nodes(url, force_cluster) {
             Some(nodes) => {
                 let client = ClusterClient::builder(nodes.clone())
+                    .tcp_settings(tcp_settings())
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)
                     .retries(RECONNECT_RETRIES)
@@ -117,8 +131,12 @@ impl RedisConn {
                 )))
             }
             None => {
+                let info = url
+                    .into_connection_info()
+                    .with_context(|| format!("invalid REDIS_URL {url}"))?
+                    .set_tcp_settings(tcp_settings());
                 let client =
-                    Client::open(url).with_context(|| format!("invalid REDIS_URL {url}"))?;
+                    Client::open(info).with_context(|| format!("invalid REDIS_URL {url}"))?;
                 let config = Self::standalone_config();
                 let shared =
                     ConnectionManager::new_lazy_with_config(client.clone(), config.clone())

@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use redis::{
     Client, ErrorKind, RedisError, RedisResult, ServerErrorKind, Value,
     aio::{ConnectionManager, ConnectionManagerConfig},
-    sentinel::{SentinelClient, SentinelServerType},
+    sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType},
 };
 use tokio::sync::Mutex;
 
@@ -51,10 +51,12 @@ impl SentinelTarget {
     }
 
     fn client(&self) -> anyhow::Result<SentinelClient> {
+        let primary = SentinelNodeConnectionInfo::default()
+            .set_tcp_settings(crate::redis_conn::tcp_settings());
         SentinelClient::build(
             self.sentinels.clone(),
             self.master_name.clone(),
-            None,
+            Some(primary),
             SentinelServerType::Master,
         )
         .with_context(|| format!("invalid Sentinel addresses {:?}", self.sentinels))

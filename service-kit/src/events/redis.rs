@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use redis::{Client, aio::ConnectionLike};
+use redis::{Client, IntoConnectionInfo, aio::ConnectionLike};
 use shared_types::UserId;
 use tokio::sync::broadcast;
 
@@ -115,7 +115,10 @@ pub async fn relay_events<E: Payload>(
             _ => node.clone(),
         };
         let url = url.as_str();
-        match Client::open(url) {
+        let info = url
+            .into_connection_info()
+            .map(|info| info.set_tcp_settings(crate::redis_conn::tcp_settings()));
+        match info.and_then(Client::open) {
             Ok(client) => match client.get_async_pubsub().await {
                 Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
                     Ok(()) => {
