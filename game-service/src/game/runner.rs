@@ -129,5 +129,4 @@ impl Game {
             tracing::debug!(%err, "releasing locks");
         }
     }
-
 }
