@@ -123,8 +123,7 @@ pub struct TestWorld {
     pub(super) replicated: Option<ReplicatedCluster>,
     /// [`StoreChoice::Sentinel`].
     pub(super) sentinel: Option<SentinelGroup>,
-    /// Standalone URLs of every node holding the world's keys at the start (one, or each
-    /// cluster master); [`TestWorld::stored_keys`] asks a replicated store for its masters now.
+    /// Standalone URLs of every node holding the world's keys (one, or each cluster master).
     pub(super) redis_nodes: Vec<String>,
     pub(super) prefix: String,
 }
@@ -204,10 +203,7 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
                 .await
                 .context("joining the Sentinel group's start-up")??;
             let url = group.url();
-            let nodes = vec![format!(
-                "redis://127.0.0.1:{}",
-                group.port(group.primary()?)?
-            )];
+            let nodes = vec![format!("redis://127.0.0.1:{}", group.port(group.primary()?)?)];
             sentinel = Some(group);
             (None, url, nodes)
         }

@@ -11,14 +11,11 @@ use shared_types::{
 };
 
 use super::{
-    acknowledged::Acknowledged,
     actions::{Acted, Action},
     flips::{RoundPresence, check_connect},
     modes::{self, Closed},
     players::{Decision, Member, Stats},
-    requests::{
-        SoloFor, answered, brief, closed, ensure_joined, ensure_placed, holds, send, state_of,
-    },
+    requests::{SoloFor, answered, brief, closed, ensure_joined, ensure_placed, send, state_of},
 };
 use crate::helpers::{Player, Reply, essence};
 
@@ -36,14 +33,9 @@ pub(super) async fn act(
         lobby: None,
         answers: Vec::new(),
         closed: Vec::new(),
-        left: None,
+        left: false,
         connected: Vec::new(),
-        acknowledged: Acknowledged::default(),
     };
-    // An answer's checks of what applying it did hold unless the store refused a request
-    // meanwhile (the answer may then be a retry's, see `Outages::unless_refused`).
-    let mark = stats.outages.mark();
-    let outcome = |check: anyhow::Result<()>| stats.outages.unless_refused(mark, check);
     let id = member.id();
     let prompt = state.prompt.clone();
     let is_invite = prompt
@@ -96,8 +88,7 @@ pub(super) async fn act(
             let reply = send(member.pick(rng), Method::POST, path, body.as_deref(), stats).await?;
             match answered(reply, id, Decision::Accept, stats)? {
                 Ok(state) => {
-                    outcome(ensure_joined(&state))?;
-                    done.acknowledged.accepted(&state);
+                    ensure_joined(&state)?;
                     done.answers.push((prompt.id, Decision::Accept));
                     if is_invite {
                         done.accepted_invite_with = Some(with.clone().unwrap_or_else(everyone));
@@ -123,17 +114,11 @@ pub(super) async fn act(
                     // One of them applied the answer and shows its outcome; the other found
                     // it answered and shows the state of the moment, which the others may
                     // have moved on since (the partner rejecting turns a lobby solo).
-                    outcome(holds(
+                    ensure!(
                         ensure_joined(&a).is_ok() || ensure_joined(&b).is_ok(),
-                        || {
-                            format!(
-                                "the same accept twice at once: neither led into a \
-                                 multiplayer session: {a:#?} / {b:#?}"
-                            )
-                        },
-                    ))?;
-                    done.acknowledged.accepted(&a);
-                    done.acknowledged.accepted(&b);
+                        "the same accept twice at once: neither led into a multiplayer \
+                         session: {a:#?} / {b:#?}"
+                    );
                     if others_quiet {
                         ensure_joined(&a)?;
                         ensure!(
@@ -164,7 +149,7 @@ pub(super) async fn act(
             let reply = send(member.pick(rng), Method::POST, path, None, stats).await?;
             match answered(reply, id, Decision::Reject, stats)? {
                 Ok(state) => {
-                    outcome(state.solo_for(Reason::Rejected))?;
+                    state.solo_for(Reason::Rejected)?;
                     done.answers.push((prompt.id, Decision::Reject));
                 }
                 Err(closed) => done.closed.push(closed),
@@ -189,8 +174,7 @@ pub(super) async fn act(
                 (StatusCode::OK, _) => {
                     r.problem(409, ProblemCode::AlreadyAnswered)?;
                     let state = state_of(a, id)?;
-                    outcome(ensure_joined(&state))?;
-                    done.acknowledged.accepted(&state);
+                    ensure_joined(&state)?;
                     done.answers.push((prompt.id, Decision::Accept));
                     if is_invite {
                         done.accepted_invite_with = Some(everyone());
@@ -199,7 +183,7 @@ pub(super) async fn act(
                 }
                 (_, StatusCode::OK) => {
                     a.problem(409, ProblemCode::AlreadyAnswered)?;
-                    outcome(state_of(r, id)?.solo_for(Reason::Rejected))?;
+                    state_of(r, id)?.solo_for(Reason::Rejected)?;
                     done.answers.push((prompt.id, Decision::Reject));
                 }
                 _ => {
@@ -217,11 +201,12 @@ pub(super) async fn act(
                 send(member.pick(rng), Method::POST, &path, None, stats).await?,
                 id,
             )?;
-            outcome(holds(
+            ensure!(
                 state.prompt.is_none() && state.session.is_none(),
-                || format!("after leaving: {}", brief(&state)),
-            ))?;
-            done.left = Some(session.id);
+                "after leaving: {}",
+                brief(&state)
+            );
+            done.left = true;
         }
     }
     // Only the player's own offline flip, landing now, closes their prompt `unavailable`.
@@ -238,15 +223,11 @@ pub(super) async fn act(
             send(member.pick(rng), Method::GET, "/v1/me", None, stats).await?,
             id,
         )?;
-        outcome(holds(
+        ensure!(
             after.prompt.is_none() && after.session.is_none(),
-            || {
-                format!(
-                    "a prompt closed `full` left something behind: {}",
-                    brief(&after)
-                )
-            },
-        ))?;
+            "a prompt closed `full` left something behind: {}",
+            brief(&after)
+        );
         stats.nothing_after_full.fetch_add(1, Ordering::Relaxed);
     }
     Ok(done)

@@ -5,7 +5,6 @@ use shared_types::game::{PlayerState, PromptKind};
 use uuid::Uuid;
 
 use super::{
-    acknowledged::Acknowledged,
     modes::{self, Closed},
     players::Decision,
 };
@@ -84,12 +83,9 @@ pub(super) struct Acted {
     pub(super) answers: Vec<(Uuid, Decision)>,
     /// First answers refused because the prompt had closed, and why.
     pub(super) closed: Vec<Closed>,
-    /// The session left (with a 200).
-    pub(super) left: Option<Uuid>,
+    pub(super) left: bool,
     /// Connect answers, to compare with the state before when nobody else acted.
     pub(super) connected: Vec<PlayerState>,
-    /// The active sessions its accepts were answered with.
-    pub(super) acknowledged: Acknowledged,
 }
 
 pub(super) fn choose(rng: &mut StdRng, state: &PlayerState, trio: bool) -> Action {

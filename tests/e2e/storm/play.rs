@@ -12,22 +12,19 @@ use reqwest::Method;
 use shared_types::game::{PlayerState, PromptKind, SessionKind, SessionState};
 
 use super::{
-    acknowledged::Acknowledged,
     act::act,
     actions::{Acted, Action, choose},
-    chatter::Chatter,
     flips::{Flipper, RoundPresence, round_presence},
     players::{GroupReport, Member, Stats},
     requests::{brief, essence_ids, send, state_of},
 };
 
 /// One group's rounds: the flipper's presence flip if one is due, fresh states, everyone acts
-/// at once (and chats meanwhile, with a chatter), then the mutual-accept rule.
+/// at once, then the mutual-accept rule.
 pub(super) async fn play(
     group: &[Member],
     rounds: usize,
     mut flipper: Option<Flipper>,
-    mut chatter: Option<Chatter>,
     rng: &mut StdRng,
     stats: &Stats,
 ) -> anyhow::Result<GroupReport> {
@@ -86,14 +83,13 @@ pub(super) async fn play(
                         .all(|(j, (action, _, _))| j == k || !action.touches_others())
             })
             .collect();
-        let chat_seed = chatter.as_ref().map(|_| rng.random::<u64>());
         let each = group
             .iter()
             .zip(&before)
             .zip(&plans)
             .zip(&quiet)
             .zip(&presence);
-        let acts = join_all(each.map(
+        let acted = join_all(each.map(
             |((((member, state), (action, jitter_us, seed)), others_quiet), presence)| async move {
                 tokio::time::sleep(Duration::from_micros(*jitter_us)).await;
                 let mut rng = StdRng::seed_from_u64(*seed);
@@ -115,20 +111,10 @@ pub(super) async fn play(
                     )
                 })
             },
-        ));
-        let mut chatted = Acknowledged::default();
-        let chat = async {
-            match (chatter.as_mut(), chat_seed) {
-                (Some(chatter), Some(seed)) => {
-                    chatter.round(group, round, seed, stats, &mut chatted).await
-                }
-                _ => Ok(()),
-            }
-        };
-        let (acted, chat) = tokio::join!(acts, chat);
-        chat?;
-        report.acknowledged.extend(chatted);
-        let acted = acted.into_iter().collect::<anyhow::Result<Vec<Acted>>>()?;
+        ))
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<Acted>>>()?;
 
         for (k, (member, done)) in group.iter().zip(&acted).enumerate() {
             report.answers.extend(
@@ -137,12 +123,8 @@ pub(super) async fn play(
                     .map(|(p, d)| (member.id().to_owned(), *p, *d)),
             );
             report.lobbies.extend(done.lobby.clone());
-            report.acknowledged.extend(done.acknowledged.clone());
-            if let Some(session) = done.left {
+            if done.left {
                 report.left.insert(member.id().to_owned());
-                report
-                    .left_sessions
-                    .insert((member.id().to_owned(), session));
             }
             if quiet[k] {
                 check_reconnects(&before[k], done, stats)
