@@ -218,7 +218,10 @@ impl ConnectionLike for Link {
                     Ok(mut conn) => conn.req_packed_command(cmd).await,
                     Err(err) => Err(err),
                 };
-                let reply = outcome.as_ref().map(std::slice::from_ref).unwrap_or_default();
+                let reply = outcome
+                    .as_ref()
+                    .map(std::slice::from_ref)
+                    .unwrap_or_default();
                 link.observe(&outcome, reply);
                 outcome
             }),
