@@ -7,8 +7,8 @@ use shared_types::game::{PlayerState, SessionState};
 use uuid::Uuid;
 
 use crate::helpers::{
-    Player, StateExt, StoreChoice, TestWorld, WorldOptions, eventually,
-    mutual_accept_round, spawn_world_with,
+    Player, StateExt, StoreChoice, TestWorld, WorldOptions, eventually, mutual_accept_round,
+    spawn_world_with,
 };
 
 /// A failover takes a few seconds (detection, election, promotion); the services then follow.

@@ -203,7 +203,10 @@ pub async fn spawn_world_with(options: WorldOptions) -> anyhow::Result<TestWorld
                 .await
                 .context("joining the Sentinel group's start-up")??;
             let url = group.url();
-            let nodes = vec![format!("redis://127.0.0.1:{}", group.port(group.primary()?)?)];
+            let nodes = vec![format!(
+                "redis://127.0.0.1:{}",
+                group.port(group.primary()?)?
+            )];
             sentinel = Some(group);
             (None, url, nodes)
         }
