@@ -33,6 +33,7 @@ pub mod middleware;
 pub mod ops;
 pub mod redis_conn;
 pub mod redis_replication;
+pub mod redis_self_healing;
 pub mod redis_sentinel;
 pub mod serve;
 pub mod service_token;

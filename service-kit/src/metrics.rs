@@ -45,8 +45,8 @@ impl Exposition {
     }
 }
 
-/// The HTTP middleware, with the Redis round-trip and replica-ack timeout counters and `collectors`
-/// in its registry; it answers `/metrics` itself on the API port only.
+/// The HTTP middleware, with the Redis round-trip, replica-ack timeout and replaced-connection
+/// counters and `collectors` in its registry; it answers `/metrics` itself on the API port only.
 pub fn middleware(
     namespace: &str,
     collectors: Vec<Box<dyn Collector>>,
@@ -59,6 +59,9 @@ pub fn middleware(
     registry
         .register(Box::new(crate::redis_replication::ACK_TIMEOUTS.clone()))
         .map_err(|e| anyhow::anyhow!("registering the replica-ack timeout counter: {e}"))?;
+    registry
+        .register(Box::new(crate::redis_self_healing::REPLACED.clone()))
+        .map_err(|e| anyhow::anyhow!("registering the replaced-connection counter: {e}"))?;
     for collector in collectors {
         registry
             .register(collector)

@@ -1,7 +1,8 @@
 //! One Redis connection type for both services: standalone (a connection
 //! manager that reconnects by itself) or cluster (routes by slot), chosen by
 //! `REDIS_URL` (see [`crate::config::redis_cluster_nodes`]), whose writes wait
-//! for replicas when asked to ([`crate::redis_replication`]).
+//! for replicas when asked to ([`crate::redis_replication`]); a cluster connection that
+//! wedges is replaced ([`crate::redis_self_healing`]).
 
 use std::{
     cell::RefCell,
@@ -23,6 +24,7 @@ use redis::{
 use crate::{
     config::redis_cluster_nodes,
     redis_replication::Replication,
+    redis_self_healing::SelfHealing,
     redis_sentinel::{SentinelLink, SentinelTarget},
 };
 
@@ -42,6 +44,9 @@ pub static ROUND_TRIPS: LazyLock<prometheus::IntCounter> = LazyLock::new(|| {
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one command may take: well above a healthy Redis, well below client timeouts.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
+/// A cluster connection that has answered nothing but timeouts for this long is replaced:
+/// longer than a failover takes to show (the dead master's slots are refused, others answer).
+const CLUSTER_STUCK_AFTER: Duration = Duration::from_secs(4);
 /// Reconnection attempts per failed connection before commands fail (fast 503s while down).
 const RECONNECT_RETRIES: u32 = 2;
 /// Every Redis socket's settings: a connection with nothing to send (the event relay's
@@ -69,7 +74,7 @@ pub struct RedisConn {
 enum Link {
     /// Behind an `Arc`: stores clone the connection for every command.
     Standalone(Arc<Standalone>),
-    Cluster(ClusterConnection),
+    Cluster(Arc<SelfHealing<ClusterConnection>>),
     /// The primary the Sentinels name (`redis+sentinel://`).
     Sentinel(Arc<SentinelLink>),
 }
@@ -123,12 +128,14 @@ impl RedisConn {
                     .retries(RECONNECT_RETRIES)
                     .build()
                     .with_context(|| format!("invalid cluster nodes in REDIS_URL: {nodes:?}"))?;
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(CONNECT_TIMEOUT)
-                    .set_response_timeout(RESPONSE_TIMEOUT);
-                Ok(Self::over(Link::Cluster(
-                    client.get_pending_async_connection_with_config(config),
-                )))
+                let connect = move || {
+                    let config = ClusterConfig::new()
+                        .set_connection_timeout(CONNECT_TIMEOUT)
+                        .set_response_timeout(RESPONSE_TIMEOUT);
+                    client.get_pending_async_connection_with_config(config)
+                };
+                let healing = SelfHealing::new(CLUSTER_STUCK_AFTER, connect);
+                Ok(Self::over(Link::Cluster(Arc::new(healing))))
             }
             None => {
                 let info = url
@@ -212,7 +219,7 @@ impl ConnectionLike for Link {
                 let mut conn = standalone.current();
                 Box::pin(async move { conn.req_packed_command(cmd).await })
             }
-            Self::Cluster(conn) => conn.req_packed_command(cmd),
+            Self::Cluster(healing) => healing.req_packed_command(cmd),
             Self::Sentinel(link) => Box::pin(async move {
                 let outcome = match link.primary().await {
                     Ok(mut conn) => conn.req_packed_command(cmd).await,
@@ -239,7 +246,7 @@ impl ConnectionLike for Link {
                 let mut conn = standalone.current();
                 Box::pin(async move { conn.req_packed_commands(pipeline, offset, count).await })
             }
-            Self::Cluster(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Self::Cluster(healing) => healing.req_packed_commands(pipeline, offset, count),
             Self::Sentinel(link) => Box::pin(async move {
                 let outcome = match link.primary().await {
                     Ok(mut conn) => conn.req_packed_commands(pipeline, offset, count).await,
@@ -255,7 +262,7 @@ impl ConnectionLike for Link {
     fn get_db(&self) -> i64 {
         match self {
             Self::Standalone(standalone) => standalone.shared.get_db(),
-            Self::Cluster(conn) => conn.get_db(),
+            Self::Cluster(healing) => healing.get_db(),
             Self::Sentinel(_) => 0,
         }
     }
