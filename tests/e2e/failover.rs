@@ -104,9 +104,6 @@ async fn behind_sentinel_a_sigkilled_primary_loses_nothing_acknowledged_and_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a service's Redis Cluster connection sometimes stays unusable for minutes after a master \
-            failover (the IM service, about one run in four under load): run with --ignored \
-            until that is fixed"]
 async fn on_a_cluster_with_replicas_a_sigkilled_master_loses_nothing_acknowledged_and_the_services_carry_on()
 -> anyhow::Result<()> {
     let mut world = spawn_world_with(replicated(StoreChoice::ReplicatedCluster)).await?;

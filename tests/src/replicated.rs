@@ -1,14 +1,18 @@
 //! A private Redis Cluster of 3 masters with one replica each, on free ports, for failover tests.
 
+mod instance;
+
 use std::{
-    ffi::OsString,
     path::PathBuf,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use anyhow::{Context, bail};
 
+pub(crate) use self::instance::{
+    Instance, cut_replicas, repl_offset, replicas_acknowledge, replication, wait_for_role,
+};
 use crate::cluster::{cluster_ok, free_cluster_port, wait_for};
 
 const MASTERS: usize = 3;
@@ -79,6 +83,13 @@ impl ReplicatedCluster {
             .collect::<anyhow::Result<_>>()?;
         wait_for(Duration::from_secs(20), || cluster.is_healthy())
             .context("the cluster never had every node ok and every replica linked")?;
+        wait_for(Duration::from_secs(10), || {
+            cluster.nodes.iter().all(|node| {
+                replication(node).is_ok_and(|(role, _)| role == Role::Replica)
+                    || replicas_acknowledge(node)
+            })
+        })
+        .context("a master's replica never acknowledged its writes")?;
         Ok(cluster)
     }
 
@@ -161,6 +172,38 @@ impl ReplicatedCluster {
             .iter()
             .position(|id| *id == owner.id)
             .with_context(|| format!("cluster node {} is none of ours", owner.id))
+    }
+
+    /// The replica of master `master`, as the running nodes see it.
+    pub fn replica_of(&self, master: usize) -> anyhow::Result<usize> {
+        let master_id = self
+            .ids
+            .get(master)
+            .with_context(|| format!("no node {master}"))?;
+        let replica = self
+            .nodes
+            .iter()
+            .filter(|node| node.is_up())
+            .filter_map(|node| node.cli(&["cluster", "nodes"]).ok())
+            .flat_map(|view| parse_nodes(&view))
+            .find(|entry| entry.replicates.as_ref() == Some(master_id))
+            .with_context(|| format!("no running node knows a replica of node {master}"))?;
+        self.ids
+            .iter()
+            .position(|id| *id == replica.id)
+            .with_context(|| format!("cluster node {} is none of ours", replica.id))
+    }
+
+    /// Drops the replication links of master `node`: its replica misses what it writes until it
+    /// connects again (one paused first cannot).
+    pub fn cut_replicas(&self, node: usize) -> anyhow::Result<()> {
+        cut_replicas(self.node(node)?)
+    }
+
+    /// How far node `node`'s replication stream has come (`master_repl_offset`): a master is
+    /// ahead of its replica by what the replica still lacks.
+    pub fn repl_offset(&self, node: usize) -> anyhow::Result<u64> {
+        repl_offset(self.node(node)?)
     }
 
     /// The master owning `key` (hash tags included: the cluster computes the slot).
@@ -265,6 +308,8 @@ impl Drop for ReplicatedCluster {
 struct NodeEntry {
     id: String,
     master: bool,
+    /// A replica's master (its id).
+    replicates: Option<String>,
     /// Flagged `fail` or `fail?`: the cluster, or this node alone, thinks it is down.
     failing: bool,
     /// The version of its slot claims: the highest wins.
@@ -293,6 +338,10 @@ fn parse_nodes(text: &str) -> Vec<NodeEntry> {
             Some(NodeEntry {
                 id: (*fields.first()?).to_owned(),
                 master: flags.contains(&"master"),
+                replicates: fields
+                    .get(3)
+                    .filter(|id| **id != "-")
+                    .map(|id| (*id).to_owned()),
                 failing: flags.iter().any(|flag| flag.starts_with("fail")),
                 epoch: fields.get(6)?.parse().ok()?,
                 slot_count: slots.iter().map(|&(lo, hi)| usize::from(hi - lo) + 1).sum(),
@@ -300,33 +349,6 @@ fn parse_nodes(text: &str) -> Vec<NodeEntry> {
             })
         })
         .collect()
-}
-
-/// The role `server` reports, and (for a replica) whether its master link is up.
-pub(crate) fn replication(server: &Instance) -> anyhow::Result<(Role, bool)> {
-    let info = server.cli(&["info", "replication"])?;
-    let field = |name: &str| {
-        info.lines()
-            .find_map(|line| line.trim_end().strip_prefix(name)?.strip_prefix(':'))
-    };
-    let role = match field("role") {
-        Some("master") => Role::Master,
-        Some("slave") => Role::Replica,
-        other => bail!("port {} reports role {other:?}", server.port),
-    };
-    Ok((role, field("master_link_status") == Some("up")))
-}
-
-/// Until `server` says it is `role` (a replica: with its master link up).
-pub(crate) fn wait_for_role(
-    server: &Instance,
-    role: Role,
-    timeout: Duration,
-) -> anyhow::Result<()> {
-    wait_for(timeout, || {
-        replication(server).is_ok_and(|(r, linked)| r == role && (linked || r == Role::Master))
-    })
-    .with_context(|| format!("port {} never became a {role:?}", server.port))
 }
 
 /// Calls `start` until it succeeds, [`crate::PORT_ATTEMPTS`] times: each call takes fresh ports,
@@ -343,133 +365,4 @@ pub(crate) fn retry_on_fresh_ports<T>(
         }
     }
     bail!("{what} did not start: {}", failures.join("; "))
-}
-
-/// One `redis-server` process the harness owns (a cluster node, a data node or a Sentinel), on
-/// `port`, working in `dir` from its `redis.conf` there; killed on drop.
-pub(crate) struct Instance {
-    pub(crate) port: u16,
-    dir: PathBuf,
-    args: Vec<OsString>,
-    child: Option<Child>,
-    paused: bool,
-}
-
-impl Instance {
-    /// Writes `conf` (after `port`, `bind 127.0.0.1`, `dir`, `logfile`) to `dir/redis.conf`, starts
-    /// `redis-server` on it with `extra` arguments (`--sentinel`) and waits until it answers.
-    /// A file, not flags: Sentinel and `CONFIG REWRITE` write to it, so a restart keeps what
-    /// they set.
-    pub(crate) fn start(
-        port: u16,
-        dir: PathBuf,
-        conf: &str,
-        extra: &[&str],
-    ) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let path = dir.join("redis.conf");
-        let conf = format!(
-            "port {port}\nbind 127.0.0.1\ndir \"{0}\"\nlogfile \"{0}/redis.log\"\n{conf}",
-            dir.display()
-        );
-        std::fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
-        let args = std::iter::once(path.into_os_string()).chain(extra.iter().map(Into::into));
-        let mut instance = Self {
-            port,
-            dir,
-            args: args.collect(),
-            child: None,
-            paused: false,
-        };
-        instance.restart()?;
-        Ok(instance)
-    }
-
-    /// Kills the server if it runs, starts it and waits until it answers PING (ours, not
-    /// someone who took the port).
-    pub(crate) fn restart(&mut self) -> anyhow::Result<()> {
-        self.kill();
-        let mut child = Command::new("redis-server")
-            .args(&self.args)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("starting redis-server (scripts/test.sh installs it when missing)")?;
-        let (pid, port) = (child.id(), self.port);
-        let mut exited = None;
-        let ready = wait_for(Duration::from_secs(10), || {
-            exited = child.try_wait().ok().flatten();
-            exited.is_some() || (crate::ping(port) && crate::listens_on(pid, port) != Some(false))
-        });
-        self.child = Some(child);
-        if let Some(status) = exited {
-            self.child = None;
-            bail!(
-                "redis-server on port {port} exited ({status}): {}",
-                self.log_tail(3)
-            );
-        }
-        if ready.is_err() {
-            self.kill();
-            bail!("redis-server on port {port} did not answer PING: port taken?");
-        }
-        Ok(())
-    }
-
-    /// SIGKILL, and reaps the process.
-    pub(crate) fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        self.paused = false;
-    }
-
-    /// `STOP` or `CONT`; a stopped server is not [`Self::is_up`].
-    pub(crate) fn signal(&mut self, name: &str) -> anyhow::Result<()> {
-        let child = self.child.as_ref();
-        let pid = child.with_context(|| format!("port {} is not running", self.port))?;
-        crate::signal(pid.id(), name)?;
-        self.paused = name == "STOP";
-        Ok(())
-    }
-
-    /// The last `lines` lines of its log (`dir/redis.log`), to tell why a wait failed.
-    pub(crate) fn log_tail(&self, lines: usize) -> String {
-        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
-        let all: Vec<&str> = log.lines().collect();
-        all[all.len().saturating_sub(lines)..].join("\n")
-    }
-
-    /// Running and not paused: it can answer.
-    pub(crate) fn is_up(&self) -> bool {
-        self.child.is_some() && !self.paused
-    }
-
-    /// `redis-cli -e` (an error reply fails it) against this server under timeout(1), as a
-    /// paused server takes the connection and never answers; the raw answer (a line per
-    /// array element).
-    pub(crate) fn cli(&self, args: &[&str]) -> anyhow::Result<String> {
-        let what = || format!("redis-cli -p {} {}", self.port, args.join(" "));
-        let out = Command::new("timeout")
-            .args(["2", "redis-cli", "-e", "-p", &self.port.to_string()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .with_context(what)?;
-        let answer = String::from_utf8_lossy(&out.stdout).into_owned();
-        if !out.status.success() {
-            bail!("{} failed ({}): {}", what(), out.status, answer.trim());
-        }
-        Ok(answer)
-    }
-}
-
-impl Drop for Instance {
-    fn drop(&mut self) {
-        self.kill();
-    }
 }

@@ -6,7 +6,10 @@ use anyhow::{Context, bail};
 
 use crate::{
     cluster::wait_for,
-    replicated::{Instance, Role, replication, retry_on_fresh_ports, wait_for_role},
+    replicated::{
+        Instance, Role, cut_replicas, repl_offset, replicas_acknowledge, replication,
+        retry_on_fresh_ports, wait_for_role,
+    },
 };
 
 const MASTER_NAME: &str = "mymaster";
@@ -57,6 +60,10 @@ impl SentinelGroup {
             replication(&group.servers[1]).is_ok_and(|(_, linked)| linked)
         })
         .context("the replica never linked to the primary")?;
+        wait_for(Duration::from_secs(10), || {
+            replicas_acknowledge(&group.servers[0])
+        })
+        .context("the replica never acknowledged the primary's writes")?;
         for _ in 0..SENTINELS {
             let port = crate::free_port()?;
             let conf = format!(
@@ -147,6 +154,35 @@ impl SentinelGroup {
     /// every 10 s. [`Self::wait_for_role`] waits for that.
     pub fn restart(&mut self, server: usize) -> anyhow::Result<()> {
         self.server_mut(server)?.restart()
+    }
+
+    /// The data node that is not the primary the Sentinels name: its replica.
+    pub fn replica(&self) -> anyhow::Result<usize> {
+        let primary = self.primary()?;
+        (0..self.servers.len())
+            .find(|&server| server != primary)
+            .context("the group has one data node only")
+    }
+
+    /// SIGSTOP data node `server`: frozen with its data (a replica frozen falls behind).
+    pub fn pause(&mut self, server: usize) -> anyhow::Result<()> {
+        self.server_mut(server)?.signal("STOP")
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&mut self, server: usize) -> anyhow::Result<()> {
+        self.server_mut(server)?.signal("CONT")
+    }
+
+    /// Drops the replication links of data node `server` (the primary): its replica misses what
+    /// it writes until it connects again (one paused first cannot).
+    pub fn cut_replicas(&self, server: usize) -> anyhow::Result<()> {
+        cut_replicas(self.server(server)?)
+    }
+
+    /// How far data node `server`'s replication stream has come (`master_repl_offset`).
+    pub fn repl_offset(&self, server: usize) -> anyhow::Result<u64> {
+        repl_offset(self.server(server)?)
     }
 
     /// SIGKILL whichever node the Sentinels name as the primary; its index.

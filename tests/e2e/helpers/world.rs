@@ -123,7 +123,8 @@ pub struct TestWorld {
     pub(super) replicated: Option<ReplicatedCluster>,
     /// [`StoreChoice::Sentinel`].
     pub(super) sentinel: Option<SentinelGroup>,
-    /// Standalone URLs of every node holding the world's keys (one, or each cluster master).
+    /// Standalone URLs of every node holding the world's keys at the start (one, or each
+    /// cluster master); [`TestWorld::stored_keys`] asks a replicated store for its masters now.
     pub(super) redis_nodes: Vec<String>,
     pub(super) prefix: String,
 }

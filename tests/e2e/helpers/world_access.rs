@@ -1,6 +1,8 @@
 //! What a running world hands a test: players and game servers with their tokens, raw requests, metrics, and the keys its services stored.
 
-use anyhow::{Context, anyhow};
+use std::collections::HashMap;
+
+use anyhow::{Context, anyhow, bail};
 use reqwest::Method;
 use shared_types::{UserId, auth::Scope};
 use uuid::Uuid;
@@ -122,9 +124,42 @@ impl TestWorld {
             .await
     }
 
-    /// Every key the world's services wrote, with its type, TTL and (for strings) value.
+    /// Every key the world's services wrote, with its type, TTL and (for strings) value, read
+    /// from the nodes that hold them now: each master of a cluster, or the primary (after a
+    /// failover, the ones promoted; never a replica). Each key once.
     pub async fn stored_keys(&self) -> anyhow::Result<Vec<StoredKey>> {
-        snapshot(&self.redis_nodes, &format!("{}-*", self.prefix)).await
+        let nodes = self.key_nodes()?;
+        let keys = snapshot(&nodes, &format!("{}-*", self.prefix)).await?;
+        let mut seen: HashMap<&str, &str> = HashMap::new();
+        for key in &keys {
+            if let Some(other) = seen.insert(&key.name, &key.node) {
+                bail!(
+                    "{} was read from {other} and from {}: one of {nodes:?} is a replica or a \
+                     stale master",
+                    key.name,
+                    key.node
+                );
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Standalone URLs of the nodes holding the world's keys now. A replicated store's masters
+    /// change in a failover; the others' are those it started with.
+    fn key_nodes(&self) -> anyhow::Result<Vec<String>> {
+        if let Some(cluster) = &self.replicated {
+            return cluster.master_urls();
+        }
+        if let Some(group) = &self.sentinel {
+            let primary = group.port(group.primary()?)?;
+            return Ok(vec![format!("redis://127.0.0.1:{primary}")]);
+        }
+        Ok(self.redis_nodes.clone())
+    }
+
+    /// The last lines of every IM-service process's output, for failure messages.
+    pub fn im_log_tails(&self) -> String {
+        self.log_tails_of(Service::Im)
     }
 
     /// The prefix of the game service's Redis keys.

@@ -179,6 +179,20 @@ impl TestWorld {
         Ok(())
     }
 
+    /// SIGKILLs a replica started with [`Self::spawn_game_replica`] or
+    /// [`Self::spawn_im_replica`] and starts it again on the same port and Redis prefix.
+    pub async fn restart_replica(&mut self, replica: &Replica) -> anyhow::Result<()> {
+        let process = self
+            .replicas
+            .iter_mut()
+            .chain(&mut self.im_replicas)
+            .find(|process| process.base_url() == replica.base_url)
+            .with_context(|| format!("no replica at {}", replica.base_url))?;
+        process.kill();
+        process.respawn()?;
+        process.wait_healthy(&self.api.client).await
+    }
+
     /// Sends a signal (`TERM`, `INT`, …) to the primary game service.
     pub fn signal_game(&self, name: &str) -> anyhow::Result<()> {
         self.game.signal(name)

@@ -11,11 +11,14 @@ use shared_types::{
 };
 
 use super::{
+    acknowledged::Acknowledged,
     actions::{Acted, Action},
     flips::{RoundPresence, check_connect},
     modes::{self, Closed},
     players::{Decision, Member, Stats},
-    requests::{SoloFor, answered, brief, closed, ensure_joined, ensure_placed, send, state_of},
+    requests::{
+        SoloFor, answered, brief, closed, ensure_joined, ensure_placed, holds, send, state_of,
+    },
 };
 use crate::helpers::{Player, Reply, essence};
 
@@ -33,9 +36,14 @@ pub(super) async fn act(
         lobby: None,
         answers: Vec::new(),
         closed: Vec::new(),
-        left: false,
+        left: None,
         connected: Vec::new(),
+        acknowledged: Acknowledged::default(),
     };
+    // An answer's checks of what applying it did hold unless the store refused a request
+    // meanwhile (the answer may then be a retry's, see `Outages::unless_refused`).
+    let mark = stats.outages.mark();
+    let outcome = |check: anyhow::Result<()>| stats.outages.unless_refused(mark, check);
     let id = member.id();
     let prompt = state.prompt.clone();
     let is_invite = prompt
@@ -88,7 +96,8 @@ pub(super) async fn act(
             let reply = send(member.pick(rng), Method::POST, path, body.as_deref(), stats).await?;
             match answered(reply, id, Decision::Accept, stats)? {
                 Ok(state) => {
-                    ensure_joined(&state)?;
+                    outcome(ensure_joined(&state))?;
+                    done.acknowledged.accepted(&state);
                     done.answers.push((prompt.id, Decision::Accept));
                     if is_invite {
                         done.accepted_invite_with = Some(with.clone().unwrap_or_else(everyone));
@@ -114,11 +123,17 @@ pub(super) async fn act(
                     // One of them applied the answer and shows its outcome; the other found
                     // it answered and shows the state of the moment, which the others may
                     // have moved on since (the partner rejecting turns a lobby solo).
-                    ensure!(
+                    outcome(holds(
                         ensure_joined(&a).is_ok() || ensure_joined(&b).is_ok(),
-                        "the same accept twice at once: neither led into a multiplayer \
-                         session: {a:#?} / {b:#?}"
-                    );
+                        || {
+                            format!(
+                                "the same accept twice at once: neither led into a \
+                                 multiplayer session: {a:#?} / {b:#?}"
+                            )
+                        },
+                    ))?;
+                    done.acknowledged.accepted(&a);
+                    done.acknowledged.accepted(&b);
                     if others_quiet {
                         ensure_joined(&a)?;
                         ensure!(
@@ -149,7 +164,7 @@ pub(super) async fn act(
             let reply = send(member.pick(rng), Method::POST, path, None, stats).await?;
             match answered(reply, id, Decision::Reject, stats)? {
                 Ok(state) => {
-                    state.solo_for(Reason::Rejected)?;
+                    outcome(state.solo_for(Reason::Rejected))?;
                     done.answers.push((prompt.id, Decision::Reject));
                 }
                 Err(closed) => done.closed.push(closed),
@@ -174,7 +189,8 @@ pub(super) async fn act(
                 (StatusCode::OK, _) => {
                     r.problem(409, ProblemCode::AlreadyAnswered)?;
                     let state = state_of(a, id)?;
-                    ensure_joined(&state)?;
+                    outcome(ensure_joined(&state))?;
+                    done.acknowledged.accepted(&state);
                     done.answers.push((prompt.id, Decision::Accept));
                     if is_invite {
                         done.accepted_invite_with = Some(everyone());
@@ -183,7 +199,7 @@ pub(super) async fn act(
                 }
                 (_, StatusCode::OK) => {
                     a.problem(409, ProblemCode::AlreadyAnswered)?;
-                    state_of(r, id)?.solo_for(Reason::Rejected)?;
+                    outcome(state_of(r, id)?.solo_for(Reason::Rejected))?;
                     done.answers.push((prompt.id, Decision::Reject));
                 }
                 _ => {
@@ -201,12 +217,11 @@ pub(super) async fn act(
                 send(member.pick(rng), Method::POST, &path, None, stats).await?,
                 id,
             )?;
-            ensure!(
+            outcome(holds(
                 state.prompt.is_none() && state.session.is_none(),
-                "after leaving: {}",
-                brief(&state)
-            );
-            done.left = true;
+                || format!("after leaving: {}", brief(&state)),
+            ))?;
+            done.left = Some(session.id);
         }
     }
     // Only the player's own offline flip, landing now, closes their prompt `unavailable`.
@@ -223,11 +238,15 @@ pub(super) async fn act(
             send(member.pick(rng), Method::GET, "/v1/me", None, stats).await?,
             id,
         )?;
-        ensure!(
+        outcome(holds(
             after.prompt.is_none() && after.session.is_none(),
-            "a prompt closed `full` left something behind: {}",
-            brief(&after)
-        );
+            || {
+                format!(
+                    "a prompt closed `full` left something behind: {}",
+                    brief(&after)
+                )
+            },
+        ))?;
         stats.nothing_after_full.fetch_add(1, Ordering::Relaxed);
     }
     Ok(done)

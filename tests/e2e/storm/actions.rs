@@ -5,6 +5,7 @@ use shared_types::game::{PlayerState, PromptKind};
 use uuid::Uuid;
 
 use super::{
+    acknowledged::Acknowledged,
     modes::{self, Closed},
     players::Decision,
 };
@@ -83,9 +84,12 @@ pub(super) struct Acted {
     pub(super) answers: Vec<(Uuid, Decision)>,
     /// First answers refused because the prompt had closed, and why.
     pub(super) closed: Vec<Closed>,
-    pub(super) left: bool,
+    /// The session left (with a 200).
+    pub(super) left: Option<Uuid>,
     /// Connect answers, to compare with the state before when nobody else acted.
     pub(super) connected: Vec<PlayerState>,
+    /// The active sessions its accepts were answered with.
+    pub(super) acknowledged: Acknowledged,
 }
 
 pub(super) fn choose(rng: &mut StdRng, state: &PlayerState, trio: bool) -> Action {

@@ -12,25 +12,41 @@ use reqwest::Method;
 use shared_types::game::{PlayerState, PromptKind, SessionKind, SessionState};
 
 use super::{
+    acknowledged::Acknowledged,
     act::act,
     actions::{Acted, Action, choose},
+    chatter::Chatter,
     flips::{Flipper, RoundPresence, round_presence},
     players::{GroupReport, Member, Stats},
     requests::{brief, essence_ids, send, state_of},
 };
 
-/// One group's rounds: the flipper's presence flip if one is due, fresh states, everyone acts
-/// at once, then the mutual-accept rule.
+/// A group's rounds whose answers a timed storm answers again: fewer than the 32 prompts a
+/// player's record remembers, at a few prompts answered or closed per round.
+const REMEMBERED_ROUNDS: usize = 4;
+
+/// One group's rounds (no new one after `until`): the flipper's presence flip if one is due,
+/// fresh states, everyone acts at once (and chats meanwhile, with a chatter), then the
+/// mutual-accept rule.
 pub(super) async fn play(
     group: &[Member],
     rounds: usize,
+    until: Option<Instant>,
     mut flipper: Option<Flipper>,
+    mut chatter: Option<Chatter>,
     rng: &mut StdRng,
     stats: &Stats,
 ) -> anyhow::Result<GroupReport> {
     let trio = group.len() == 3;
     let mut report = GroupReport::default();
+    // Where each round's answers begin in `report.answers`.
+    let mut round_answers = Vec::new();
     for round in 0..rounds {
+        if until.is_some_and(|until| Instant::now() >= until) {
+            break;
+        }
+        round_answers.push(report.answers.len());
+        stats.rounds_played.fetch_add(1, Ordering::Relaxed);
         if let Some(flipper) = flipper.as_mut() {
             flipper
                 .step(group, round, stats, &mut report)
@@ -83,13 +99,14 @@ pub(super) async fn play(
                         .all(|(j, (action, _, _))| j == k || !action.touches_others())
             })
             .collect();
+        let chat_seed = chatter.as_ref().map(|_| rng.random::<u64>());
         let each = group
             .iter()
             .zip(&before)
             .zip(&plans)
             .zip(&quiet)
             .zip(&presence);
-        let acted = join_all(each.map(
+        let acts = join_all(each.map(
             |((((member, state), (action, jitter_us, seed)), others_quiet), presence)| async move {
                 tokio::time::sleep(Duration::from_micros(*jitter_us)).await;
                 let mut rng = StdRng::seed_from_u64(*seed);
@@ -111,10 +128,20 @@ pub(super) async fn play(
                     )
                 })
             },
-        ))
-        .await
-        .into_iter()
-        .collect::<anyhow::Result<Vec<Acted>>>()?;
+        ));
+        let mut chatted = Acknowledged::default();
+        let chat = async {
+            match (chatter.as_mut(), chat_seed) {
+                (Some(chatter), Some(seed)) => {
+                    chatter.round(group, round, seed, stats, &mut chatted).await
+                }
+                _ => Ok(()),
+            }
+        };
+        let (acted, chat) = tokio::join!(acts, chat);
+        chat?;
+        report.acknowledged.extend(chatted);
+        let acted = acted.into_iter().collect::<anyhow::Result<Vec<Acted>>>()?;
 
         for (k, (member, done)) in group.iter().zip(&acted).enumerate() {
             report.answers.extend(
@@ -123,8 +150,12 @@ pub(super) async fn play(
                     .map(|(p, d)| (member.id().to_owned(), *p, *d)),
             );
             report.lobbies.extend(done.lobby.clone());
-            if done.left {
+            report.acknowledged.extend(done.acknowledged.clone());
+            if let Some(session) = done.left {
                 report.left.insert(member.id().to_owned());
+                report
+                    .left_sessions
+                    .insert((member.id().to_owned(), session));
             }
             if quiet[k] {
                 check_reconnects(&before[k], done, stats)
@@ -137,6 +168,15 @@ pub(super) async fn play(
         check_mutual_accepts(group, &before, &plans, &acted, &presence, rng, stats)
             .await
             .with_context(|| format!("round {round}"))?;
+    }
+    // A player's older answers are forgotten (the newest 32 prompts answered or closed are
+    // remembered): after a soak's hundreds of rounds only the last few rounds' are answered
+    // again.
+    if until.is_some() {
+        let recent = round_answers.len().saturating_sub(REMEMBERED_ROUNDS);
+        if let Some(&from) = round_answers.get(recent) {
+            report.answers.drain(..from);
+        }
     }
     Ok(report)
 }

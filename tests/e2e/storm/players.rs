@@ -10,6 +10,7 @@ use rand::{Rng, rngs::StdRng};
 use shared_types::game::{PlayerState, SessionKind};
 use uuid::Uuid;
 
+use super::{acknowledged::Acknowledged, outage::Outages};
 use crate::helpers::Player;
 
 /// One player, reachable through either replica.
@@ -59,6 +60,12 @@ pub(super) struct Stats {
     pub(super) touched_by_flips: AtomicUsize,
     /// What connects answered: invite, join, or a solo session with its reason.
     pub(super) connects: std::sync::Mutex<BTreeMap<String, usize>>,
+    /// Groups done playing: how far the storm is.
+    pub(super) groups_done: AtomicUsize,
+    /// Rounds begun, over all groups.
+    pub(super) rounds_played: AtomicUsize,
+    /// Refusals of a failing-over store, tolerated or not.
+    pub(super) outages: Outages,
 }
 
 impl Stats {
@@ -105,6 +112,8 @@ pub(super) struct GroupReport {
     pub(super) answers: Vec<(String, Uuid, Decision)>,
     /// Players who left a session at least once.
     pub(super) left: HashSet<String>,
+    /// The sessions they left: (player, session).
+    pub(super) left_sessions: HashSet<(String, Uuid)>,
     pub(super) actions: BTreeMap<&'static str, usize>,
     /// The modes connects asked for ("none" for no body).
     pub(super) modes_asked: BTreeMap<&'static str, usize>,
@@ -114,6 +123,8 @@ pub(super) struct GroupReport {
     pub(super) join_modes: HashSet<(Uuid, String)>,
     /// Players who flipped their IM presence, and how.
     pub(super) flips: HashMap<String, Flip>,
+    /// What the services acknowledged: conversations, messages, active sessions.
+    pub(super) acknowledged: Acknowledged,
 }
 
 /// One player's presence flips.
@@ -131,6 +142,7 @@ impl GroupReport {
         for report in reports {
             all.answers.extend(report.answers);
             all.left.extend(report.left);
+            all.left_sessions.extend(report.left_sessions);
             for (name, count) in report.actions {
                 *all.actions.entry(name).or_default() += count;
             }
@@ -140,6 +152,7 @@ impl GroupReport {
             all.lobbies.extend(report.lobbies);
             all.join_modes.extend(report.join_modes);
             all.flips.extend(report.flips);
+            all.acknowledged.extend(report.acknowledged);
         }
         all
     }

@@ -1,6 +1,9 @@
 //! One game request (retried while the players are busy) and the checks every answer must pass.
 
-use std::{sync::atomic::Ordering, time::Duration};
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, ensure};
 use reqwest::{Method, StatusCode};
@@ -13,11 +16,14 @@ use uuid::Uuid;
 use super::{
     BUSY_RETRIES,
     modes::{Closed, closed_reason, ensure_modes},
+    outage::OUTAGE_RETRY,
     players::{Decision, Stats},
 };
 use crate::helpers::{Player, Reply, Service};
 
-/// One game request; a 503 "players busy" is retried as its `Retry-After` invites.
+/// One game request; a 503 "players busy" is retried as its `Retry-After` invites, and so is
+/// a 503 `store_unavailable` in a storm that tolerates a failing-over store, and a request a
+/// killed replica never answered in a soak (see [`super::outage`]).
 pub(super) async fn send(
     player: &Player,
     method: Method,
@@ -25,23 +31,27 @@ pub(super) async fn send(
     body: Option<&str>,
     stats: &Stats,
 ) -> anyhow::Result<Reply> {
-    let mut attempt = 0;
+    let (mut busy, mut refused, since) = (0, 0, Instant::now());
     loop {
         stats.requests.fetch_add(1, Ordering::Relaxed);
-        let reply = player
-            .raw(Service::Game, method.clone(), path, body)
-            .await?;
-        if reply.status == StatusCode::SERVICE_UNAVAILABLE && attempt < BUSY_RETRIES {
+        let outcome = player.raw(Service::Game, method.clone(), path, body).await;
+        let Some(reply) = stats.outages.game_reply(outcome, since)? else {
+            refused += 1;
+            tokio::time::sleep(OUTAGE_RETRY).await;
+            continue;
+        };
+        if reply.status == StatusCode::SERVICE_UNAVAILABLE && busy < BUSY_RETRIES {
             reply.problem(503, ProblemCode::LockContention)?;
             ensure!(
                 reply.headers.contains_key("retry-after"),
                 "a 503 without Retry-After: {reply:?}"
             );
             stats.busy_retries.fetch_add(1, Ordering::Relaxed);
-            attempt += 1;
-            tokio::time::sleep(Duration::from_millis(20 * u64::from(attempt))).await;
+            busy += 1;
+            tokio::time::sleep(Duration::from_millis(20 * u64::from(busy))).await;
             continue;
         }
+        stats.outages.answered(refused);
         return Ok(reply);
     }
 }
@@ -89,6 +99,12 @@ pub(super) fn closed(reply: &Reply, stats: &Stats) -> anyhow::Result<Closed> {
         Closed::Withdrawn => 0,
     };
     Ok(closed)
+}
+
+/// `Ok` if `condition` holds, else the error `what` tells.
+pub(super) fn holds(condition: bool, what: impl FnOnce() -> String) -> anyhow::Result<()> {
+    ensure!(condition, "{}", what());
+    Ok(())
 }
 
 /// Connect always places the player: an open prompt or a session.
