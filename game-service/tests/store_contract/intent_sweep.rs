@@ -1,4 +1,4 @@
-//! A commit left half-way whose players never come back: the sweeper finishes it (rolled forward once decided, undone before), exactly once, and its listing goes.
+//! A commit left half-way whose players never come back: the sweeper finishes it (rolled forward once decided, undone before), exactly once, and its listing goes; a decided commit that lost its lease is finished before it answers.
 
 use anyhow::{Context, ensure};
 use chrono::Duration;
@@ -103,26 +103,10 @@ async fn interrupted(backend: Backend, point: CrashPoint) -> anyhow::Result<()> 
     if let CrashPoint::AfterPrepared(_) = point {
         ensure!(after == before, "{point:?}: undone entirely\n{after:#?}");
     } else {
-        let lobby = after.alice.session.clone().context("alice hosts a lobby")?;
-        ensure!(after.alice.prompt.is_none(), "{point:?}: {after:#?}");
-        ensure!(
-            after.bob.invitations.iter().any(|i| i.lobby == lobby),
-            "{point:?}: bob is invited: {after:#?}"
-        );
-        let session = h.store.session(&lobby).await?.context("the lobby")?;
-        ensure!(session.state == SessionState::Waiting && session.host == uid("alice"));
-        ensure!(session.pending.iter().any(|p| p.player == uid("bob")));
-        ensure!(h.store.session_host(lobby.id).await? == Some(uid("alice")));
-        // Applied once: as many events, jobs and announcements as the
-        // uninterrupted accept.
-        ensure!(
-            after.alice_events.len() == before.alice_events.len() + alice_adds
-                && after.bob_events.len() == before.bob_events.len() + bob_adds
-                && after.jobs == before.jobs + jobs_add
-                && after.announced == before.announced + announces,
-            "{point:?}: adds {alice_adds} {bob_adds} {jobs_add} {announces}: \
-             {before:#?}\n{after:#?}"
-        );
+        let adds = (alice_adds, bob_adds, jobs_add, announces);
+        ensure_accepted_once(&h, &before, &after, adds)
+            .await
+            .with_context(|| format!("{point:?}"))?;
     }
     ensure!(
         store(&h)?.listed_intents().await? == 0,
@@ -152,6 +136,75 @@ async fn interrupted(backend: Backend, point: CrashPoint) -> anyhow::Result<()> 
         ensure!(h.accept("bob", join.id).await?.session()?.state == SessionState::Active);
     }
     Ok(())
+}
+
+/// Alice's accept applied in full, once: her lobby waits for bob, with as many events, jobs
+/// and announcements as `adds` (the uninterrupted accept's, from [`reference`]).
+async fn ensure_accepted_once(
+    h: &Harness,
+    before: &Seen,
+    after: &Seen,
+    (alice_adds, bob_adds, jobs_add, announces): (usize, usize, u64, usize),
+) -> anyhow::Result<()> {
+    let lobby = after.alice.session.clone().context("alice hosts a lobby")?;
+    ensure!(after.alice.prompt.is_none(), "{after:#?}");
+    ensure!(
+        after.bob.invitations.iter().any(|i| i.lobby == lobby),
+        "bob is invited: {after:#?}"
+    );
+    let session = h.store.session(&lobby).await?.context("the lobby")?;
+    ensure!(session.state == SessionState::Waiting && session.host == uid("alice"));
+    ensure!(session.pending.iter().any(|p| p.player == uid("bob")));
+    ensure!(h.store.session_host(lobby.id).await? == Some(uid("alice")));
+    ensure!(
+        after.alice_events.len() == before.alice_events.len() + alice_adds
+            && after.bob_events.len() == before.bob_events.len() + bob_adds
+            && after.jobs == before.jobs + jobs_add
+            && after.announced == before.announced + announces,
+        "adds {alice_adds} {bob_adds} {jobs_add} {announces}: {before:#?}\n{after:#?}"
+    );
+    Ok(())
+}
+
+/// A commit whose locks' lease runs out once it is decided (a commit slowed by a failover)
+/// still answers success, so it must be applied before it answers: a read right after it,
+/// with no sweep and no lock, sees all of it.
+async fn decided_then_lease_lost(backend: Backend) -> anyhow::Result<()> {
+    let h = Harness::start(backend).await?;
+    let adds = reference(&h).await?;
+    h.talk("alice", &["bob"]);
+    let invite = h.connect("alice").await?.prompt()?.id;
+    sweep(&h.game, 256).await;
+    let before = seen(&h, "alice", "bob").await?;
+    store(&h)?.crash_next_commit_at(CrashPoint::LeaseExpiresWhenDecided);
+    let answered = h.accept("alice", invite).await?;
+    ensure!(
+        answered.session()?.state == SessionState::Waiting,
+        "{answered:#?}"
+    );
+    let at_once = seen(&h, "alice", "bob").await?;
+    ensure!(
+        at_once.alice.session.is_some() && at_once.alice.prompt.is_none(),
+        "the answer said alice hosts a lobby, but the store does not have it yet: {at_once:#?}"
+    );
+    // The jobs it scheduled run, as after the reference's accept (a listing is not an orphan
+    // this early: a sweep would not finish it).
+    sweep(&h.game, 256).await;
+    let after = seen(&h, "alice", "bob").await?;
+    ensure_accepted_once(&h, &before, &after, adds).await?;
+    ensure!(store(&h)?.listed_intents().await? == 0, "unlisted");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decided_commit_that_lost_its_lease_is_applied_before_it_answers() -> anyhow::Result<()> {
+    decided_then_lease_lost(Backend::RedisTwoPhase).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_cluster_a_decided_commit_that_lost_its_lease_is_applied_before_it_answers()
+-> anyhow::Result<()> {
+    decided_then_lease_lost(Backend::RedisCluster).await
 }
 
 /// Alice's accept of her invite prompt, committed slot by slot: one or more

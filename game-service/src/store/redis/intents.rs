@@ -52,7 +52,7 @@ struct Listed {
 }
 
 /// What became of a listing a sweep claimed.
-enum Orphan {
+pub(super) enum Orphan {
     /// Its intent was found and the transaction recovered.
     Finished(Recovered),
     /// No slot held its intent any more: only the listing was left.
@@ -155,7 +155,7 @@ impl RedisStore {
         Ok(swept)
     }
 
-    async fn finish_orphan(&self, listing: &Listing) -> StoreResult<Orphan> {
+    pub(super) async fn finish_orphan(&self, listing: &Listing) -> StoreResult<Orphan> {
         let listed: Listed = match serde_json::from_str(&listing.member) {
             Ok(listed) => listed,
             Err(err) => {
