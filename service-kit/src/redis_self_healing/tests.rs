@@ -1,5 +1,4 @@
-//! The self-healing connection against scripted connections: one that only times out is
-//! replaced once it has been silent long enough, and only then; one that answers is kept.
+//! The self-healing connection against scripted connections: one whose commands only time out (or find its task gone) is replaced once they have gone unanswered long enough, and only then; idle time does not count, an answer keeps it, and every command in flight replaces it once.
 
 use std::{
     io,
@@ -14,10 +13,11 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value, aio::ConnectionLike};
 
 use super::SelfHealing;
 
-/// What every connection made by one [`Factory`] answers.
+/// What every connection made by one [`healing`] link answers.
 #[derive(Clone, Copy)]
 enum Answer {
     TimesOut,
+    TaskGone,
     Refused,
     Pong,
 }
@@ -29,13 +29,16 @@ struct Scripted {
     made_as: u64,
 }
 
+fn io_error(kind: io::ErrorKind) -> RedisError {
+    RedisError::from(io::Error::from(kind))
+}
+
 impl Scripted {
     fn reply(&self) -> redis::RedisResult<Value> {
         match self.answer {
-            Answer::TimesOut => Err(RedisError::from(io::Error::from(io::ErrorKind::TimedOut))),
-            Answer::Refused => Err(RedisError::from(io::Error::from(
-                io::ErrorKind::ConnectionRefused,
-            ))),
+            Answer::TimesOut => Err(io_error(io::ErrorKind::TimedOut)),
+            Answer::TaskGone => Err(io_error(io::ErrorKind::BrokenPipe)),
+            Answer::Refused => Err(io_error(io::ErrorKind::ConnectionRefused)),
             Answer::Pong => Ok(Value::Int(self.made_as as i64)),
         }
     }
@@ -76,30 +79,36 @@ fn healing(first: Answer, stuck_after: Duration) -> (SelfHealing<Scripted>, Arc<
     (link, made)
 }
 
-fn ping() -> Cmd {
-    redis::cmd("PING")
+fn timed_out() -> redis::RedisResult<()> {
+    Err(io_error(io::ErrorKind::TimedOut))
+}
+
+/// A command sent now, answered (by `outcome`) once `waited` has passed.
+async fn after(
+    link: &SelfHealing<Scripted>,
+    waited: Duration,
+    outcome: redis::RedisResult<()>,
+) -> u64 {
+    let (_, number, sent) = link.current();
+    tokio::time::sleep(waited).await;
+    link.observe(number, sent, &outcome);
+    number
 }
 
 #[tokio::test]
-async fn a_connection_that_only_times_out_is_replaced_once_silent_long_enough() {
-    let stuck_after = Duration::from_millis(50);
+async fn commands_that_only_time_out_replace_the_connection_once_unanswered_long_enough() {
+    let stuck_after = Duration::from_millis(60);
     let (link, made) = healing(Answer::TimesOut, stuck_after);
-    let cmd = ping();
-    let early = link.req_packed_command(&cmd).await;
-    assert!(early.is_err_and(|err| err.is_timeout()));
+    after(&link, stuck_after / 3, timed_out()).await;
     assert_eq!(
         made.load(Ordering::Relaxed),
         1,
         "replaced before it was silent for long"
     );
-
-    tokio::time::sleep(stuck_after * 2).await;
-    let last = link.req_packed_command(&cmd).await;
-    assert!(
-        last.is_err_and(|err| err.is_timeout()),
-        "the old one answered the command"
-    );
+    // The next command times out too: nothing has come back since the first was sent.
+    after(&link, stuck_after, timed_out()).await;
     assert_eq!(made.load(Ordering::Relaxed), 2);
+    let cmd = redis::cmd("PING");
     let next = link.req_packed_command(&cmd).await;
     assert_eq!(
         next.ok(),
@@ -109,24 +118,49 @@ async fn a_connection_that_only_times_out_is_replaced_once_silent_long_enough() 
 }
 
 #[tokio::test]
-async fn timeouts_from_every_command_in_flight_replace_the_connection_once() {
+async fn a_connection_whose_task_is_gone_is_replaced() {
+    let stuck_after = Duration::from_millis(30);
+    let (link, made) = healing(Answer::TaskGone, stuck_after);
+    let cmd = redis::cmd("PING");
+    let _ = link.req_packed_command(&cmd).await;
+    tokio::time::sleep(stuck_after * 2).await;
+    let _ = link.req_packed_command(&cmd).await;
+    assert_eq!(made.load(Ordering::Relaxed), 2);
+}
+
+#[tokio::test]
+async fn idle_time_does_not_count() {
+    let stuck_after = Duration::from_millis(40);
+    let (link, made) = healing(Answer::TimesOut, stuck_after);
+    tokio::time::sleep(stuck_after * 2).await;
+    // One slow command after a quiet spell: unanswered for less than `stuck_after`.
+    after(&link, stuck_after / 2, timed_out()).await;
+    assert_eq!(made.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test]
+async fn every_command_in_flight_timing_out_replaces_the_connection_once() {
     let stuck_after = Duration::from_millis(20);
     let (link, made) = healing(Answer::TimesOut, stuck_after);
-    let (old, number) = link.current();
+    let in_flight: Vec<(u64, u64)> = (0..5)
+        .map(|_| {
+            let (_, number, sent) = link.current();
+            (number, sent)
+        })
+        .collect();
     tokio::time::sleep(stuck_after * 2).await;
-    let timeout = || old.reply();
-    for _ in 0..5 {
-        link.observe(number, &timeout());
+    for (number, sent) in in_flight {
+        link.observe(number, sent, &timed_out());
     }
     assert_eq!(made.load(Ordering::Relaxed), 2);
 }
 
 #[tokio::test]
-async fn a_connection_that_answers_errors_is_not_replaced() {
-    // Refusals mean the connection works and Redis is down: a fresh one would do no better.
+async fn refusals_are_answers() {
+    // Redis down: a fresh connection would do no better.
     let stuck_after = Duration::from_millis(20);
     let (link, made) = healing(Answer::Refused, stuck_after);
-    let cmd = ping();
+    let cmd = redis::cmd("PING");
     for _ in 0..4 {
         let _ = link.req_packed_command(&cmd).await;
         tokio::time::sleep(stuck_after).await;
@@ -135,16 +169,14 @@ async fn a_connection_that_answers_errors_is_not_replaced() {
 }
 
 #[tokio::test]
-async fn an_answer_in_between_timeouts_keeps_the_connection() {
+async fn an_answer_keeps_the_connection() {
     let stuck_after = Duration::from_millis(40);
     let (link, made) = healing(Answer::TimesOut, stuck_after);
-    let (_, number) = link.current();
-    let timeout: redis::RedisResult<()> =
-        Err(RedisError::from(io::Error::from(io::ErrorKind::TimedOut)));
+    let (_, number, first_sent) = link.current();
     for _ in 0..4 {
-        tokio::time::sleep(stuck_after / 2).await;
-        link.observe(number, &Ok(()));
-        link.observe(number, &timeout);
+        after(&link, stuck_after / 2, Ok(())).await;
+        // A timeout of a command sent long ago, after answers since: the connection works.
+        link.observe(number, first_sent, &timed_out());
+        assert_eq!(made.load(Ordering::Relaxed), 1);
     }
-    assert_eq!(made.load(Ordering::Relaxed), 1);
 }

@@ -17,16 +17,23 @@ use crate::helpers::{Reply, Service};
 const POSTING: f64 = 0.5;
 /// The chance that a member opens another conversation with the group in a round.
 const OPENING: f64 = 0.05;
+/// A group with more conversations open closes its oldest but the first at a round's start:
+/// a soak's hundreds of rounds would otherwise reach `IM_MAX_OPEN_CONVERSATIONS` (100).
+const KEEP_OPEN: usize = 8;
 
 /// A group's conversations, the first from the storm's setup.
 pub(super) struct Chatter {
     conversations: Vec<Uuid>,
+    /// Taken out of `conversations` to be closed, its close refused (it may have happened):
+    /// closed again before anything else, never posted to.
+    closing: Option<Uuid>,
 }
 
 impl Chatter {
     pub(super) fn new(first: Uuid) -> Self {
         Self {
             conversations: vec![first],
+            closing: None,
         }
     }
 
@@ -40,6 +47,16 @@ impl Chatter {
         acknowledged: &mut Acknowledged,
     ) -> anyhow::Result<()> {
         let mut rng = StdRng::seed_from_u64(seed);
+        if self.closing.is_none() && self.conversations.len() > KEEP_OPEN {
+            self.closing = Some(self.conversations.remove(1));
+        }
+        if let (Some(closing), Some(closer)) = (self.closing, group.first())
+            && close(closer, closing, stats)
+                .await
+                .with_context(|| format!("round {round}: closing a conversation"))?
+        {
+            self.closing = None;
+        }
         let plans: Vec<(usize, Option<Uuid>, bool)> = (0..group.len())
             .map(|k| {
                 let posts = rng.random_bool(POSTING);
@@ -89,6 +106,19 @@ async fn open(group: &[Member], member: &Member, stats: &Stats) -> anyhow::Resul
         .raw(Service::Im, Method::POST, "/v1/conversations", Some(&body))
         .await;
     Ok(created::<Conversation>(outcome, stats)?.map(|c| c.id))
+}
+
+/// Closes `conversation`: whether it is closed (`false` when the store refused it).
+async fn close(member: &Member, conversation: Uuid, stats: &Stats) -> anyhow::Result<bool> {
+    let path = format!("/v1/conversations/{conversation}/close");
+    let outcome = member
+        .primary
+        .raw(Service::Im, Method::POST, &path, None)
+        .await;
+    match stats.outages.im_reply(outcome)? {
+        Some(reply) => reply.success().map(|_| true),
+        None => Ok(false),
+    }
 }
 
 /// Posts `text`: the message on a 201, `None` when the store refused it.

@@ -121,9 +121,15 @@ pub(super) struct Struck {
 impl Fault {
     /// Both services wait for a replica to hold each write before acknowledging it.
     pub(super) fn options(self, options: WorldOptions) -> WorldOptions {
-        options
+        let options = options
             .game_var("REDIS_MIN_REPLICAS_ACKED", REPLICAS_ACKED)
-            .im_var("REDIS_MIN_REPLICAS_ACKED", REPLICAS_ACKED)
+            .im_var("REDIS_MIN_REPLICAS_ACKED", REPLICAS_ACKED);
+        match self {
+            // A soak's conversations outgrow the 500 messages kept by default: every
+            // acknowledged one must still be there to be checked.
+            Fault::Chaos => options.im_var("IM_MESSAGES_KEPT", 1_000_000),
+            Fault::ClusterMaster | Fault::SentinelPrimary => options,
+        }
     }
 
     /// Once a third of the storm's `groups` are done: the replica frozen and cut off until it

@@ -99,9 +99,10 @@ impl Outages {
     /// Whether `error` (a request that got no answer) is one to treat as a refusal: the service
     /// was killed, or is starting again. Counts it.
     fn unanswered(&self, error: &anyhow::Error) -> bool {
-        let no_answer = error
-            .downcast_ref::<reqwest::Error>()
-            .is_some_and(|err| err.is_connect() || err.is_request() || err.is_body());
+        // A request that timed out got no answer from a service that is there: not a crash.
+        let no_answer = error.downcast_ref::<reqwest::Error>().is_some_and(|err| {
+            !err.is_timeout() && (err.is_connect() || err.is_request() || err.is_body())
+        });
         let tolerated = self.crashes_tolerated && no_answer;
         if tolerated {
             self.unanswered.fetch_add(1, Ordering::Relaxed);
@@ -134,6 +135,7 @@ impl Outages {
         match outcome {
             Ok(reply) => Ok((!self.im_refused(&reply)?).then_some(reply)),
             Err(err) if self.unanswered(&err) => {
+                self.ensure_recovering_from(&format!("no answer: {err:#}"), Instant::now())?;
                 self.im_refused.fetch_add(1, Ordering::Relaxed);
                 Ok(None)
             }

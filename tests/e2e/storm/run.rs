@@ -114,8 +114,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
     ));
     let (struck, chaos) = match (config.fault, until) {
         (Some(Fault::Chaos), Some(until)) => {
-            let chaos = soak::unleash(&mut world, &other, &stats, until, config.seed).await?;
-            (None, Some(chaos))
+            match soak::unleash(&mut world, &other, &stats, until, config.seed).await {
+                Ok(chaos) => (None, Some(chaos)),
+                Err(err) => {
+                    playing.abort();
+                    return Err(err);
+                }
+            }
         }
         (Some(fault), _) => (Some(fault.strike(&mut world, &stats, total).await?), None),
         (None, _) => (None, None),
