@@ -2,14 +2,18 @@
 # One benchmark run: starts a private redis-server (for --store redis), both
 # services (release build) on free ports, runs loadgen against them, stops all.
 #
-#   scripts/bench.sh [--store memory|redis] [--replicas N] [--acks N] [loadgen options...]
+#   scripts/bench.sh [--store memory|redis|cluster] [--replicas N] [--acks N] [loadgen options...]
 #   scripts/bench.sh --store redis --concurrency 32 --duration 10 --json out.json
 #   scripts/bench.sh --store redis --replicas 1 --acks 1 --concurrency 64
+#   scripts/bench.sh --store cluster --replicas 1 --acks 1 --concurrency 64
 #   scripts/bench.sh --store memory --streams-only 18000 --concurrency 64
 #
 # BENCH_PERF=SECS records `perf record -g` of the game service for SECS
 # seconds after the warm-up (perf.data in the current directory).
-# --replicas N starts N replicas of the redis-server; --acks N sets both services'
+# --store cluster starts a local Redis Cluster of 3 masters (Redis's commands, CPU
+# and memory are summed over them).
+# --replicas N starts N replicas of the redis-server (of each master, for a cluster);
+# --acks N sets both services'
 # REDIS_MIN_REPLICAS_ACKED (every write waits for N replicas: the cost of
 # "acknowledged means replicated").
 # BENCH_REDIS_STATS=1 prints Redis's calls per command at the end.
@@ -57,6 +61,22 @@ cleanup() {
 trap cleanup EXIT
 
 LOADGEN_REDIS=()
+CPU_PIDS=()
+if (( ACKS > REPLICAS )); then
+    echo "--acks $ACKS needs at least as many --replicas (every write would answer 503)" >&2
+    exit 2
+fi
+# Until master $1's replicas acknowledge its writes (WAIT), as the services will require.
+wait_for_acks() {
+    (( ACKS > 0 )) || return 0
+    local acked
+    for _ in $(seq 200); do
+        acked=$(redis-cli -p "$1" wait "$ACKS" 100 2>/dev/null || true)
+        if [[ $acked =~ ^[0-9]+$ ]] && (( acked >= ACKS )); then return 0; fi
+    done
+    echo "port $1: its replicas never acknowledged (WAIT $ACKS)" >&2
+    exit 1
+}
 case "$STORE" in
     memory) unset REDIS_URL ;;
     redis)
@@ -65,6 +85,7 @@ case "$STORE" in
         redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --repl-diskless-sync-delay 0 \
             --dir "$REDIS_DIR" --logfile "$REDIS_DIR/redis.log" &
         PIDS+=($!)
+        CPU_PIDS+=(--cpu-pid "redis=$!")
         for _ in $(seq 100); do
             redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
             sleep 0.05
@@ -77,25 +98,85 @@ case "$STORE" in
                 --repl-diskless-sync-delay 0 --replicaof 127.0.0.1 "$REDIS_PORT" \
                 --dir "$REDIS_DIR/replica-$i" --logfile "$REDIS_DIR/replica-$i/redis.log" &
             PIDS+=($!)
+            CPU_PIDS+=(--cpu-pid "redis-replicas=$!")
             for _ in $(seq 200); do
                 redis-cli -p "$port" info replication 2>/dev/null \
                     | grep -q 'master_link_status:up' && break
                 sleep 0.05
             done
         done
+        wait_for_acks "$REDIS_PORT"
         export REDIS_MIN_REPLICAS_ACKED="$ACKS"
         LOADGEN_REDIS=(--redis-url "$REDIS_URL")
         # Replicas on Redis share one join-token signing key.
         openssl genpkey -algorithm ed25519 -out "$REDIS_DIR/join-token.pem"
         export JOIN_TOKEN_KEY_FILE="$REDIS_DIR/join-token.pem"
         ;;
-    *) echo "--store memory|redis" >&2; exit 2 ;;
+    cluster)
+        REDIS_DIR=$(mktemp -d)
+        NODES=()
+        MASTER_URLS=()
+        declare -A NODE_PID
+        for i in $(seq $((3 * (REPLICAS + 1)))); do
+            port=$(free_port)
+            # A node's cluster bus is its port + 10000: keep both free.
+            while (( port > 55000 )); do port=$(free_port); done
+            mkdir -p "$REDIS_DIR/$port"
+            redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no \
+                --repl-diskless-sync-delay 0 --cluster-enabled yes \
+                --cluster-config-file nodes.conf --cluster-node-timeout 1500 \
+                --cluster-replica-validity-factor 0 \
+                --dir "$REDIS_DIR/$port" --logfile "$REDIS_DIR/$port/redis.log" &
+            PIDS+=($!)
+            NODE_PID[$port]=$!
+            for _ in $(seq 100); do
+                redis-cli -p "$port" ping >/dev/null 2>&1 && break
+                sleep 0.05
+            done
+            NODES+=("127.0.0.1:$port")
+        done
+        if ! redis-cli --cluster create "${NODES[@]}" --cluster-replicas "$REPLICAS" \
+            --cluster-yes >"$REDIS_DIR/create.log" 2>&1; then
+            cat "$REDIS_DIR/create.log" >&2
+            exit 1
+        fi
+        for node in "${NODES[@]}"; do
+            port=${node##*:}
+            ok=""
+            for _ in $(seq 200); do
+                if redis-cli -p "$port" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+                    ok=1
+                    break
+                fi
+                sleep 0.05
+            done
+            [[ -n "$ok" ]] || { echo "node $node: cluster_state never ok" >&2; exit 1; }
+            if redis-cli -p "$port" info replication | grep -q 'role:master'; then
+                MASTER_URLS+=("redis://$node")
+                CPU_PIDS+=(--cpu-pid "redis=${NODE_PID[$port]}")
+                wait_for_acks "$port"
+            else
+                CPU_PIDS+=(--cpu-pid "redis-replicas=${NODE_PID[$port]}")
+            fi
+        done
+        if [[ ${#MASTER_URLS[@]} -ne 3 ]]; then
+            echo "the cluster has ${#MASTER_URLS[@]} masters, not 3" >&2
+            exit 1
+        fi
+        export REDIS_URL="redis+cluster://$(IFS=,; echo "${NODES[*]}")"
+        export REDIS_MIN_REPLICAS_ACKED="$ACKS"
+        LOADGEN_REDIS=(--redis-url "$(IFS=,; echo "${MASTER_URLS[*]}")")
+        openssl genpkey -algorithm ed25519 -out "$REDIS_DIR/join-token.pem"
+        export JOIN_TOKEN_KEY_FILE="$REDIS_DIR/join-token.pem"
+        ;;
+    *) echo "--store memory|redis|cluster" >&2; exit 2 ;;
 esac
 
 IM_PORT=$(free_port)
 GAME_PORT=$(free_port)
 BIND_ADDR="127.0.0.1:$IM_PORT" "$BIN_DIR/im-service" &
-PIDS+=($!)
+IM_PID=$!
+PIDS+=("$IM_PID")
 BIND_ADDR="127.0.0.1:$GAME_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "$BIN_DIR/game-service" &
 GAME_PID=$!
 PIDS+=("$GAME_PID")
@@ -115,7 +196,8 @@ fi
 echo "==> store=$STORE replicas=$REPLICAS acks=$ACKS load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
 "$BIN_DIR/loadgen" --game-url "http://127.0.0.1:$GAME_PORT" \
     --im-url "http://127.0.0.1:$IM_PORT" --jwt-secret "$JWT_SECRET" \
-    --game-pid "$GAME_PID" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"
+    --game-pid "$GAME_PID" --cpu-pid "game=$GAME_PID" --cpu-pid "im=$IM_PID" \
+    "${CPU_PIDS[@]}" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"
 if [[ -n "${PERF_PID:-}" ]]; then wait "$PERF_PID" || true; fi
 if [[ -n "${BENCH_REDIS_STATS:-}" && "$STORE" == redis ]]; then
     # Calls per command over the whole run (warm-up and bounds included).

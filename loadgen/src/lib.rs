@@ -21,6 +21,7 @@ pub mod failure;
 pub mod options;
 pub mod pairing;
 pub mod pairings;
+pub mod process_cpu;
 pub mod report;
 pub mod sse;
 pub mod stats;

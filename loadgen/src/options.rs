@@ -21,11 +21,15 @@ measures GET /healthz (and Redis PING) with the same client and concurrency.
   --duration SECS       measured time                                 [10]
   --warmup SECS         unmeasured time before it                     [2]
   --baseline SECS       time for each bound (healthz, Redis PING)     [3]
-  --redis-url URL       also measure Redis PING round trips
+  --redis-url URL[,URL…] also measure Redis PING round trips (to the first) and
+                        Redis's commands, CPU and memory per pairing (summed over
+                        all: a cluster's masters)
   --timeout SECS        limit of one request or one awaited event     [10]
   --json FILE           write the report as JSON to FILE (- = stdout)
   --streams-only K      connection scale: hold K event streams, then one event each
   --game-pid PID        game-service process, for its RSS (streams mode)
+  --cpu-pid NAME=PID    report this process's CPU ms per pairing (repeatable; one
+                        NAME for several processes sums them)
   --source-addrs N      streams mode: spread sockets over 127.0.0.1..N [8]
   --http 1|2            HTTP/1.1, or HTTP/2 cleartext (prior knowledge): every
                         request and stream multiplexed on one connection per
@@ -51,6 +55,8 @@ pub struct Options {
     /// Connection-scale mode: hold this many streams instead of playing pairings.
     pub streams_only: Option<usize>,
     pub game_pid: Option<u32>,
+    /// Processes whose CPU time per pairing is reported (`--cpu-pid NAME=PID`, repeatable).
+    pub cpu_pids: Vec<(String, u32)>,
     /// Loopback source addresses: each gives its own ~28k ephemeral ports.
     pub source_addrs: u8,
     /// HTTP/2 cleartext (h2c, prior knowledge) instead of HTTP/1.1.
@@ -58,6 +64,15 @@ pub struct Options {
 }
 
 impl Options {
+    /// The Redis nodes `--redis-url` names (none without it).
+    pub fn redis_urls(&self) -> impl Iterator<Item = &str> {
+        self.redis_url
+            .iter()
+            .flat_map(|urls| urls.split(','))
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+    }
+
     /// The defaults, with the secret given (the library entry point and tests start here).
     pub fn new(game_url: &str, im_url: &str, jwt_secret: &str) -> Self {
         Self {
@@ -75,6 +90,7 @@ impl Options {
             json: None,
             streams_only: None,
             game_pid: None,
+            cpu_pids: Vec::new(),
             source_addrs: 8,
             http2: false,
         }
@@ -107,6 +123,9 @@ impl Options {
                 "--json" => options.json = Some(PathBuf::from(value)),
                 "--streams-only" => options.streams_only = Some(number(flag, value)?),
                 "--game-pid" => options.game_pid = Some(number(flag, value)?),
+                "--cpu-pid" => options
+                    .cpu_pids
+                    .push(crate::process_cpu::parse_named_pid(value)?),
                 "--source-addrs" => options.source_addrs = number(flag, value)?,
                 "--http" => {
                     options.http2 = match value.as_str() {

@@ -1,6 +1,7 @@
 //! The pairings run: warm-up, the measured phase at fixed concurrency, then the bound.
 
 use std::{
+    collections::BTreeMap,
     sync::{
         Arc, Mutex, PoisonError,
         atomic::{AtomicU64, Ordering},
@@ -8,6 +9,7 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
+use anyhow::Context;
 use serde::Serialize;
 
 use crate::{
@@ -15,6 +17,7 @@ use crate::{
     baseline::{self, RoundTrips},
     options::Options,
     pairing,
+    process_cpu::CpuSnapshot,
     stats::{Errors, Latency, LatencySummary},
     store_cost::{Snapshot, StoreCost},
 };
@@ -49,6 +52,8 @@ pub struct PairingReport {
     pub bound: Bound,
     /// Store work per completed pairing in the measured phase.
     pub store_cost: StoreCost,
+    /// CPU milliseconds per completed pairing in the measured phase, by `--cpu-pid` name.
+    pub cpu_ms_per_pairing: BTreeMap<String, f64>,
     /// `(pairings/s × HTTP requests per pairing) ÷ healthz requests/s`: the share of the
     /// server's bare request rate that the flow achieves.
     pub efficiency: Option<f64>,
@@ -137,21 +142,24 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
     let run_id = run_id();
     let next = Arc::new(AtomicU64::new(0));
 
-    let redis = match &options.redis_url {
-        Some(url) => Some(redis::Client::open(url.as_str())?),
-        None => None,
-    };
+    let redis = options
+        .redis_urls()
+        .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let warmup = phase(&api, &run_id, &next, options.concurrency, options.warmup).await;
-    let before = Snapshot::take(&api, redis.as_ref()).await;
+    let before = Snapshot::take(&api, &redis).await;
+    let cpu_before = CpuSnapshot::take(&options.cpu_pids);
     let start = Instant::now();
     let tally = phase(&api, &run_id, &next, options.concurrency, options.duration).await;
     let elapsed = start.elapsed().as_secs_f64();
-    let store_cost = Snapshot::take(&api, redis.as_ref())
+    let cpu_ms_per_pairing =
+        CpuSnapshot::take(&options.cpu_pids).per_pairing(&cpu_before, tally.completed);
+    let store_cost = Snapshot::take(&api, &redis)
         .await
         .per_pairing(&before, tally.completed);
 
     let healthz = baseline::healthz(&api, options.concurrency, options.baseline).await;
-    let redis_ping = match &options.redis_url {
+    let redis_ping = match options.redis_urls().next() {
         Some(url) => Some(
             baseline::redis_ping(url, options.concurrency, options.baseline, options.timeout)
                 .await?,
@@ -198,6 +206,7 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
             redis_ping,
         },
         store_cost,
+        cpu_ms_per_pairing,
         efficiency,
     })
 }

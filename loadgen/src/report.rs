@@ -54,13 +54,24 @@ pub fn pairings_summary(report: &PairingReport) -> String {
         let show = |value: Option<f64>| value.map_or("-".to_owned(), |v| format!("{v:.1}"));
         let _ = writeln!(
             out,
-            "per pairing: Redis round trips game {} + IM {}; Redis commands {}, Redis CPU {} ms",
+            "per pairing: Redis round trips game {} + IM {}; Redis commands {}, Redis CPU {} ms, \
+             Redis memory {} bytes",
             show(cost.game_round_trips),
             show(cost.im_round_trips),
             show(cost.redis_commands),
             cost.redis_cpu_ms
                 .map_or("-".to_owned(), |v| format!("{v:.3}")),
+            cost.redis_memory_bytes
+                .map_or("-".to_owned(), |v| format!("{v:.0}")),
         );
+    }
+    if !report.cpu_ms_per_pairing.is_empty() {
+        let each: Vec<String> = report
+            .cpu_ms_per_pairing
+            .iter()
+            .map(|(name, ms)| format!("{name} {ms:.3} ms"))
+            .collect();
+        let _ = writeln!(out, "CPU per pairing: {}", each.join(", "));
     }
     if let Some(efficiency) = report.efficiency {
         let _ = writeln!(

@@ -1,6 +1,7 @@
 //! What the store work of a run cost: the services' Redis round trips (their
-//! `redis_round_trips_total` metric) and Redis's own command count and CPU,
-//! read before and after the measured phase and divided by the pairings.
+//! `redis_round_trips_total` metric) and Redis's own command count, CPU and
+//! memory (summed over every node named, for a cluster), read before and after
+//! the measured phase and divided by the pairings.
 
 use anyhow::Context;
 use serde::Serialize;
@@ -14,6 +15,7 @@ pub struct Snapshot {
     im_round_trips: Option<f64>,
     redis_commands: Option<f64>,
     redis_cpu_secs: Option<f64>,
+    redis_memory_bytes: Option<f64>,
 }
 
 /// Per completed pairing, over the measured phase.
@@ -27,29 +29,36 @@ pub struct StoreCost {
     pub redis_commands: Option<f64>,
     /// Redis CPU time (user + system), milliseconds.
     pub redis_cpu_ms: Option<f64>,
+    /// Growth of Redis's `used_memory`, bytes: what a pairing (two players, their
+    /// prompts, session and events, kept until they expire) leaves in Redis.
+    pub redis_memory_bytes: Option<f64>,
 }
 
 impl Snapshot {
-    pub async fn take(api: &Api, redis: Option<&redis::Client>) -> Self {
+    pub async fn take(api: &Api, redis: &[redis::Client]) -> Self {
         let (game_round_trips, im_round_trips) = tokio::join!(
             api.metric("game", "redis_round_trips_total"),
             api.metric("im", "redis_round_trips_total"),
         );
-        let (redis_commands, redis_cpu_secs) = match redis {
-            Some(client) => match redis_info(client).await {
-                Ok((commands, cpu)) => (Some(commands), Some(cpu)),
+        let mut totals = (!redis.is_empty()).then_some((0.0, 0.0, 0.0));
+        for client in redis {
+            match redis_info(client).await {
+                Ok((commands, cpu, memory)) => {
+                    totals = totals.map(|(c, u, m)| (c + commands, u + cpu, m + memory));
+                }
                 Err(err) => {
                     eprintln!("loadgen: reading Redis INFO: {err:#}");
-                    (None, None)
+                    totals = None;
+                    break;
                 }
-            },
-            None => (None, None),
-        };
+            }
+        }
         Self {
             game_round_trips,
             im_round_trips,
-            redis_commands,
-            redis_cpu_secs,
+            redis_commands: totals.map(|t| t.0),
+            redis_cpu_secs: totals.map(|t| t.1),
+            redis_memory_bytes: totals.map(|t| t.2),
         }
     }
 
@@ -66,12 +75,13 @@ impl Snapshot {
             im_round_trips: per(self.im_round_trips, before.im_round_trips, 1.0),
             redis_commands: per(self.redis_commands, before.redis_commands, 1.0),
             redis_cpu_ms: per(self.redis_cpu_secs, before.redis_cpu_secs, 1000.0),
+            redis_memory_bytes: per(self.redis_memory_bytes, before.redis_memory_bytes, 1.0),
         }
     }
 }
 
-/// `total_commands_processed` and `used_cpu_sys + used_cpu_user` from `INFO`.
-async fn redis_info(client: &redis::Client) -> anyhow::Result<(f64, f64)> {
+/// `total_commands_processed`, `used_cpu_sys + used_cpu_user` and `used_memory` from `INFO`.
+async fn redis_info(client: &redis::Client) -> anyhow::Result<(f64, f64, f64)> {
     let mut connection = client
         .get_multiplexed_async_connection()
         .await
@@ -79,6 +89,7 @@ async fn redis_info(client: &redis::Client) -> anyhow::Result<(f64, f64)> {
     let info: String = redis::cmd("INFO")
         .arg("stats")
         .arg("cpu")
+        .arg("memory")
         .query_async(&mut connection)
         .await
         .context("INFO")?;
@@ -93,6 +104,7 @@ async fn redis_info(client: &redis::Client) -> anyhow::Result<(f64, f64)> {
     Ok((
         field("total_commands_processed")?,
         field("used_cpu_sys")? + field("used_cpu_user")?,
+        field("used_memory")?,
     ))
 }
 
@@ -123,18 +135,21 @@ mod tests {
             im_round_trips: None,
             redis_commands: Some(10.0),
             redis_cpu_secs: Some(1.0),
+            redis_memory_bytes: Some(1000.0),
         };
         let after = Snapshot {
             game_round_trips: Some(300.0),
             im_round_trips: Some(5.0),
             redis_commands: Some(50.0),
             redis_cpu_secs: Some(1.5),
+            redis_memory_bytes: Some(3000.0),
         };
         let cost = after.per_pairing(&before, 10);
         assert_eq!(cost.game_round_trips, Some(20.0));
         assert_eq!(cost.im_round_trips, None);
         assert_eq!(cost.redis_commands, Some(4.0));
         assert_eq!(cost.redis_cpu_ms, Some(50.0));
+        assert_eq!(cost.redis_memory_bytes, Some(200.0));
         assert_eq!(after.per_pairing(&before, 0).game_round_trips, None);
     }
 }
