@@ -4,6 +4,7 @@
 //! The end-to-end suites themselves live under `tests/e2e`.
 
 pub mod cluster;
+pub mod failing;
 pub mod flaky;
 pub mod replicated;
 pub mod sentinel;

@@ -16,7 +16,7 @@ use std::{
 };
 
 use anyhow::{Context, bail, ensure};
-use e2e::replicated::Role;
+use e2e::{failing::Failing, replicated::Role};
 use uuid::Uuid;
 
 use super::{
@@ -185,38 +185,40 @@ impl Fault {
                 let cluster = world.replicated_cluster()?;
                 let node = cluster.master_of_slot(0)?;
                 let replica = cluster.replica_of(node)?;
-                cluster.pause(replica)?;
-                cluster.cut_replicas(node)?;
-                let lag = lag_behind(|| cluster.repl_offset(node));
-                struck.killed_at = Instant::now();
-                cluster.kill(node)?;
-                cluster.resume(replica)?;
-                (struck.node, (struck.lag_bytes, struck.lagged)) = (node, lag?);
-                cluster.wait_for_failover(node, FAILOVER_LIMIT)?;
-                struck.failed_over = struck.killed_at.elapsed();
-                cluster.restart(node)?;
-                cluster.wait_for_role(node, Role::Replica, REJOIN_LIMIT)?;
+                kill_ahead_of(cluster, node, replica, &mut struck)?;
             }
             Fault::SentinelPrimary => {
                 let group = world.sentinel()?;
                 let (node, replica) = (group.primary()?, group.replica()?);
-                group.pause(replica)?;
-                group.cut_replicas(node)?;
-                let lag = lag_behind(|| group.repl_offset(node));
-                struck.killed_at = Instant::now();
-                group.kill(node)?;
-                group.resume(replica)?;
-                (struck.node, (struck.lag_bytes, struck.lagged)) = (node, lag?);
-                group.wait_for_failover(node, FAILOVER_LIMIT)?;
-                struck.failed_over = struck.killed_at.elapsed();
-                group.restart(node)?;
-                group.wait_for_role(node, Role::Replica, REJOIN_LIMIT)?;
+                kill_ahead_of(group, node, replica, &mut struck)?;
             }
             Fault::Chaos => bail!("the soak's faults are struck by `soak::unleash`"),
         }
         struck.rejoined = struck.killed_at.elapsed();
         Ok(struck)
     }
+}
+
+/// Master `node` SIGKILLed while ahead of its `replica` (frozen and cut off until it lags,
+/// resumed once its master is dead); then the failover, the old master restarted, and until
+/// it is a replica again. Notes each moment in `struck`.
+fn kill_ahead_of(
+    store: &mut impl Failing,
+    node: usize,
+    replica: usize,
+    struck: &mut Struck,
+) -> anyhow::Result<()> {
+    store.pause(replica)?;
+    store.cut_replicas(node)?;
+    let lag = lag_behind(|| store.repl_offset(node));
+    struck.killed_at = Instant::now();
+    store.kill(node)?;
+    store.resume(replica)?;
+    (struck.node, (struck.lag_bytes, struck.lagged)) = (node, lag?);
+    store.wait_for_failover(node, FAILOVER_LIMIT)?;
+    struck.failed_over = struck.killed_at.elapsed();
+    store.restart(node)?;
+    store.wait_for_role(node, Role::Replica, REJOIN_LIMIT)
 }
 
 /// With the replica just cut off: polls the master's replication offset until it has written
