@@ -3,12 +3,19 @@
 use std::collections::{HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
+use service_kit::events::Relayed;
 use shared_types::{
     UserId,
-    im::{Conversation, GameAnnouncement, ImEvent},
+    im::{Conversation, GameAnnouncement, ImEvent, Message},
 };
+use tokio::sync::broadcast;
+use uuid::Uuid;
 
-use super::{MemoryStore, keyed::Replay, state::StoredConversation};
+use super::{
+    MemoryStore,
+    keyed::Replay,
+    state::{State, StoredConversation},
+};
 use crate::{
     domain::{ConversationRecord, IdempotencyKey, idempotency},
     store::{AppendOutcome, CreateOutcome, StoreError},
@@ -91,19 +98,12 @@ impl MemoryStore {
         let fingerprint = idempotency::message_fingerprint(text, None)?;
         let mut guard = self.state();
         let state = &mut *guard;
+        if let Some(answer) = state.before_append(conversation_id, sender, key, &fingerprint) {
+            return Ok(answer);
+        }
         let Some(stored) = state.conversations.get_mut(&conversation_id) else {
             return Ok(AppendOutcome::Missing);
         };
-        if let Some(key) = key {
-            match state
-                .keyed
-                .message(conversation_id, sender, key, &fingerprint)
-            {
-                Replay::New => {}
-                Replay::Same(first) => return Ok(AppendOutcome::Appended(first)),
-                Replay::Reused => return Ok(AppendOutcome::KeyReused),
-            }
-        }
         if stored.record.conversation.closed {
             return Ok(AppendOutcome::Closed);
         }
@@ -150,14 +150,7 @@ impl MemoryStore {
                     .insert(sender.clone());
             }
         }
-        if let Some(key) = key {
-            state
-                .keyed
-                .record_message(sender, key, fingerprint, message.clone());
-        }
-        let event = ImEvent::Message(message.clone());
-        state.notify(&self.feed, record.visible_participants(), &event);
-        Ok(AppendOutcome::Appended(message))
+        Ok(state.appended(&self.feed, &record, sender, key, fingerprint, message))
     }
 
     /// [`crate::store::Store::announce_keyed`].
@@ -174,19 +167,12 @@ impl MemoryStore {
         let fingerprint = idempotency::message_fingerprint(text, Some(game))?;
         let mut guard = self.state();
         let state = &mut *guard;
+        if let Some(answer) = state.before_append(conversation_id, sender, key, &fingerprint) {
+            return Ok(answer);
+        }
         let Some(stored) = state.conversations.get_mut(&conversation_id) else {
             return Ok(AppendOutcome::Missing);
         };
-        if let Some(key) = key {
-            match state
-                .keyed
-                .message(conversation_id, sender, key, &fingerprint)
-            {
-                Replay::New => {}
-                Replay::Same(first) => return Ok(AppendOutcome::Appended(first)),
-                Replay::Reused => return Ok(AppendOutcome::KeyReused),
-            }
-        }
         // Announced before (a retry): the first answer again, and nobody hears of it twice.
         if let Some(first) = stored.announced(sender, text, game, at) {
             return Ok(AppendOutcome::Appended(first));
@@ -196,13 +182,49 @@ impl MemoryStore {
         }
         let message = stored.push(sender, text, Some(game), at, self.limits.messages_kept);
         let record = stored.record.clone();
+        Ok(state.appended(&self.feed, &record, sender, key, fingerprint, message))
+    }
+}
+
+impl State {
+    /// What an append answers before anything else: `Missing` for a conversation that is not
+    /// there, a keyed retry's first answer (or `KeyReused`); `None`: go on.
+    fn before_append(
+        &self,
+        conversation_id: Uuid,
+        sender: &UserId,
+        key: Option<&IdempotencyKey>,
+        fingerprint: &str,
+    ) -> Option<AppendOutcome> {
+        if !self.conversations.contains_key(&conversation_id) {
+            return Some(AppendOutcome::Missing);
+        }
+        match self
+            .keyed
+            .message(conversation_id, sender, key?, fingerprint)
+        {
+            Replay::New => None,
+            Replay::Same(first) => Some(AppendOutcome::Appended(first)),
+            Replay::Reused => Some(AppendOutcome::KeyReused),
+        }
+    }
+
+    /// An appended `message`: its key's answer recorded, its readers told.
+    fn appended(
+        &mut self,
+        feed: &broadcast::Sender<Relayed<ImEvent>>,
+        record: &ConversationRecord,
+        sender: &UserId,
+        key: Option<&IdempotencyKey>,
+        fingerprint: String,
+        message: Message,
+    ) -> AppendOutcome {
         if let Some(key) = key {
-            state
-                .keyed
+            self.keyed
                 .record_message(sender, key, fingerprint, message.clone());
         }
         let event = ImEvent::Message(message.clone());
-        state.notify(&self.feed, record.visible_participants(), &event);
-        Ok(AppendOutcome::Appended(message))
+        self.notify(feed, record.visible_participants(), &event);
+        AppendOutcome::Appended(message)
     }
 }
