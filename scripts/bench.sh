@@ -17,6 +17,8 @@
 # REDIS_MIN_REPLICAS_ACKED (every write waits for N replicas: the cost of
 # "acknowledged means replicated").
 # BENCH_REDIS_STATS=1 prints Redis's calls per command at the end.
+# BENCH_REDIS_MEMORY=1 prints Redis's memory by kind of key at the end
+# (scripts/redis_memory.py; --store redis).
 # BENCH_BUILD=0 skips the build; BENCH_PROFILE=profiling uses the `profiling`
 # cargo profile (release with line tables, for perf) instead of `release`.
 set -euo pipefail
@@ -199,6 +201,9 @@ echo "==> store=$STORE replicas=$REPLICAS acks=$ACKS load=$(cut -d' ' -f1-3 /pro
     --game-pid "$GAME_PID" --cpu-pid "game=$GAME_PID" --cpu-pid "im=$IM_PID" \
     "${CPU_PIDS[@]}" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"
 if [[ -n "${PERF_PID:-}" ]]; then wait "$PERF_PID" || true; fi
+if [[ -n "${BENCH_REDIS_MEMORY:-}" && "$STORE" == redis ]]; then
+    python3 scripts/redis_memory.py "$REDIS_PORT" >&2
+fi
 if [[ -n "${BENCH_REDIS_STATS:-}" && "$STORE" == redis ]]; then
     # Calls per command over the whole run (warm-up and bounds included).
     redis-cli -p "$REDIS_PORT" info commandstats | grep -o '^cmdstat_[a-z]*:calls=[0-9]*' >&2
