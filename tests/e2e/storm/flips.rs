@@ -154,10 +154,15 @@ pub(super) fn round_presence(
     } else {
         Vec::new()
     };
-    for (k, (member, state)) in presence.iter_mut().zip(before).enumerate() {
+    // The flipper's own state names those it reaches that theirs may not show: an invitee
+    // with nothing open holds a hidden invitation to the flipper's waiting lobby, which the
+    // flip ends.
+    let flippers_state = before.get(flipper.member);
+    for (k, ((member, state), who)) in presence.iter_mut().zip(before).zip(group).enumerate() {
         let own = k == flipper.member;
+        let reached = flippers_state.is_some_and(|s| names(s, who.id()));
         member.landing = landing && own;
-        member.touched = landing && (own || names(state, id));
+        member.touched = landing && (own || names(state, id) || reached);
         member.offline = flipper.offline && own;
         member.offline_ids.clone_from(&offline_ids);
         if member.touched {
