@@ -5,8 +5,8 @@ use std::{env, fs, str::FromStr};
 use anyhow::{Context, bail};
 use jsonwebtoken::Algorithm;
 use shared_types::auth::{
-    DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_MAX_TTL_SECS, DEV_SECRET, MIN_SECRET_BYTES, Minter,
-    Verifier,
+    DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_MAX_TTL_SECS, DEFAULT_VERIFIED_CACHE_ENTRIES,
+    DEV_SECRET, MIN_SECRET_BYTES, Minter, Verifier,
 };
 
 /// `name` parsed from the environment, or `default` when unset or empty.
@@ -44,6 +44,8 @@ pub struct JwtSettings {
     pub service_public_key: Option<(Algorithm, Vec<u8>)>,
     /// `JWT_MAX_TTL_SECS`: a token whose `exp` lies further ahead is refused.
     pub max_ttl_secs: u64,
+    /// `JWT_VERIFIED_CACHE_ENTRIES`: verified tokens remembered until they expire (0: none).
+    pub verified_cache_entries: usize,
 }
 
 /// `(algorithm, PEM)` from `<file_variable>` and `<algorithm_variable>`, when the file is set.
@@ -69,12 +71,13 @@ impl JwtSettings {
             public_key: None,
             service_public_key: None,
             max_ttl_secs: DEFAULT_MAX_TTL_SECS,
+            verified_cache_entries: DEFAULT_VERIFIED_CACHE_ENTRIES,
         }
     }
 
     /// Reads `JWT_SECRET` (required), `JWT_ISSUER`, `JWT_AUDIENCE`,
     /// `JWT_PUBLIC_KEY_FILE` + `JWT_ALGORITHM`, `JWT_SERVICE_PUBLIC_KEY_FILE` +
-    /// `JWT_SERVICE_ALGORITHM`, `JWT_MAX_TTL_SECS`. `in_memory`: the service
+    /// `JWT_SERVICE_ALGORITHM`, `JWT_MAX_TTL_SECS`, `JWT_VERIFIED_CACHE_ENTRIES`. `in_memory`: the service
     /// runs on the in-memory store, the only place the development secret is
     /// accepted.
     pub fn from_env(in_memory: bool) -> anyhow::Result<Self> {
@@ -91,6 +94,10 @@ impl JwtSettings {
             public_key: pem_key("JWT_PUBLIC_KEY_FILE", "JWT_ALGORITHM")?,
             service_public_key: pem_key("JWT_SERVICE_PUBLIC_KEY_FILE", "JWT_SERVICE_ALGORITHM")?,
             max_ttl_secs,
+            verified_cache_entries: env_or(
+                "JWT_VERIFIED_CACHE_ENTRIES",
+                DEFAULT_VERIFIED_CACHE_ENTRIES,
+            )?,
         })
     }
 
@@ -108,7 +115,9 @@ impl JwtSettings {
                 .with_service_public_key(*algorithm, pem)
                 .context("loading JWT_SERVICE_PUBLIC_KEY_FILE")?;
         }
-        Ok(verifier.with_max_ttl(self.max_ttl_secs))
+        Ok(verifier
+            .with_max_ttl(self.max_ttl_secs)
+            .with_verified_cache(self.verified_cache_entries))
     }
 
     pub fn minter(&self) -> Minter {

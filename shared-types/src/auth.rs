@@ -1,10 +1,16 @@
 //! JWT claims, their verification (algorithm pinned, `exp`/`iss`/`aud` required) and minting.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+mod verified;
+
+use std::{
+    sync::Arc,
+    time::{SystemTime, UNIX_EPOCH},
+};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use self::verified::VerifiedTokens;
 use crate::UserId;
 
 pub const DEFAULT_ISSUER: &str = "game-platform";
@@ -70,6 +76,8 @@ pub const MIN_SECRET_BYTES: usize = 32;
 pub const DEV_SECRET: &str = "dev-secret-for-the-quickstart-only-never-in-production";
 /// Default `JWT_MAX_TTL_SECS`: a token valid for longer than a day is refused.
 pub const DEFAULT_MAX_TTL_SECS: u64 = 24 * 3600;
+/// Default `JWT_VERIFIED_CACHE_ENTRIES`: tokens remembered once verified (~100 bytes each).
+pub const DEFAULT_VERIFIED_CACHE_ENTRIES: usize = 100_000;
 
 fn now_secs() -> u64 {
     SystemTime::now()
@@ -108,6 +116,8 @@ pub struct Verifier {
     audience: String,
     keys: Vec<Key>,
     max_ttl_secs: u64,
+    /// Tokens verified before (shared by clones); `None`: every token is checked every time.
+    verified: Option<Arc<VerifiedTokens>>,
 }
 
 /// A PEM public key for `algorithm` (RS256/384/512 or EdDSA).
@@ -131,6 +141,7 @@ impl Verifier {
             audience: audience.to_owned(),
             keys: Vec::new(),
             max_ttl_secs: DEFAULT_MAX_TTL_SECS,
+            verified: None,
         }
         .with_key(
             DecodingKey::from_secret(secret),
@@ -155,6 +166,7 @@ impl Verifier {
             audience: audience.to_owned(),
             keys: Vec::new(),
             max_ttl_secs: DEFAULT_MAX_TTL_SECS,
+            verified: None,
         }
         .with_key(key, algorithm, Grants::Players))
     }
@@ -200,7 +212,28 @@ impl Verifier {
         self
     }
 
+    /// Remembers up to `entries` verified tokens (by their SHA-256) until each expires, so a
+    /// client's next request with the same token skips the signature check; 0 remembers none.
+    /// Only verified tokens are remembered: a refused one is checked again every time.
+    pub fn with_verified_cache(mut self, entries: usize) -> Self {
+        self.verified = (entries > 0).then(|| Arc::new(VerifiedTokens::new(entries)));
+        self
+    }
+
     pub fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let Some(verified) = &self.verified else {
+            return self.check(token);
+        };
+        if let Some(caller) = verified.get(token, now_secs()) {
+            return Ok(caller);
+        }
+        let caller = self.check(token)?;
+        verified.insert(token, &caller);
+        Ok(caller)
+    }
+
+    /// The signature, claims and grants of `token`, checked.
+    fn check(&self, token: &str) -> Result<Caller, AuthError> {
         let header = jsonwebtoken::decode_header(token)?;
         let mut refused = None;
         for key in self
@@ -277,184 +310,4 @@ impl Minter {
 
 #[cfg(test)]
 #[expect(clippy::unwrap_used, reason = "tests")]
-mod tests {
-    use super::*;
-
-    fn base64url(bytes: &[u8]) -> String {
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, bytes)
-    }
-
-    fn pair() -> (Minter, Verifier) {
-        (
-            Minter::hs256(b"s3cret", DEFAULT_ISSUER, DEFAULT_AUDIENCE),
-            Verifier::hs256(b"s3cret", DEFAULT_ISSUER, DEFAULT_AUDIENCE),
-        )
-    }
-
-    #[test]
-    fn a_minted_token_verifies_with_its_scope() {
-        let (minter, verifier) = pair();
-        let alice = UserId::parse("alice").unwrap();
-        let token = minter.mint(&alice, Scope::Service, 60).unwrap();
-        let caller = verifier.verify(&token).unwrap();
-        assert_eq!(caller.user_id, alice);
-        assert!(caller.is_service());
-    }
-
-    #[test]
-    fn wrong_secret_audience_issuer_and_alg_none_are_refused() {
-        let alice = UserId::parse("alice").unwrap();
-        let verifier = pair().1;
-        let forged = Minter::hs256(b"other", DEFAULT_ISSUER, DEFAULT_AUDIENCE);
-        let wrong_aud = Minter::hs256(b"s3cret", DEFAULT_ISSUER, "elsewhere");
-        let wrong_iss = Minter::hs256(b"s3cret", "someone", DEFAULT_AUDIENCE);
-        for minter in [forged, wrong_aud, wrong_iss] {
-            let token = minter.mint(&alice, Scope::Player, 60).unwrap();
-            assert!(verifier.verify(&token).is_err());
-        }
-        // header {"alg":"none","typ":"JWT"}, valid claims, empty signature
-        let claims = serde_json::json!({"sub":"alice","exp": now_secs()+60,"iss":"game-platform","aud":"game-platform","scope":"player"});
-        let none = format!(
-            "{}.{}.",
-            base64url(br#"{"alg":"none","typ":"JWT"}"#),
-            base64url(claims.to_string().as_bytes())
-        );
-        assert!(verifier.verify(&none).is_err());
-    }
-
-    // Test-only Ed25519 key pairs (openssl genpkey -algorithm ed25519; openssl pkey -pubout).
-    const IDP_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIIiuzWF2GeG75SvVE35e3oKZwVvgP4QKrO6lvzmuZooi\n-----END PRIVATE KEY-----\n";
-    const IDP_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAmj87bDc3wRNSD6Tx26m3Y/OBdG8ISeVIWv3Lv81vpaw=\n-----END PUBLIC KEY-----\n";
-    const SVC_PRIVATE: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIHcq5M1GB2h5dZYva/CpkKxCrj+Ti0DgmI/gZSrAOp+J\n-----END PRIVATE KEY-----\n";
-    const SVC_PUBLIC: &str = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAz/GcLxmmxI4oDSY28fYqBNYxEBsvRNGc7wfD7tNK/Ws=\n-----END PUBLIC KEY-----\n";
-
-    fn claims(scope: Scope) -> Claims {
-        Claims {
-            sub: UserId::parse("alice").unwrap(),
-            exp: now_secs() + 600,
-            iat: Some(now_secs()),
-            nbf: None,
-            iss: DEFAULT_ISSUER.into(),
-            aud: DEFAULT_AUDIENCE.into(),
-            scope,
-        }
-    }
-
-    fn eddsa(private_pem: &str, claims: &Claims) -> String {
-        let key = EncodingKey::from_ed_pem(private_pem.as_bytes()).unwrap();
-        jsonwebtoken::encode(&Header::new(Algorithm::EdDSA), claims, &key).unwrap()
-    }
-
-    fn hs(secret: &[u8], claims: &Claims) -> String {
-        jsonwebtoken::encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &EncodingKey::from_secret(secret),
-        )
-        .unwrap()
-    }
-
-    fn with_identity_provider() -> Verifier {
-        Verifier::public_key_pem(
-            Algorithm::EdDSA,
-            IDP_PUBLIC.as_bytes(),
-            DEFAULT_ISSUER,
-            DEFAULT_AUDIENCE,
-        )
-        .unwrap()
-        .with_service_secret(b"s3cret")
-        .with_service_public_key(Algorithm::EdDSA, SVC_PUBLIC.as_bytes())
-        .unwrap()
-    }
-
-    #[test]
-    fn an_identity_providers_key_vouches_for_players_never_for_services() {
-        let verifier = with_identity_provider();
-        let player = verifier.verify(&eddsa(IDP_PRIVATE, &claims(Scope::Player)));
-        assert_eq!(player.map(|c| c.scope).ok(), Some(Scope::Player));
-        let claimed = verifier.verify(&eddsa(IDP_PRIVATE, &claims(Scope::Service)));
-        assert!(
-            matches!(claimed, Err(AuthError::ScopeNotGranted(Scope::Service))),
-            "{claimed:?}"
-        );
-    }
-
-    #[test]
-    fn the_platforms_secret_and_service_key_vouch_for_services_only() {
-        let verifier = with_identity_provider();
-        for token in [
-            hs(b"s3cret", &claims(Scope::Service)),
-            eddsa(SVC_PRIVATE, &claims(Scope::Service)),
-        ] {
-            assert!(verifier.verify(&token).is_ok_and(|c| c.is_service()));
-        }
-        for token in [
-            hs(b"s3cret", &claims(Scope::Player)),
-            eddsa(SVC_PRIVATE, &claims(Scope::Player)),
-        ] {
-            assert!(matches!(
-                verifier.verify(&token),
-                Err(AuthError::ScopeNotGranted(Scope::Player))
-            ));
-        }
-        assert!(
-            verifier
-                .verify(&hs(b"other", &claims(Scope::Service)))
-                .is_err()
-        );
-    }
-
-    #[test]
-    fn a_token_not_yet_valid_or_valid_for_too_long_is_refused() {
-        let (_, verifier) = pair();
-        let mut early = claims(Scope::Player);
-        early.nbf = Some(now_secs() + 600);
-        assert!(
-            verifier.verify(&hs(b"s3cret", &early)).is_err(),
-            "nbf ahead"
-        );
-        early.nbf = Some(now_secs() - 1);
-        assert!(
-            verifier.verify(&hs(b"s3cret", &early)).is_ok(),
-            "nbf passed"
-        );
-        let mut long = claims(Scope::Player);
-        long.exp = now_secs() + DEFAULT_MAX_TTL_SECS + 3600;
-        assert!(matches!(
-            verifier.verify(&hs(b"s3cret", &long)),
-            Err(AuthError::TooLong(_))
-        ));
-        let shorter = verifier.clone().with_max_ttl(300);
-        assert!(
-            shorter
-                .verify(&hs(b"s3cret", &claims(Scope::Player)))
-                .is_err(),
-            "600 s > 300 s"
-        );
-        let caller = verifier
-            .verify(&hs(b"s3cret", &claims(Scope::Player)))
-            .unwrap();
-        assert!(caller.expires_at > now_secs());
-    }
-
-    #[test]
-    fn an_expired_token_is_refused() {
-        let (minter, verifier) = pair();
-        let mut claims = Claims {
-            sub: UserId::parse("alice").unwrap(),
-            exp: now_secs() - 3600,
-            iat: None,
-            nbf: None,
-            iss: DEFAULT_ISSUER.into(),
-            aud: DEFAULT_AUDIENCE.into(),
-            scope: Scope::Player,
-        };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &minter.key).unwrap();
-        assert!(verifier.verify(&token).is_err());
-        claims.exp = now_secs() + 3600;
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &minter.key).unwrap();
-        assert!(verifier.verify(&token).is_ok());
-    }
-}
+mod tests;
