@@ -189,9 +189,8 @@ impl Api {
         Ok(())
     }
 
-    /// An unlabelled counter from `/metrics` of `service` (`"game"` or `"im"`);
-    /// `None` when it cannot be read (the service may not use Redis).
-    pub async fn metric(&self, service: &str, name: &str) -> Option<f64> {
+    /// `/metrics` of `service` (`"game"` or `"im"`); `None` when it cannot be read.
+    pub async fn metrics_text(&self, service: &str) -> Option<String> {
         let base = if service == "im" {
             &self.im
         } else {
@@ -204,8 +203,7 @@ impl Api {
             .send()
             .await
             .ok()?;
-        let text = response.error_for_status().ok()?.text().await.ok()?;
-        crate::store_cost::metric_value(&text, name)
+        response.error_for_status().ok()?.text().await.ok()
     }
 
     async fn call<T: DeserializeOwned>(

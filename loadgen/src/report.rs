@@ -65,6 +65,18 @@ pub fn pairings_summary(report: &PairingReport) -> String {
                 .map_or("-".to_owned(), |v| format!("{v:.0}")),
         );
     }
+    for (service, routes) in [
+        ("game", &cost.game_round_trips_by_route),
+        ("IM", &cost.im_round_trips_by_route),
+    ] {
+        if !routes.is_empty() {
+            let _ = writeln!(
+                out,
+                "{service} round trips per pairing by route: {}",
+                by_route(routes)
+            );
+        }
+    }
     if !report.cpu_ms_per_pairing.is_empty() {
         let each: Vec<String> = report
             .cpu_ms_per_pairing
@@ -81,6 +93,16 @@ pub fn pairings_summary(report: &PairingReport) -> String {
         );
     }
     out
+}
+
+/// `route n, …`, the costliest first.
+fn by_route(routes: &std::collections::BTreeMap<String, f64>) -> String {
+    let mut each: Vec<(&String, &f64)> = routes.iter().collect();
+    each.sort_by(|a, b| b.1.total_cmp(a.1).then_with(|| a.0.cmp(b.0)));
+    each.iter()
+        .map(|(route, n)| format!("{route} {n:.2}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A few lines for the terminal.

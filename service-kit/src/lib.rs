@@ -10,6 +10,7 @@
 //! - [`middleware`]: request ids and access logs, per-caller rate limiting.
 //! - [`redis_conn`]: the Redis connection (standalone or cluster) both stores use.
 //! - [`redis_replication`]: writes acknowledged only once replicas hold them (`WAIT`).
+//! - [`redis_round_trips`]: the round trips to Redis counted, in all and by HTTP route.
 //! - [`redis_sentinel`]: a primary found through Redis Sentinel, followed across failovers.
 //! - [`ops`]: `/healthz`, `/readyz`, `/docs`; [`metrics`]: the Prometheus middleware and `/metrics`.
 //! - [`shutdown`]: the SIGTERM sequence (drain, end streams, finish requests);
@@ -33,6 +34,7 @@ pub mod middleware;
 pub mod ops;
 pub mod redis_conn;
 pub mod redis_replication;
+pub mod redis_round_trips;
 pub mod redis_self_healing;
 pub mod redis_sentinel;
 pub mod serve;

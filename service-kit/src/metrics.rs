@@ -54,8 +54,11 @@ pub fn middleware(
 ) -> anyhow::Result<PrometheusMetrics> {
     let registry = Registry::new();
     registry
-        .register(Box::new(crate::redis_conn::ROUND_TRIPS.clone()))
+        .register(Box::new(crate::redis_round_trips::ROUND_TRIPS.clone()))
         .map_err(|e| anyhow::anyhow!("registering the Redis round-trip counter: {e}"))?;
+    registry
+        .register(Box::new(crate::redis_round_trips::BY_ROUTE.clone()))
+        .map_err(|e| anyhow::anyhow!("registering the round trips by route: {e}"))?;
     registry
         .register(Box::new(crate::redis_replication::ACK_TIMEOUTS.clone()))
         .map_err(|e| anyhow::anyhow!("registering the replica-ack timeout counter: {e}"))?;

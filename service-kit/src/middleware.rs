@@ -1,5 +1,5 @@
-//! Request middleware: request ids with one access-log line per request, and
-//! per-caller rate limiting.
+//! Request middleware: request ids with one access-log line per request (and the Redis
+//! round trips counted by route), and per-caller rate limiting.
 
 use std::{
     net::IpAddr,
@@ -50,8 +50,16 @@ pub async fn request_context(
         method = %req.method(),
         path = %req.path(),
     );
+    // The route's pattern, not its path: one label per route whatever the ids.
+    let route = format!(
+        "{} {}",
+        req.method(),
+        req.match_pattern().as_deref().unwrap_or("unmatched")
+    );
     let started = Instant::now();
-    let mut response = next.call(req).instrument(span.clone()).await?;
+    let mut response =
+        crate::redis_round_trips::counted_as(&route, next.call(req).instrument(span.clone()))
+            .await?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

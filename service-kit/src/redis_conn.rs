@@ -7,7 +7,7 @@
 use std::{
     cell::RefCell,
     sync::{
-        Arc, LazyLock,
+        Arc,
         atomic::{AtomicU64, Ordering},
     },
     time::Duration,
@@ -27,18 +27,6 @@ use crate::{
     redis_self_healing::SelfHealing,
     redis_sentinel::{SentinelLink, SentinelTarget},
 };
-
-/// Requests this process sent to Redis (a command, a script call or a whole
-/// pipeline counts once): the `redis_round_trips_total` metric, which the
-/// benchmark divides by the work done.
-#[expect(clippy::expect_used, reason = "a constant, valid metric name")]
-pub static ROUND_TRIPS: LazyLock<prometheus::IntCounter> = LazyLock::new(|| {
-    prometheus::IntCounter::new(
-        "redis_round_trips_total",
-        "Requests sent to Redis (a pipeline or a script call counts once)",
-    )
-    .expect("valid metric")
-});
 
 /// Connecting to a node must be quick: a down Redis answers 503 fast.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -270,7 +258,7 @@ impl ConnectionLike for Link {
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        ROUND_TRIPS.inc();
+        crate::redis_round_trips::count();
         let waited = self
             .replication
             .and_then(|rep| Some((rep, rep.command_then_wait(cmd)?)));
@@ -296,7 +284,7 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        ROUND_TRIPS.inc();
+        crate::redis_round_trips::count();
         let waited = self
             .replication
             .and_then(|rep| Some((rep, rep.pipeline_then_wait(pipeline)?)));

@@ -61,3 +61,28 @@ async fn health_readiness_metrics_openapi_and_docs_answer_on_both_services() -> 
     }
     Ok(())
 }
+
+/// `redis_round_trips_by_route_total` says which route's requests sent a service's Redis
+/// round trips: a connect counts on the game's connect route and, through its partners
+/// call, on the IM service's partners route.
+#[tokio::test]
+async fn redis_round_trips_are_counted_by_the_route_that_sent_them() -> anyhow::Result<()> {
+    let world = spawn_world().await?;
+    let connect = r#"redis_round_trips_by_route_total{route="POST /v1/connect"}"#;
+    let partners = r#"redis_round_trips_by_route_total{route="GET /v1/users/{user_id}/partners"}"#;
+    let before = (
+        world.metric_of(Service::Game, connect).await?,
+        world.metric_of(Service::Im, partners).await?,
+    );
+    let alice = world.player("alice")?;
+    let bob = world.player("bob")?;
+    world.chatting(&[&alice, &bob]).await?;
+    alice.connect().await?;
+    let after = (
+        world.metric_of(Service::Game, connect).await?,
+        world.metric_of(Service::Im, partners).await?,
+    );
+    assert!(after.0 >= before.0 + 2.0, "game connect: {before:?} → {after:?}");
+    assert!(after.1 >= before.1 + 1.0, "IM partners: {before:?} → {after:?}");
+    Ok(())
+}
