@@ -19,6 +19,8 @@ measures GET /healthz (and Redis PING) with the same client and concurrency.
   --jwt-audience AUD    token audience          [$JWT_AUDIENCE or game-platform]
   --concurrency N       pairs (or requests) in flight                 [16]
   --duration SECS       measured time                                 [10]
+  --pairings N          measure exactly N pairings (attempts) instead, however
+                        long they take (instruction counts under callgrind)
   --warmup SECS         unmeasured time before it                     [2]
   --baseline SECS       time for each bound (healthz, Redis PING)     [3]
   --redis-url URL[,URL…] also measure Redis PING round trips (to the first) and
@@ -47,6 +49,8 @@ pub struct Options {
     pub jwt_audience: String,
     pub concurrency: usize,
     pub duration: Duration,
+    /// Measure this many pairings (attempts) instead of `duration`.
+    pub pairings: Option<u64>,
     pub warmup: Duration,
     pub baseline: Duration,
     pub redis_url: Option<String>,
@@ -83,6 +87,7 @@ impl Options {
             jwt_audience: env_or("JWT_AUDIENCE", DEFAULT_AUDIENCE),
             concurrency: 16,
             duration: Duration::from_secs(10),
+            pairings: None,
             warmup: Duration::from_secs(2),
             baseline: Duration::from_secs(3),
             redis_url: None,
@@ -116,6 +121,7 @@ impl Options {
                 "--jwt-audience" => options.jwt_audience = value.clone(),
                 "--concurrency" => options.concurrency = number(flag, value)?,
                 "--duration" => options.duration = seconds(flag, value)?,
+                "--pairings" => options.pairings = Some(number(flag, value)?),
                 "--warmup" => options.warmup = seconds(flag, value)?,
                 "--baseline" => options.baseline = seconds(flag, value)?,
                 "--redis-url" => options.redis_url = Some(value.clone()),
@@ -151,6 +157,9 @@ impl Options {
         }
         if self.source_addrs == 0 {
             bail!("--source-addrs must be at least 1");
+        }
+        if self.pairings == Some(0) {
+            bail!("--pairings must be at least 1");
         }
         if self.streams_only == Some(0) {
             bail!("--streams-only must be at least 1");
@@ -201,12 +210,15 @@ mod tests {
             "http://127.0.0.1:9000/",
             "--streams-only",
             "100",
+            "--pairings",
+            "40",
         ]))?
         .context("not help")?;
         assert_eq!(options.concurrency, 4);
         assert_eq!(options.duration, Duration::from_millis(2500));
         assert_eq!(options.game_url, "http://127.0.0.1:9000");
         assert_eq!(options.streams_only, Some(100));
+        assert_eq!(options.pairings, Some(40));
         Ok(())
     }
 
@@ -217,6 +229,7 @@ mod tests {
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--duration", "soon"])).is_err());
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--duration", "-1"])).is_err());
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--concurrency", "0"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--pairings", "0"])).is_err());
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--concurrency"])).is_err());
         Ok(())
     }

@@ -146,11 +146,19 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
         .redis_urls()
         .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let warmup = phase(&api, &run_id, &next, options.concurrency, options.warmup).await;
+    let warmup = phase(&api, &run_id, &next, options.concurrency, options.warmup, None).await;
     let before = Snapshot::take(&api, &redis).await;
     let cpu_before = CpuSnapshot::take(&options.cpu_pids);
     let start = Instant::now();
-    let tally = phase(&api, &run_id, &next, options.concurrency, options.duration).await;
+    let tally = phase(
+        &api,
+        &run_id,
+        &next,
+        options.concurrency,
+        options.duration,
+        options.pairings,
+    )
+    .await;
     let elapsed = start.elapsed().as_secs_f64();
     let cpu_ms_per_pairing =
         CpuSnapshot::take(&options.cpu_pids).per_pairing(&cpu_before, tally.completed);
@@ -211,25 +219,33 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
     })
 }
 
-/// `concurrency` workers starting pairings until `duration` has passed; each finishes the
-/// pairing it is in.
+/// `concurrency` workers starting pairings until `duration` has passed, or until `count`
+/// have been started (then however long they take); each finishes the pairing it is in.
 async fn phase(
     api: &Api,
     run_id: &str,
     next: &Arc<AtomicU64>,
     concurrency: usize,
     duration: Duration,
+    count: Option<u64>,
 ) -> Tally {
-    if duration.is_zero() {
+    if count.map_or(duration.is_zero(), |n| n == 0) {
         return Tally::default();
     }
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let until = Instant::now() + duration;
+    let until = count.is_none().then(|| Instant::now() + duration);
+    let started = Arc::new(AtomicU64::new(0));
     let workers = (0..concurrency).map(|_| {
         let (api, next, tally) = (api.clone(), Arc::clone(next), Arc::clone(&tally));
+        let started = Arc::clone(&started);
         let prefix = format!("lg{run_id}-");
+        let more = move || match (until, count) {
+            (Some(until), _) => Instant::now() < until,
+            (None, Some(count)) => started.fetch_add(1, Ordering::Relaxed) < count,
+            (None, None) => false,
+        };
         tokio::spawn(async move {
-            while Instant::now() < until {
+            while more() {
                 let n = next.fetch_add(1, Ordering::Relaxed);
                 let outcome =
                     pairing::play(&api, format!("{prefix}{n}a"), format!("{prefix}{n}b")).await;

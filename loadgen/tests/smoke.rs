@@ -192,6 +192,35 @@ async fn pairings_complete_without_errors_and_the_bound_is_measured() -> anyhow:
             "{what}: {cost:?}\n{summary}"
         );
     }
+    // And by the route that sent them: a connect's own, and the partners call it makes.
+    ensure!(
+        cost.game_round_trips_by_route
+            .get("POST /v1/connect")
+            .is_some_and(|n| *n >= 1.0),
+        "{cost:?}"
+    );
+    ensure!(
+        cost.im_round_trips_by_route
+            .get("GET /v1/users/{user_id}/partners")
+            .is_some_and(|n| *n >= 1.0),
+        "{cost:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_number_of_pairings_exactly_that_many_are_played() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let mut options = world.options();
+    options.concurrency = 3;
+    options.pairings = Some(7);
+    options.baseline = Duration::from_millis(100);
+
+    let report = loadgen::pairings::run(&options).await?;
+
+    let summary = loadgen::report::pairings_summary(&report);
+    ensure!(report.errors.total == 0, "{summary}\n{:#?}", report.errors);
+    ensure!(report.completed == 7, "{summary}");
     Ok(())
 }
 
