@@ -7,6 +7,7 @@
 #   scripts/bench.sh --store redis --replicas 1 --acks 1 --concurrency 64
 #   scripts/bench.sh --store cluster --replicas 1 --acks 1 --concurrency 64
 #   scripts/bench.sh --store memory --streams-only 18000 --concurrency 64
+#   BENCH_CALLGRIND=200 scripts/bench.sh --store redis --concurrency 8
 #
 # BENCH_PERF=SECS records `perf record -g` of the game service for SECS
 # seconds after the warm-up (perf.data in the current directory).
@@ -21,6 +22,12 @@
 # (scripts/redis_memory.py; --store redis).
 # BENCH_BUILD=0 skips the build; BENCH_PROFILE=profiling uses the `profiling`
 # cargo profile (release with line tables, for perf) instead of `release`.
+# BENCH_CALLGRIND=N counts instructions instead of time: both services run
+# under `valgrind --tool=callgrind`, play a warm-up of N/4 pairings, then
+# exactly N (`loadgen --pairings`), and the instructions each service ran in
+# those N (background work included) are read with `callgrind_control` and
+# divided by N: a unit that does not move with the machine's load, for
+# before/after comparisons (about 50 times slower than a timed run).
 set -euo pipefail
 
 PERF_OUT="$PWD/perf.data"
@@ -176,14 +183,20 @@ esac
 
 IM_PORT=$(free_port)
 GAME_PORT=$(free_port)
-BIND_ADDR="127.0.0.1:$IM_PORT" "$BIN_DIR/im-service" &
+WRAP=()
+STARTUP_TRIES=200
+if [[ -n "${BENCH_CALLGRIND:-}" ]]; then
+    WRAP=(valgrind --tool=callgrind --callgrind-out-file=/dev/null --log-file=/dev/null)
+    STARTUP_TRIES=1200
+fi
+BIND_ADDR="127.0.0.1:$IM_PORT" "${WRAP[@]}" "$BIN_DIR/im-service" &
 IM_PID=$!
 PIDS+=("$IM_PID")
-BIND_ADDR="127.0.0.1:$GAME_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "$BIN_DIR/game-service" &
+BIND_ADDR="127.0.0.1:$GAME_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "${WRAP[@]}" "$BIN_DIR/game-service" &
 GAME_PID=$!
 PIDS+=("$GAME_PID")
 for port in "$IM_PORT" "$GAME_PORT"; do
-    for _ in $(seq 200); do
+    for _ in $(seq "$STARTUP_TRIES"); do
         curl -fs "http://127.0.0.1:$port/healthz" >/dev/null && break
         sleep 0.05
     done
@@ -196,10 +209,29 @@ if [[ -n "${BENCH_PERF:-}" ]]; then
 fi
 
 echo "==> store=$STORE replicas=$REPLICAS acks=$ACKS load=$(cut -d' ' -f1-3 /proc/loadavg)" >&2
-"$BIN_DIR/loadgen" --game-url "http://127.0.0.1:$GAME_PORT" \
-    --im-url "http://127.0.0.1:$IM_PORT" --jwt-secret "$JWT_SECRET" \
-    --game-pid "$GAME_PID" --cpu-pid "game=$GAME_PID" --cpu-pid "im=$IM_PID" \
-    "${CPU_PIDS[@]}" "${LOADGEN_REDIS[@]}" "${ARGS[@]}"
+loadgen() {
+    "$BIN_DIR/loadgen" --game-url "http://127.0.0.1:$GAME_PORT" \
+        --im-url "http://127.0.0.1:$IM_PORT" --jwt-secret "$JWT_SECRET" \
+        --game-pid "$GAME_PID" --cpu-pid "game=$GAME_PID" --cpu-pid "im=$IM_PID" \
+        "${CPU_PIDS[@]}" "${LOADGEN_REDIS[@]}" "$@"
+}
+# The instructions callgrind counted in process $1 so far, over all its threads.
+instructions() {
+    callgrind_control -e Ir "$1" 2>/dev/null | awk '/^ *Th [0-9]+/ { gsub(",", "", $3); sum += $3 } END { print sum + 0 }'
+}
+if [[ -n "${BENCH_CALLGRIND:-}" ]]; then
+    N=$BENCH_CALLGRIND
+    QUICK=(--warmup 0 --baseline 0 --timeout 120)
+    loadgen "${QUICK[@]}" --pairings $(( N / 4 > 0 ? N / 4 : 1 )) "${ARGS[@]}" >/dev/null
+    callgrind_control -z "$GAME_PID" >/dev/null 2>&1
+    callgrind_control -z "$IM_PID" >/dev/null 2>&1
+    loadgen "${QUICK[@]}" --pairings "$N" "${ARGS[@]}"
+    GAME_IR=$(instructions "$GAME_PID")
+    IM_IR=$(instructions "$IM_PID")
+    echo "instructions per pairing ($N pairings under callgrind): game $(( GAME_IR / N )), im $(( IM_IR / N ))"
+else
+    loadgen "${ARGS[@]}"
+fi
 if [[ -n "${PERF_PID:-}" ]]; then wait "$PERF_PID" || true; fi
 if [[ -n "${BENCH_REDIS_MEMORY:-}" && "$STORE" == redis ]]; then
     python3 scripts/redis_memory.py "$REDIS_PORT" >&2
