@@ -146,7 +146,15 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
         .redis_urls()
         .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let warmup = phase(&api, &run_id, &next, options.concurrency, options.warmup, None).await;
+    let warmup = phase(
+        &api,
+        &run_id,
+        &next,
+        options.concurrency,
+        options.warmup,
+        None,
+    )
+    .await;
     let before = Snapshot::take(&api, &redis).await;
     let cpu_before = CpuSnapshot::take(&options.cpu_pids);
     let start = Instant::now();

@@ -90,7 +90,11 @@ impl Snapshot {
             after
                 .iter()
                 .filter_map(|(route, a)| {
-                    let grown = per(Some(*a), Some(before.get(route).copied().unwrap_or(0.0)), 1.0)?;
+                    let grown = per(
+                        Some(*a),
+                        Some(before.get(route).copied().unwrap_or(0.0)),
+                        1.0,
+                    )?;
                     (grown > 0.0).then(|| (route.clone(), grown))
                 })
                 .collect()

@@ -48,7 +48,9 @@ pub(crate) fn count() {
 
 /// Runs `work` with its round trips counted against `route`.
 pub async fn counted_as<F: Future>(route: &str, work: F) -> F::Output {
-    ROUTE.scope(BY_ROUTE.with_label_values(&[route]), work).await
+    ROUTE
+        .scope(BY_ROUTE.with_label_values(&[route]), work)
+        .await
 }
 
 #[cfg(test)]

@@ -82,7 +82,13 @@ async fn redis_round_trips_are_counted_by_the_route_that_sent_them() -> anyhow::
         world.metric_of(Service::Game, connect).await?,
         world.metric_of(Service::Im, partners).await?,
     );
-    assert!(after.0 >= before.0 + 2.0, "game connect: {before:?} → {after:?}");
-    assert!(after.1 >= before.1 + 1.0, "IM partners: {before:?} → {after:?}");
+    assert!(
+        after.0 >= before.0 + 2.0,
+        "game connect: {before:?} → {after:?}"
+    );
+    assert!(
+        after.1 >= before.1 + 1.0,
+        "IM partners: {before:?} → {after:?}"
+    );
     Ok(())
 }

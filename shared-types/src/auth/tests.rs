@@ -171,12 +171,10 @@ fn an_expired_token_is_refused() {
         aud: DEFAULT_AUDIENCE.into(),
         scope: Scope::Player,
     };
-    let token =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &minter.key).unwrap();
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &minter.key).unwrap();
     assert!(verifier.verify(&token).is_err());
     claims.exp = now_secs() + 3600;
-    let token =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &minter.key).unwrap();
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &minter.key).unwrap();
     assert!(verifier.verify(&token).is_ok());
 }
 

@@ -97,19 +97,30 @@ impl RedisStore {
     }
 
     /// Runs `script` once per call, each call in its own slot, all in one batch
-    /// ([`RedisStore::batch`]: one pipeline on a standalone server), by hash; returns each
-    /// call's reply, in order. A call that Redis answers `NOSCRIPT` (a node that does not hold
-    /// the script yet: first use, a restart, a failover) runs again on its own, loading it;
-    /// the calls that went through are not repeated. Any other error reply fails the batch.
+    /// ([`RedisStore::invoke_all`]); returns each call's reply, in order.
     pub(super) async fn invoke_each(
         &self,
         doing: &'static str,
         script: &Script,
         calls: &[ScriptCall],
     ) -> Result<Vec<Value>, StoreError> {
+        let calls: Vec<(&Script, &ScriptCall)> = calls.iter().map(|call| (script, call)).collect();
+        self.invoke_all(doing, &calls).await
+    }
+
+    /// Runs each call's script, each call in its own slot, all in one batch
+    /// ([`RedisStore::batch`]: one pipeline on a standalone server), by hash; returns each
+    /// call's reply, in order. A call that Redis answers `NOSCRIPT` (a node that does not hold
+    /// the script yet: first use, a restart, a failover) runs again on its own, loading it;
+    /// the calls that went through are not repeated. Any other error reply fails the batch.
+    pub(super) async fn invoke_all(
+        &self,
+        doing: &'static str,
+        calls: &[(&Script, &ScriptCall)],
+    ) -> Result<Vec<Value>, StoreError> {
         let groups: Vec<Group> = calls
             .iter()
-            .map(|(keys, args)| {
+            .map(|(script, (keys, args))| {
                 let mut call = redis::cmd("EVALSHA");
                 call.arg(script.get_hash())
                     .arg(keys.len())
@@ -120,7 +131,7 @@ impl RedisStore {
             .collect();
         let replies = self.batch_with(doing, &groups, true).await?;
         let mut answers = Vec::with_capacity(calls.len());
-        for ((keys, args), reply) in calls.iter().zip(replies) {
+        for ((script, (keys, args)), reply) in calls.iter().zip(replies) {
             let reply = reply.into_iter().next().unwrap_or(Value::Nil);
             answers.push(match reply {
                 Value::ServerError(err) if err.code() == "NOSCRIPT" => {

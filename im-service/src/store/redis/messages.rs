@@ -2,7 +2,6 @@
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
-use futures_util::future::try_join_all;
 use serde::{Deserialize, Serialize};
 use shared_types::{
     UserId,
@@ -12,6 +11,7 @@ use uuid::Uuid;
 
 use super::{
     RedisStore,
+    commands::ScriptCall,
     values::{from_millis, millis, parse_users},
 };
 use crate::{
@@ -69,15 +69,10 @@ pub(super) async fn append(
         let posters = parse_users(&posters)?;
         let others: Vec<&UserId> = posters.iter().filter(|p| *p != sender).collect();
         if !others.is_empty() {
-            let sender_side = store.add_contacts(sender, &others);
-            let their_side = try_join_all(
-                others
-                    .iter()
-                    .map(|other| store.add_contacts(other, std::slice::from_ref(&sender))),
-            );
-            let (mine, theirs) = tokio::join!(sender_side, their_side);
-            mine?;
-            theirs?;
+            let senders_side = [sender];
+            let mut each: Vec<(&UserId, &[&UserId])> = vec![(sender, &others)];
+            each.extend(others.iter().map(|other| (*other, &senders_side[..])));
+            store.add_contacts(&each).await?;
         }
     }
     let raw = if stored.is_empty() { &payload } else { &stored };
@@ -101,49 +96,43 @@ async fn reserve_and_touch(
     // Pairs already complete before this message: re-adding them is safe (they lag the
     // truth) and heals a contact update an earlier append could not finish.
     let sender_contacts: Vec<&UserId> = record.talking_with(sender).collect();
-    let touch_others = || {
-        try_join_all(
-            conversation
-                .participants
-                .iter()
-                .filter(|user| *user != sender && record.visible_to(user))
-                .map(|user| {
-                    let keys = [
-                        store.keys.user_conversations(user),
-                        store.keys.user_open(user),
-                        store.keys.user_contacts(user),
-                    ];
-                    let mut args = vec![
-                        id.to_string(),
-                        at_ms.clone(),
-                        store.retention_ms.to_string(),
-                    ];
-                    args.extend(record.talking_with(user).map(|u| u.to_string()));
-                    async move {
-                        store
-                            .invoke::<i64>(
-                                "moving a participant's conversation forward",
-                                &store.scripts.touch_participant,
-                                &keys,
-                                &args,
-                            )
-                            .await
-                    }
-                }),
-        )
-    };
+    // Each other participant who sees the conversation: it moves forward in their indexes.
+    let touches: Vec<ScriptCall> = conversation
+        .participants
+        .iter()
+        .filter(|user| *user != sender && record.visible_to(user))
+        .map(|user| {
+            let keys = vec![
+                store.keys.user_conversations(user),
+                store.keys.user_open(user),
+                store.keys.user_contacts(user),
+            ];
+            let mut args = vec![
+                id.to_string(),
+                at_ms.clone(),
+                store.retention_ms.to_string(),
+            ];
+            args.extend(record.talking_with(user).map(|u| u.to_string()));
+            (keys, args)
+        })
+        .collect();
+    let touch = &store.scripts.touch_participant;
+    let mut calls: Vec<(&redis::Script, &ScriptCall)> =
+        touches.iter().map(|call| (touch, call)).collect();
     if record.counts_for(sender) {
-        let (kept, touched) = tokio::join!(
-            store.keep_reserved(sender, id, at, &sender_contacts),
-            touch_others()
-        );
-        kept?;
-        touched?;
+        // The sender holds the slot already: keeping it and the touches go in one batch.
+        let keep = store.keep_reserved_call(sender, id, at, &sender_contacts);
+        calls.push((&store.scripts.reserve, &keep));
+        store
+            .invoke_all("moving a conversation forward", &calls)
+            .await?;
     } else {
         if !store.reserve(sender, id, at, &sender_contacts).await? {
             return Ok(false);
         }
-        touch_others().await?;
+        store
+            .invoke_all("moving a participant's conversation forward", &calls)
+            .await?;
     }
     Ok(true)
 }

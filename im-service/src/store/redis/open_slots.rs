@@ -6,7 +6,7 @@ use uuid::Uuid;
 
 use super::{
     RedisStore,
-    commands::Group,
+    commands::{Group, ScriptCall},
     values::{millis, parse, score_millis},
 };
 use crate::store::StoreError;
@@ -87,18 +87,17 @@ impl RedisStore {
             .await
     }
 
-    /// As [`RedisStore::reserve`] for a user who already holds the slot (the conversation's
-    /// creator, or someone who posted in it): moves it forward, never takes a new one.
-    pub(super) async fn keep_reserved(
+    /// The `reserve.lua` call that keeps, for a user who already holds the slot (the
+    /// conversation's creator, or someone who posted in it), the slot of `id`: it moves it
+    /// forward and adds `contacts`, never takes a new one. Sent in a batch with other calls.
+    pub(super) fn keep_reserved_call(
         &self,
         user: &UserId,
         id: Uuid,
         at: DateTime<Utc>,
         contacts: &[&UserId],
-    ) -> Result<(), StoreError> {
-        self.invoke_reserve(user, id, at, 0, &[], contacts)
-            .await
-            .map(drop)
+    ) -> ScriptCall {
+        self.reserve_call(user, id, at, 0, &[], contacts, None)
     }
 
     /// Frees the slot of conversation `id` for each of `users` (freeing again is harmless).
@@ -147,6 +146,43 @@ impl RedisStore {
         contacts: &[&UserId],
         keyed: Option<(String, &str, &str)>,
     ) -> Result<Reserved, StoreError> {
+        let (keys, args) = self.reserve_call(user, id, at, limit, stale, contacts, keyed);
+        let (status, answer): (i64, String) = self
+            .invoke(
+                "taking an open-conversation slot",
+                &self.scripts.reserve,
+                &keys,
+                &args,
+            )
+            .await?;
+        Ok(match status {
+            0 => Reserved::Limit,
+            1 => Reserved::Taken,
+            2 => Reserved::KeyUsed(answer),
+            3 => Reserved::KeyReused,
+            other => {
+                return Err(StoreError::Unexpected(anyhow::anyhow!(
+                    "reserve.lua answered status {other}"
+                )));
+            }
+        })
+    }
+
+    /// `reserve.lua`'s keys and arguments (see [`RedisStore::invoke_reserve_keyed`]).
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the script's arguments, each named"
+    )]
+    fn reserve_call(
+        &self,
+        user: &UserId,
+        id: Uuid,
+        at: DateTime<Utc>,
+        limit: usize,
+        stale: &[String],
+        contacts: &[&UserId],
+        keyed: Option<(String, &str, &str)>,
+    ) -> ScriptCall {
         let at_ms = millis(at);
         let mut keys = vec![
             self.keys.user_open(user),
@@ -174,25 +210,7 @@ impl RedisStore {
         ];
         args.extend(stale.iter().cloned());
         args.extend(contacts.iter().map(|c| c.to_string()));
-        let (status, answer): (i64, String) = self
-            .invoke(
-                "taking an open-conversation slot",
-                &self.scripts.reserve,
-                &keys,
-                &args,
-            )
-            .await?;
-        Ok(match status {
-            0 => Reserved::Limit,
-            1 => Reserved::Taken,
-            2 => Reserved::KeyUsed(answer),
-            3 => Reserved::KeyReused,
-            other => {
-                return Err(StoreError::Unexpected(anyhow::anyhow!(
-                    "reserve.lua answered status {other}"
-                )));
-            }
-        })
+        (keys, args)
     }
 
     /// The entries of `user`'s open conversations that no longer hold a slot: closed

@@ -11,6 +11,7 @@ use shared_types::{
 
 use super::{
     RedisStore, blocks,
+    commands::ScriptCall,
     values::{Reply, from_millis, parse, parse_activity, parse_presence},
 };
 use crate::{
@@ -193,24 +194,26 @@ pub(super) async fn relationship(
 }
 
 impl RedisStore {
-    /// Adds `users` to `user`'s contacts.
+    /// Adds to each user their new contacts (`(user, contacts)`), each user in their own
+    /// slot, all in one batch (one round trip on a standalone server).
     pub(super) async fn add_contacts(
         &self,
-        user: &UserId,
-        users: &[&UserId],
+        each: &[(&UserId, &[&UserId])],
     ) -> Result<(), StoreError> {
-        if users.is_empty() {
+        let calls: Vec<ScriptCall> = each
+            .iter()
+            .filter(|(_, users)| !users.is_empty())
+            .map(|(user, users)| {
+                let mut args = vec![self.retention_ms.to_string()];
+                args.extend(users.iter().map(|u| u.to_string()));
+                (vec![self.keys.user_contacts(user)], args)
+            })
+            .collect();
+        if calls.is_empty() {
             return Ok(());
         }
-        let mut args = vec![self.retention_ms.to_string()];
-        args.extend(users.iter().map(|u| u.to_string()));
-        self.invoke::<i64>(
-            "adding contacts",
-            &self.scripts.add_contacts,
-            &[self.keys.user_contacts(user)],
-            &args,
-        )
-        .await
-        .map(drop)
+        self.invoke_each("adding contacts", &self.scripts.add_contacts, &calls)
+            .await
+            .map(drop)
     }
 }
