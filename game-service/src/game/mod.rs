@@ -154,15 +154,15 @@ impl Game {
     }
 
     async fn resume_or_arrive(&self, p: &UserId, mode: &str) -> Result<PlayerState, GameError> {
-        // One unlocked read decides whether to ask the IM service straight away.
-        let record = self.store.player(p).await?.unwrap_or_default();
-        if !nothing_open(&record) {
-            let (outcome, tx) = self
-                .run(p, Scope::Record, &|engine, tx| engine.resume(tx, p))
-                .await?;
-            if outcome != Outcome::NeedsPartners {
-                return self.render(p, &tx).await;
-            }
+        // With nothing open the IM service is asked straight away, before any lock (the
+        // locked transition checks again); else what is open is resumed under the locks
+        // the same step took.
+        if let Some((outcome, tx)) = self
+            .run_if_open(p, &|engine, tx| engine.resume(tx, p))
+            .await?
+            && outcome != Outcome::NeedsPartners
+        {
+            return self.render(p, &tx).await;
         }
         // The IM call happens outside any lock: it can take up to IM_TIMEOUT_MS.
         let partners = self.im.partners(p).await;
@@ -326,10 +326,4 @@ impl Game {
             session: session.map(|s| self.view(&s, p)),
         })
     }
-}
-
-/// Nothing to resume: no prompt, no session, no invitation. Connecting then
-/// asks the IM service straight away (the locked transition checks again).
-fn nothing_open(record: &PlayerRecord) -> bool {
-    record.prompt.is_none() && record.session.is_none() && record.invitations.is_empty()
 }

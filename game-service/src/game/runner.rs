@@ -2,6 +2,7 @@
 
 use std::{
     collections::BTreeSet,
+    future::Future,
     time::{Duration, Instant},
 };
 
@@ -15,7 +16,7 @@ use crate::{
         records::SessionRef,
         tx::{Tx, TxError},
     },
-    store::{Locked, Scope, StoreError},
+    store::{IfOpen, Locked, Scope, StoreError},
 };
 
 /// How long a transition may hold its locks; commits fence on it (a commit
@@ -43,15 +44,62 @@ impl Game {
         scope: Scope,
         op: &Op<'_>,
     ) -> Result<(Outcome, Tx), GameError> {
+        self.run_holding(actor, scope, op, None).await
+    }
+
+    /// As [`Game::run`] with scope [`Scope::Record`], unless the actor's record holds
+    /// nothing open: then `None`, with nothing locked and `op` not run. The first lock step
+    /// decides ([`crate::store::Store::lock_if_open`]): no read before it.
+    pub(super) async fn run_if_open(
+        &self,
+        actor: &UserId,
+        op: &Op<'_>,
+    ) -> Result<Option<(Outcome, Tx)>, GameError> {
+        let token = Uuid::new_v4().to_string();
+        let held = self
+            .waiting_for_locks(|| async {
+                Ok(
+                    match self.store.lock_if_open(actor, &token, LOCK_LEASE).await? {
+                        Some(IfOpen::NothingOpen) => Some(None),
+                        Some(IfOpen::Locked(held)) => Some(Some(held)),
+                        None => None,
+                    },
+                )
+            })
+            .await?;
+        match held {
+            None => Ok(None),
+            Some(held) => self
+                .run_holding(actor, Scope::Record, op, Some((held, token)))
+                .await
+                .map(Some),
+        }
+    }
+
+    /// [`Game::run`], its first attempt on `first` (locks taken already, and their token)
+    /// when given.
+    async fn run_holding(
+        &self,
+        actor: &UserId,
+        scope: Scope,
+        op: &Op<'_>,
+        mut first: Option<(Locked, String)>,
+    ) -> Result<(Outcome, Tx), GameError> {
         let mut players = BTreeSet::from([actor.clone()]);
         let mut sessions: BTreeSet<SessionRef> = BTreeSet::new();
         for _ in 0..MAX_ATTEMPTS {
-            let token = Uuid::new_v4().to_string();
-            let wanted: Vec<UserId> = players.iter().cloned().collect();
-            let hosted: Vec<SessionRef> = sessions.iter().cloned().collect();
-            let held = self
-                .lock_all(&wanted, &hosted, (actor, scope), &token)
-                .await?;
+            let (held, token) = match first.take() {
+                Some(given) => given,
+                None => {
+                    let token = Uuid::new_v4().to_string();
+                    let wanted: Vec<UserId> = players.iter().cloned().collect();
+                    let hosted: Vec<SessionRef> = sessions.iter().cloned().collect();
+                    let held = self
+                        .lock_all(&wanted, &hosted, (actor, scope), &token)
+                        .await?;
+                    (held, token)
+                }
+            };
             let locked: Vec<UserId> = held.players.keys().cloned().collect();
             let mut tx = Tx::new(self.now(), held.players, held.sessions);
             let ran = self
@@ -103,14 +151,26 @@ impl Game {
         predict: (&UserId, Scope),
         token: &str,
     ) -> Result<Locked, GameError> {
+        self.waiting_for_locks(|| async {
+            Ok(self
+                .store
+                .lock(players, sessions, Some(predict), token, LOCK_LEASE)
+                .await?)
+        })
+        .await
+    }
+
+    /// Tries `take` until it answers `Some` (`None`: another transition holds a lock),
+    /// for at most [`LOCK_WAIT`].
+    async fn waiting_for_locks<T, F, Fut>(&self, take: F) -> Result<T, GameError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<Option<T>, GameError>>,
+    {
         let started = Instant::now();
         let mut backoff = Duration::from_millis(1);
         loop {
-            let attempt = self
-                .store
-                .lock(players, sessions, Some(predict), token, LOCK_LEASE)
-                .await?;
-            if let Some(held) = attempt {
+            if let Some(held) = take().await? {
                 return Ok(held);
             }
             if started.elapsed() >= LOCK_WAIT {

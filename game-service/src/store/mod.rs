@@ -151,6 +151,22 @@ pub struct OrphanSweep {
     pub failed: Vec<StoreError>,
 }
 
+/// What [`Store::lock_if_open`] did.
+#[derive(Debug)]
+pub enum IfOpen {
+    /// The actor's record holds nothing open (no prompt, session or invitation): no lock
+    /// was taken.
+    NothingOpen,
+    /// It does: the locks are taken, as [`Store::lock`] takes them.
+    Locked(Locked),
+}
+
+/// Whether `record` holds nothing a connect would resume: no prompt, session or invitation.
+/// `lock_all.lua` decides the same in Redis.
+pub fn nothing_open(record: &PlayerRecord) -> bool {
+    record.prompt.is_none() && record.session.is_none() && record.invitations.is_empty()
+}
+
 /// What [`Store::lock`] read under the locks it took.
 #[derive(Debug, Default, Clone)]
 pub struct Locked {
@@ -181,6 +197,31 @@ pub trait Store:
         token: &str,
         lease: Duration,
     ) -> StoreResult<Option<Locked>>;
+
+    /// As [`Store::lock`] of `actor` alone with scope [`Scope::Record`], unless the actor's
+    /// record holds nothing open ([`nothing_open`]): then nothing is locked (a connect asks
+    /// the IM service before it locks anything). One round trip where the backend can
+    /// decide and lock in one step; else a read and then the locks.
+    async fn lock_if_open(
+        &self,
+        actor: &UserId,
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<IfOpen>> {
+        if nothing_open(&self.player(actor).await?.unwrap_or_default()) {
+            return Ok(Some(IfOpen::NothingOpen));
+        }
+        let locked = self
+            .lock(
+                std::slice::from_ref(actor),
+                &[],
+                Some((actor, Scope::Record)),
+                token,
+                lease,
+            )
+            .await?;
+        Ok(locked.map(IfOpen::Locked))
+    }
 
     /// Releases the locks `token` holds among `players`.
     async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()>;

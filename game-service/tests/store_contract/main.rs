@@ -9,6 +9,7 @@ mod activity;
 mod chat;
 mod flows;
 mod helpers;
+mod if_open;
 mod intent_sweep;
 mod lifecycle;
 mod modes;

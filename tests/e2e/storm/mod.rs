@@ -70,8 +70,7 @@ const IM_TIMEOUT_MS: u64 = 5_000;
 const BUSY_RETRIES: u32 = 20;
 /// Answered prompts answered again after the storm.
 const REANSWER_SAMPLE: usize = 300;
-/// At least one prompt cancelled `full` per this many trios (a duo lobby a trio fills), and
-/// one answer refused `full` per three times as many.
+/// At least one prompt cancelled `full` per this many trios (a duo lobby a trio fills).
 const FULL_PER_TRIOS: usize = 5;
 /// At least one prompt cancelled `unavailable` per this many offline flips (besides the
 /// sentinel's): a storm whose flips never closed anything proves nothing.

@@ -258,12 +258,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "too few races to prove anything: {mutual} mutual accepts and {contrary} contrary \
          answers among {groups_played} groups"
     );
-    // A storm that never fills a duo proves nothing about the cap.
+    // A storm that never fills a duo proves nothing about the cap. Only the cancellations
+    // are counted on: an answer that races a lobby filling is refused `full` a couple of
+    // times a storm at most (one storm in CI saw 1), and that refusal has its own
+    // deterministic test (`store_contract::modes::a_full_session_cancels_…`).
     ensure!(
-        tally.cancelled_full * FULL_PER_TRIOS >= config.trios
-            && refused_full * FULL_PER_TRIOS * 3 >= config.trios,
-        "too few `full` outcomes to prove the cap: {} prompts cancelled `full` and \
-         {refused_full} answers refused `full` among {} trios",
+        tally.cancelled_full * FULL_PER_TRIOS >= config.trios,
+        "too few `full` outcomes to prove the cap: {} prompts cancelled `full` (and \
+         {refused_full} answers refused `full`) among {} trios",
         tally.cancelled_full,
         config.trios
     );

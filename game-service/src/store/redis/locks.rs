@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     domain::records::{PlayerRecord, SessionRecord, SessionRef},
-    store::{Locked, Scope, Store, StoreError, StoreResult},
+    store::{IfOpen, Locked, Scope, Store, StoreError, StoreResult},
 };
 
 /// A player's record and the sessions it hosts, as read under its lock.
@@ -107,12 +107,44 @@ impl RedisStore {
         token: &str,
         lease: Duration,
     ) -> StoreResult<Option<Locked>> {
-        let mut invocation = self.scripts.lock_all.prepare_invoke();
         let (actor, scope) = match predict {
             Some((actor, Scope::Record)) => (actor.as_str(), "record"),
             Some((actor, Scope::WithCandidates)) => (actor.as_str(), "candidates"),
             None => ("", "record"),
         };
+        let reply = self
+            .invoke_lock_all(players, sessions, actor, scope, token, lease)
+            .await?;
+        parse_locked(&reply)
+    }
+
+    /// Standalone: [`Store::lock_if_open`] in one `lock_all.lua` call, which answers `{2}`
+    /// without locking when the actor's record holds nothing open.
+    pub(super) async fn lock_at_once_if_open(
+        &self,
+        actor: &UserId,
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<IfOpen>> {
+        let reply = self
+            .invoke_lock_all(&[], &[], actor.as_str(), "if_open", token, lease)
+            .await?;
+        if matches!(reply.first(), Some(Value::Int(2))) {
+            return Ok(Some(IfOpen::NothingOpen));
+        }
+        Ok(parse_locked(&reply)?.map(IfOpen::Locked))
+    }
+
+    async fn invoke_lock_all(
+        &self,
+        players: &[UserId],
+        sessions: &[SessionRef],
+        actor: &str,
+        scope: &str,
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Vec<Value>> {
+        let mut invocation = self.scripts.lock_all.prepare_invoke();
         invocation
             .arg(token)
             .arg(millis(lease))
@@ -126,11 +158,10 @@ impl RedisStore {
         for at in sessions {
             invocation.arg(at.id.to_string()).arg(at.host.as_str());
         }
-        let reply: Vec<Value> = invocation
+        invocation
             .invoke_async(&mut self.conn())
             .await
-            .map_err(from_redis)?;
-        parse_locked(&reply)
+            .map_err(from_redis)
     }
 
     /// Cluster (or two-phase tests): one player at a time in the given

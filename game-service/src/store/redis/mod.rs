@@ -78,7 +78,8 @@ use self::{
     replies::{corrupt, decode, from_redis},
 };
 use super::{
-    Locked, OrphanSweep, Relayed, Retention, Scope, Store, StoreError, StoreResult, StoredEvent,
+    IfOpen, Locked, OrphanSweep, Relayed, Retention, Scope, Store, StoreError, StoreResult,
+    StoredEvent,
 };
 use crate::domain::{
     records::{ExpiryJob, PlayerRecord, SessionRecord, SessionRef},
@@ -250,6 +251,35 @@ impl Store for RedisStore {
             .filter(|at| players.contains(&at.host))
             .collect();
         self.lock_each(&players, &hosted, token, lease).await
+    }
+
+    async fn lock_if_open(
+        &self,
+        actor: &UserId,
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<IfOpen>> {
+        if self.two_phase {
+            // A cluster reads the record before it locks anyway: decide on that read.
+            let record = self.player(actor).await?.unwrap_or_default();
+            if super::nothing_open(&record) {
+                return Ok(Some(IfOpen::NothingOpen));
+            }
+            let (players, sessions) = super::predict(
+                actor,
+                &record,
+                Scope::Record,
+                std::slice::from_ref(actor),
+                &[],
+            );
+            let hosted: Vec<&SessionRef> = sessions
+                .iter()
+                .filter(|at| players.contains(&at.host))
+                .collect();
+            let locked = self.lock_each(&players, &hosted, token, lease).await?;
+            return Ok(locked.map(IfOpen::Locked));
+        }
+        self.lock_at_once_if_open(actor, token, lease).await
     }
 
     async fn unlock(&self, players: &[UserId], token: &str) -> StoreResult<()> {

@@ -6,9 +6,11 @@
 -- transition needs no read beforehand. Key names are built here from the
 -- prefix (a cluster takes locks per slot instead, with declared keys).
 -- ARGV[1] token, ARGV[2] lease ms, ARGV[3] key prefix, ARGV[4] actor ('' for
--- none), ARGV[5] scope ('record' or 'candidates'), ARGV[6] n, then n player
--- ids, then (session id, host) pairs.
--- Returns {0} when another transition holds one of the locks, else
+-- none), ARGV[5] scope ('record', 'candidates', or 'if_open': as 'record', but
+-- nothing is locked when the actor's record holds no prompt, session or
+-- invitation), ARGV[6] n, then n player ids, then (session id, host) pairs.
+-- Returns {2} for 'if_open' with nothing open, {0} when another transition
+-- holds one of the locks, else
 -- {1, #players, id, record or ''..., #sessions, id, session or ''...}.
 local token, lease, prefix, actor, scope = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local n = tonumber(ARGV[6])
@@ -45,8 +47,16 @@ end
 if actor ~= '' then
   add_player(actor)
   local raw = redis.call('GET', key(actor, 'player'))
-  if raw then
-    local record = cjson.decode(raw)
+  local record = raw and cjson.decode(raw)
+  if scope == 'if_open' then
+    -- The same test as `store::nothing_open`.
+    local open = record and (present(record.prompt) or present(record.session)
+      or (present(record.invitations) and #record.invitations > 0))
+    if not open then
+      return {2}
+    end
+  end
+  if record then
     local function refer(at)
       if present(at) then
         add_player(at.host)
