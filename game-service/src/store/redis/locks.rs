@@ -164,6 +164,21 @@ impl RedisStore {
             .map_err(from_redis)
     }
 
+    /// [`RedisStore::lock_each`] of `players` with those of `sessions` they host.
+    pub(super) async fn lock_each_hosting(
+        &self,
+        players: &[UserId],
+        sessions: &[SessionRef],
+        token: &str,
+        lease: Duration,
+    ) -> StoreResult<Option<Locked>> {
+        let hosted: Vec<&SessionRef> = sessions
+            .iter()
+            .filter(|at| players.contains(&at.host))
+            .collect();
+        self.lock_each(players, &hosted, token, lease).await
+    }
+
     /// Cluster (or two-phase tests): one player at a time in the given
     /// (sorted) order, each with the sessions it hosts; all or none.
     pub(super) async fn lock_each(

@@ -246,11 +246,8 @@ impl Store for RedisStore {
             }
             None => (players.to_vec(), sessions.to_vec()),
         };
-        let hosted: Vec<&SessionRef> = sessions
-            .iter()
-            .filter(|at| players.contains(&at.host))
-            .collect();
-        self.lock_each(&players, &hosted, token, lease).await
+        self.lock_each_hosting(&players, &sessions, token, lease)
+            .await
     }
 
     async fn lock_if_open(
@@ -272,11 +269,9 @@ impl Store for RedisStore {
                 std::slice::from_ref(actor),
                 &[],
             );
-            let hosted: Vec<&SessionRef> = sessions
-                .iter()
-                .filter(|at| players.contains(&at.host))
-                .collect();
-            let locked = self.lock_each(&players, &hosted, token, lease).await?;
+            let locked = self
+                .lock_each_hosting(&players, &sessions, token, lease)
+                .await?;
             return Ok(locked.map(IfOpen::Locked));
         }
         self.lock_at_once_if_open(actor, token, lease).await

@@ -11,7 +11,7 @@ use super::{
 };
 use crate::store::StoreError;
 
-/// What a keyed reservation did.
+/// What a reservation did.
 #[derive(Debug)]
 pub(super) enum Reserved {
     /// The slot is taken (and the key recorded).
@@ -23,6 +23,12 @@ pub(super) enum Reserved {
     KeyUsed(String),
     /// The key was already used for another request: nothing written.
     KeyReused,
+}
+
+impl Reserved {
+    fn taken(self) -> bool {
+        matches!(self, Reserved::Taken)
+    }
 }
 
 /// How long an open-conversation slot may name a conversation that does not exist before it
@@ -43,8 +49,9 @@ impl RedisStore {
     ) -> Result<bool, StoreError> {
         let limit = self.limits.max_open_conversations;
         if self
-            .invoke_reserve(user, id, at, limit, &[], contacts)
+            .invoke_reserve(self.reserve_call(user, id, at, limit, &[], contacts, None))
             .await?
+            .taken()
         {
             return Ok(true);
         }
@@ -52,8 +59,9 @@ impl RedisStore {
         if stale.is_empty() {
             return Ok(false);
         }
-        self.invoke_reserve(user, id, at, limit, &stale, contacts)
+        self.invoke_reserve(self.reserve_call(user, id, at, limit, &stale, contacts, None))
             .await
+            .map(|reserved| reserved.taken())
     }
 
     /// As [`RedisStore::reserve`] for the creator of a new conversation who sent an
@@ -73,7 +81,7 @@ impl RedisStore {
         let limit = self.limits.max_open_conversations;
         let keyed = || Some((record.clone(), fingerprint, answer));
         match self
-            .invoke_reserve_keyed(user, id, at, limit, &[], &[], keyed())
+            .invoke_reserve(self.reserve_call(user, id, at, limit, &[], &[], keyed()))
             .await?
         {
             Reserved::Limit => {}
@@ -83,7 +91,7 @@ impl RedisStore {
         if stale.is_empty() {
             return Ok(Reserved::Limit);
         }
-        self.invoke_reserve_keyed(user, id, at, limit, &stale, &[], keyed())
+        self.invoke_reserve(self.reserve_call(user, id, at, limit, &stale, &[], keyed()))
             .await
     }
 
@@ -115,38 +123,8 @@ impl RedisStore {
             .map(drop)
     }
 
-    async fn invoke_reserve(
-        &self,
-        user: &UserId,
-        id: Uuid,
-        at: DateTime<Utc>,
-        limit: usize,
-        stale: &[String],
-        contacts: &[&UserId],
-    ) -> Result<bool, StoreError> {
-        let reserved = self
-            .invoke_reserve_keyed(user, id, at, limit, stale, contacts, None)
-            .await?;
-        Ok(matches!(reserved, Reserved::Taken))
-    }
-
-    /// `reserve.lua`, with the idempotency record of `keyed` (the key's name, the request's
-    /// fingerprint and the conversation as opened) when given.
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "the script's arguments, each named"
-    )]
-    async fn invoke_reserve_keyed(
-        &self,
-        user: &UserId,
-        id: Uuid,
-        at: DateTime<Utc>,
-        limit: usize,
-        stale: &[String],
-        contacts: &[&UserId],
-        keyed: Option<(String, &str, &str)>,
-    ) -> Result<Reserved, StoreError> {
-        let (keys, args) = self.reserve_call(user, id, at, limit, stale, contacts, keyed);
+    /// One `reserve.lua` call ([`RedisStore::reserve_call`]), its answer read.
+    async fn invoke_reserve(&self, (keys, args): ScriptCall) -> Result<Reserved, StoreError> {
         let (status, answer): (i64, String) = self
             .invoke(
                 "taking an open-conversation slot",
@@ -168,7 +146,9 @@ impl RedisStore {
         })
     }
 
-    /// `reserve.lua`'s keys and arguments (see [`RedisStore::invoke_reserve_keyed`]).
+    /// `reserve.lua`'s keys and arguments: take (or with `limit` 0 only keep) `user`'s slot
+    /// of `id`, reclaiming `stale`, adding `contacts`, with the idempotency record of `keyed`
+    /// (the key's name, the request's fingerprint and the conversation as opened) when given.
     #[expect(
         clippy::too_many_arguments,
         reason = "the script's arguments, each named"
