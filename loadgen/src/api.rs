@@ -89,6 +89,36 @@ impl Api {
         Ok(Player { id, token })
     }
 
+    /// A `service` token for `id` (the game service asks the IM service with one).
+    pub fn service(&self, id: &str) -> Result<Player, Failure> {
+        let user = UserId::parse(id)
+            .map_err(|err| Failure::protocol("token", format!("user id {id:?}: {err}")))?;
+        let token = self
+            .minter
+            .mint(&user, Scope::Service, TOKEN_TTL_SECS)
+            .map_err(|err| Failure::protocol("token", err.to_string()))?;
+        Ok(Player {
+            id: id.to_owned(),
+            token,
+        })
+    }
+
+    /// `GET /v1/users/{user}/partners?status=available` as the game service asks it;
+    /// returns how many partners came back.
+    pub async fn partners(&self, caller: &Player, user: &str) -> Result<usize, Failure> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            partners: Vec<IgnoredAny>,
+        }
+        let request = self
+            .client
+            .get(format!("{}/v1/users/{user}/partners", self.im))
+            .query(&[("status", "available")]);
+        self.call::<Answer>("partners", caller, request, StatusCode::OK)
+            .await
+            .map(|answer| answer.partners.len())
+    }
+
     pub async fn set_available(&self, player: &Player) -> Result<(), Failure> {
         let request = self
             .client

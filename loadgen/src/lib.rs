@@ -11,6 +11,7 @@
 //! - [`pairings`]: the pairings run (warm-up, measured phase, bound, efficiency).
 //! - [`baseline`]: the bound: `GET /healthz` and Redis `PING` round trips.
 //! - [`streams`]: the connection-scale mode (`--streams-only K`).
+//! - [`partners`]: the partners-query scale mode (`--partners-scale N,…`).
 //! - [`store_cost`]: Redis round trips, commands and CPU per pairing.
 //! - [`stats`]: latency histograms and error counts.
 //! - [`report`]: the human summaries.
@@ -21,6 +22,7 @@ pub mod failure;
 pub mod options;
 pub mod pairing;
 pub mod pairings;
+pub mod partners;
 pub mod process_cpu;
 pub mod report;
 pub mod sse;
@@ -42,6 +44,7 @@ pub use self::{options::Options, pairings::PairingReport, streams::StreamsReport
 pub enum Report {
     Pairings(PairingReport),
     Streams(StreamsReport),
+    Partners(partners::PartnersReport),
 }
 
 impl Report {
@@ -50,12 +53,16 @@ impl Report {
         match self {
             Self::Pairings(report) => report::pairings_summary(report),
             Self::Streams(report) => report::streams_summary(report),
+            Self::Partners(report) => report::partners_summary(report),
         }
     }
 }
 
 /// Runs the mode the options ask for.
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    if let Some(sizes) = &options.partners_scale {
+        return Ok(Report::Partners(partners::run(options, sizes).await?));
+    }
     Ok(match options.streams_only {
         Some(streams) => Report::Streams(streams::run(options, streams).await?),
         None => Report::Pairings(pairings::run(options).await?),

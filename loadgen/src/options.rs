@@ -29,6 +29,9 @@ measures GET /healthz (and Redis PING) with the same client and concurrency.
   --timeout SECS        limit of one request or one awaited event     [10]
   --json FILE           write the report as JSON to FILE (- = stdout)
   --streams-only K      connection scale: hold K event streams, then one event each
+  --partners-scale N,…  partners-query cost: for each N (at most 100) a user with N
+                        answered conversations, then --pairings calls (200) of
+                        GET /v1/users/{id}/partners one at a time
   --game-pid PID        game-service process, for its RSS (streams mode)
   --cpu-pid NAME=PID    report this process's CPU ms per pairing (repeatable; one
                         NAME for several processes sums them)
@@ -58,6 +61,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Connection-scale mode: hold this many streams instead of playing pairings.
     pub streams_only: Option<usize>,
+    /// Partners-query scale mode: one user per size, with that many conversations.
+    pub partners_scale: Option<Vec<usize>>,
     pub game_pid: Option<u32>,
     /// Processes whose CPU time per pairing is reported (`--cpu-pid NAME=PID`, repeatable).
     pub cpu_pids: Vec<(String, u32)>,
@@ -94,6 +99,7 @@ impl Options {
             timeout: Duration::from_secs(10),
             json: None,
             streams_only: None,
+            partners_scale: None,
             game_pid: None,
             cpu_pids: Vec::new(),
             source_addrs: 8,
@@ -128,6 +134,13 @@ impl Options {
                 "--timeout" => options.timeout = seconds(flag, value)?,
                 "--json" => options.json = Some(PathBuf::from(value)),
                 "--streams-only" => options.streams_only = Some(number(flag, value)?),
+                "--partners-scale" => {
+                    let sizes = value
+                        .split(',')
+                        .map(|n| number(flag, n.trim()))
+                        .collect::<anyhow::Result<Vec<usize>>>()?;
+                    options.partners_scale = Some(sizes);
+                }
                 "--game-pid" => options.game_pid = Some(number(flag, value)?),
                 "--cpu-pid" => options
                     .cpu_pids
@@ -160,6 +173,17 @@ impl Options {
         }
         if self.pairings == Some(0) {
             bail!("--pairings must be at least 1");
+        }
+        if let Some(sizes) = &self.partners_scale
+            && (sizes.is_empty()
+                || sizes
+                    .iter()
+                    .any(|n| *n > crate::partners::MAX_CONVERSATIONS))
+        {
+            bail!(
+                "--partners-scale takes sizes of at most {} (IM_MAX_OPEN_CONVERSATIONS)",
+                crate::partners::MAX_CONVERSATIONS
+            );
         }
         if self.streams_only == Some(0) {
             bail!("--streams-only must be at least 1");
@@ -230,6 +254,16 @@ mod tests {
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--duration", "-1"])).is_err());
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--concurrency", "0"])).is_err());
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--pairings", "0"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--partners-scale", "101"])).is_err());
+        assert!(Options::parse(&args(&["--jwt-secret", "s", "--partners-scale", "1,x"])).is_err());
+        let scaled = Options::parse(&args(&[
+            "--jwt-secret",
+            "s",
+            "--partners-scale",
+            "1, 10,100",
+        ]))?
+        .context("not help")?;
+        assert_eq!(scaled.partners_scale, Some(vec![1, 10, 100]));
         assert!(Options::parse(&args(&["--jwt-secret", "s", "--concurrency"])).is_err());
         Ok(())
     }

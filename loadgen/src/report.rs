@@ -105,6 +105,42 @@ fn by_route(routes: &std::collections::BTreeMap<String, f64>) -> String {
         .join(", ")
 }
 
+/// One line per size.
+pub fn partners_summary(report: &crate::partners::PartnersReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "loadgen run {}: GET /v1/users/{{id}}/partners, one call at a time",
+        report.run_id
+    );
+    for row in &report.rows {
+        let cost = &row.store_cost;
+        let show = |value: Option<f64>, digits: usize| {
+            value.map_or("-".to_owned(), |v| format!("{v:.digits$}"))
+        };
+        let cpu: Vec<String> = row
+            .cpu_ms_per_call
+            .iter()
+            .map(|(name, ms)| format!("{name} {:.0} µs", ms * 1000.0))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} conversations → {} partners: p50 {:.3} ms, p99 {:.3} ms over {} calls; per call: \
+             IM round trips {}, Redis commands {}, Redis CPU {} µs; CPU {}",
+            row.conversations,
+            row.partners,
+            row.latency.p50_ms,
+            row.latency.p99_ms,
+            row.calls,
+            show(cost.im_round_trips, 1),
+            show(cost.redis_commands, 1),
+            show(cost.redis_cpu_ms.map(|ms| ms * 1000.0), 0),
+            cpu.join(", "),
+        );
+    }
+    out
+}
+
 /// A few lines for the terminal.
 pub fn streams_summary(report: &StreamsReport) -> String {
     let mut out = String::new();

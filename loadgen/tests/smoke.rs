@@ -282,3 +282,36 @@ async fn over_http2_the_streams_share_a_few_connections_and_each_gets_its_event(
     );
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_partners_scale_mode_finds_every_partner_and_counts_each_calls_cost()
+-> anyhow::Result<()> {
+    let world = World::start().await?;
+    let mut options = world.options();
+    options.redis_url = Some(world.redis.url());
+    options.partners_scale = Some(vec![1, 3]);
+    options.pairings = Some(5);
+
+    let report = loadgen::run(&options).await?;
+
+    let summary = report.summary();
+    let loadgen::Report::Partners(report) = report else {
+        bail!("not a partners report:\n{summary}");
+    };
+    ensure!(report.rows.len() == 2, "{summary}");
+    for (row, size) in report.rows.iter().zip([1, 3]) {
+        ensure!(
+            row.conversations == size && row.partners == size,
+            "{summary}"
+        );
+        ensure!(row.calls == 5 && row.latency.count == 5, "{summary}");
+        ensure!(
+            row.store_cost
+                .im_round_trips_by_route
+                .get("GET /v1/users/{user_id}/partners")
+                .is_some_and(|n| *n >= 1.0),
+            "{summary}"
+        );
+    }
+    Ok(())
+}
