@@ -28,6 +28,12 @@
 # those N (background work included) are read with `callgrind_control` and
 # divided by N: a unit that does not move with the machine's load, for
 # before/after comparisons (about 50 times slower than a timed run).
+# BENCH_DRAIN=N (--store redis): N lobbies whose invitation stays pending
+# (`loadgen --pending N`: the Redis memory each leaves) are opened on a game
+# replica that sweeps nothing (EXPIRY_POLL_MS of an hour, INVITE_TTL_SECS=1),
+# so that all are due at once; then a second replica with the default sweep
+# starts, and the time it takes to expire them all (its game_expiries_total
+# of kind invitation) is reported.
 set -euo pipefail
 
 PERF_OUT="$PWD/perf.data"
@@ -192,7 +198,13 @@ fi
 BIND_ADDR="127.0.0.1:$IM_PORT" "${WRAP[@]}" "$BIN_DIR/im-service" &
 IM_PID=$!
 PIDS+=("$IM_PID")
-BIND_ADDR="127.0.0.1:$GAME_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "${WRAP[@]}" "$BIN_DIR/game-service" &
+GAME_ENV=()
+if [[ -n "${BENCH_DRAIN:-}" ]]; then
+    [[ "$STORE" == redis ]] || { echo "BENCH_DRAIN needs --store redis" >&2; exit 2; }
+    export INVITE_TTL_SECS=1
+    GAME_ENV=(EXPIRY_POLL_MS=3600000)
+fi
+env "${GAME_ENV[@]}" BIND_ADDR="127.0.0.1:$GAME_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "${WRAP[@]}" "$BIN_DIR/game-service" &
 GAME_PID=$!
 PIDS+=("$GAME_PID")
 for port in "$IM_PORT" "$GAME_PORT"; do
@@ -229,6 +241,27 @@ if [[ -n "${BENCH_CALLGRIND:-}" ]]; then
     GAME_IR=$(instructions "$GAME_PID")
     IM_IR=$(instructions "$IM_PID")
     echo "instructions per pairing ($N pairings under callgrind): game $(( GAME_IR / N )), im $(( IM_IR / N ))"
+elif [[ -n "${BENCH_DRAIN:-}" ]]; then
+    loadgen --pending "$BENCH_DRAIN" "${ARGS[@]}"
+    # Every invitation is past its second now; a replica that sweeps takes them on.
+    sleep 1.5
+    DRAIN_PORT=$(free_port)
+    BIND_ADDR="127.0.0.1:$DRAIN_PORT" IM_URL="http://127.0.0.1:$IM_PORT" "$BIN_DIR/game-service" &
+    PIDS+=($!)
+    STARTED=$(date +%s.%N)
+    expired=0
+    until (( expired >= BENCH_DRAIN )); do
+        sleep 0.2
+        expired=$(curl -fs "http://127.0.0.1:$DRAIN_PORT/metrics" 2>/dev/null \
+            | awk '/^game_expiries_total\{kind="invitation"\}/ { print $2 }')
+        expired=${expired:-0}
+        if (( $(echo "$(date +%s.%N) - $STARTED > 1800" | bc) )); then
+            echo "drain: only $expired of $BENCH_DRAIN expired after 30 minutes" >&2
+            exit 1
+        fi
+    done
+    took=$(echo "$(date +%s.%N) - $STARTED" | bc)
+    echo "drain: $expired invitations due at once expired by a fresh replica in ${took} s (its start-up included)"
 else
     loadgen "${ARGS[@]}"
 fi

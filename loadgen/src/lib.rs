@@ -12,6 +12,7 @@
 //! - [`baseline`]: the bound: `GET /healthz` and Redis `PING` round trips.
 //! - [`streams`]: the connection-scale mode (`--streams-only K`).
 //! - [`partners`]: the partners-query scale mode (`--partners-scale N,…`).
+//! - [`pending`]: waiting lobbies whose invitations stay pending (`--pending N`).
 //! - [`store_cost`]: Redis round trips, commands and CPU per pairing.
 //! - [`stats`]: latency histograms and error counts.
 //! - [`report`]: the human summaries.
@@ -23,6 +24,7 @@ pub mod options;
 pub mod pairing;
 pub mod pairings;
 pub mod partners;
+pub mod pending;
 pub mod process_cpu;
 pub mod report;
 pub mod sse;
@@ -45,6 +47,7 @@ pub enum Report {
     Pairings(PairingReport),
     Streams(StreamsReport),
     Partners(partners::PartnersReport),
+    Pending(pending::PendingReport),
 }
 
 impl Report {
@@ -54,12 +57,16 @@ impl Report {
             Self::Pairings(report) => report::pairings_summary(report),
             Self::Streams(report) => report::streams_summary(report),
             Self::Partners(report) => report::partners_summary(report),
+            Self::Pending(report) => report::pending_summary(report),
         }
     }
 }
 
 /// Runs the mode the options ask for.
 pub async fn run(options: &Options) -> anyhow::Result<Report> {
+    if let Some(n) = options.pending {
+        return Ok(Report::Pending(pending::run(options, n).await?));
+    }
     if let Some(sizes) = &options.partners_scale {
         return Ok(Report::Partners(partners::run(options, sizes).await?));
     }

@@ -29,6 +29,8 @@ measures GET /healthz (and Redis PING) with the same client and concurrency.
   --timeout SECS        limit of one request or one awaited event     [10]
   --json FILE           write the report as JSON to FILE (- = stdout)
   --streams-only K      connection scale: hold K event streams, then one event each
+  --pending N           open N waiting lobbies whose invitee never answers, and
+                        report Redis memory per lobby (scripts/bench.sh BENCH_DRAIN)
   --partners-scale N,…  partners-query cost: for each N (at most 100) a user with N
                         answered conversations, then --pairings calls (200) of
                         GET /v1/users/{id}/partners one at a time
@@ -61,6 +63,8 @@ pub struct Options {
     pub json: Option<PathBuf>,
     /// Connection-scale mode: hold this many streams instead of playing pairings.
     pub streams_only: Option<usize>,
+    /// Pending-invitations mode: open this many waiting lobbies.
+    pub pending: Option<u64>,
     /// Partners-query scale mode: one user per size, with that many conversations.
     pub partners_scale: Option<Vec<usize>>,
     pub game_pid: Option<u32>,
@@ -100,6 +104,7 @@ impl Options {
             json: None,
             streams_only: None,
             partners_scale: None,
+            pending: None,
             game_pid: None,
             cpu_pids: Vec::new(),
             source_addrs: 8,
@@ -134,6 +139,7 @@ impl Options {
                 "--timeout" => options.timeout = seconds(flag, value)?,
                 "--json" => options.json = Some(PathBuf::from(value)),
                 "--streams-only" => options.streams_only = Some(number(flag, value)?),
+                "--pending" => options.pending = Some(number(flag, value)?),
                 "--partners-scale" => {
                     let sizes = value
                         .split(',')
@@ -184,6 +190,9 @@ impl Options {
                 "--partners-scale takes sizes of at most {} (IM_MAX_OPEN_CONVERSATIONS)",
                 crate::partners::MAX_CONVERSATIONS
             );
+        }
+        if self.pending == Some(0) {
+            bail!("--pending must be at least 1");
         }
         if self.streams_only == Some(0) {
             bail!("--streams-only must be at least 1");

@@ -47,6 +47,22 @@ pub async fn play(api: &Api, host: String, guest: String) -> Outcome {
     Outcome { result, cleanup }
 }
 
+/// Both `available`, the host opens a conversation with the guest and both post in it
+/// (talking takes two: only then are they partners). Five requests.
+pub(crate) async fn chatting(api: &Api, host: &Player, guest: &Player) -> Result<Uuid, Failure> {
+    let (a, b) = tokio::join!(api.set_available(host), api.set_available(guest));
+    a?;
+    b?;
+    let conversation = api.open_conversation(host, guest).await?;
+    let (a, b) = tokio::join!(
+        api.post_message(host, conversation),
+        api.post_message(guest, conversation)
+    );
+    a?;
+    b?;
+    Ok(conversation)
+}
+
 /// The measured part; every session a player ends up in is pushed to `sessions` to leave.
 async fn flow(
     api: &Api,
@@ -58,19 +74,8 @@ async fn flow(
     let guest = api.player(guest)?;
     let mut requests = 0;
 
-    let (a, b) = tokio::join!(api.set_available(&host), api.set_available(&guest));
-    requests += 2;
-    a?;
-    b?;
-    requests += 3;
-    let conversation = api.open_conversation(&host, &guest).await?;
-    // Talking takes two: a conversation makes partners once both have posted in it.
-    let (a, b) = tokio::join!(
-        api.post_message(&host, conversation),
-        api.post_message(&guest, conversation)
-    );
-    a?;
-    b?;
+    requests += 5;
+    chatting(api, &host, &guest).await?;
     let (host_events, guest_events) = tokio::join!(api.events(&host), api.events(&guest));
     requests += 2;
     let (mut host_events, mut guest_events) = (host_events?, guest_events?);
@@ -153,7 +158,7 @@ async fn flow(
     })
 }
 
-fn open_prompt(
+pub(crate) fn open_prompt(
     state: PlayerState,
     kind: PromptKind,
     step: &'static str,
@@ -175,7 +180,7 @@ fn open_prompt(
     }
 }
 
-fn session_in(state: PlayerState, step: &'static str) -> Result<Session, Failure> {
+pub(crate) fn session_in(state: PlayerState, step: &'static str) -> Result<Session, Failure> {
     state
         .session
         .ok_or_else(|| Failure::protocol(step, "no session in the answer"))

@@ -105,6 +105,30 @@ fn by_route(routes: &std::collections::BTreeMap<String, f64>) -> String {
         .join(", ")
 }
 
+/// Two lines.
+pub fn pending_summary(report: &crate::pending::PendingReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "loadgen run {}: {} of {} lobbies left waiting on a pending invitation in {:.1} s \
+         ({:.0}/s), errors {}",
+        report.run_id,
+        report.opened,
+        report.requested,
+        report.open_secs,
+        report.opened_per_sec,
+        report.errors.brief()
+    );
+    let _ = writeln!(
+        out,
+        "Redis memory per waiting lobby: {} bytes",
+        report
+            .redis_memory_bytes_per_lobby
+            .map_or("-".to_owned(), |b| format!("{b:.0}"))
+    );
+    out
+}
+
 /// One line per size.
 pub fn partners_summary(report: &crate::partners::PartnersReport) -> String {
     let mut out = String::new();

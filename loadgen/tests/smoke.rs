@@ -315,3 +315,25 @@ async fn the_partners_scale_mode_finds_every_partner_and_counts_each_calls_cost(
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pending_mode_leaves_each_lobby_waiting_and_measures_its_memory() -> anyhow::Result<()>
+{
+    let world = World::start().await?;
+    let mut options = world.options();
+    options.redis_url = Some(world.redis.url());
+    options.pending = Some(4);
+
+    let report = loadgen::run(&options).await?;
+
+    let summary = report.summary();
+    let loadgen::Report::Pending(report) = report else {
+        bail!("not a pending report:\n{summary}");
+    };
+    ensure!(report.opened == 4 && report.errors.total == 0, "{summary}");
+    ensure!(
+        report.redis_memory_bytes_per_lobby.is_some_and(|b| b > 0.0),
+        "{summary}"
+    );
+    Ok(())
+}
