@@ -50,12 +50,7 @@ pub async fn request_context(
         method = %req.method(),
         path = %req.path(),
     );
-    // The route's pattern, not its path: one label per route whatever the ids.
-    let route = format!(
-        "{} {}",
-        req.method(),
-        req.match_pattern().as_deref().unwrap_or("unmatched")
-    );
+    let route = route_label(&req);
     let started = Instant::now();
     let mut response =
         crate::redis_round_trips::counted_as(&route, next.call(req).instrument(span.clone()))
@@ -67,6 +62,17 @@ pub async fn request_context(
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, latency_ms, "served"));
     Ok(response)
+}
+
+/// The label of a request's route: its method and pattern (not its path: one label per
+/// route whatever the ids); `unmatched` for a path no route takes and `other` for a method
+/// HTTP does not define, so that invented requests add no series.
+fn route_label(req: &ServiceRequest) -> String {
+    match req.match_pattern() {
+        Some(pattern) if is_http_method(req.method()) => format!("{} {pattern}", req.method()),
+        Some(pattern) => format!("other {pattern}"),
+        None => "unmatched".to_owned(),
+    }
 }
 
 /// Longest accepted path and query: ids are short, so 2 KiB is generous.
