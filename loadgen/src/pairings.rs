@@ -9,7 +9,6 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::{
@@ -142,10 +141,7 @@ pub async fn run(options: &Options) -> anyhow::Result<PairingReport> {
     let run_id = run_id();
     let next = Arc::new(AtomicU64::new(0));
 
-    let redis = options
-        .redis_urls()
-        .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let redis = crate::store_cost::redis_clients(options)?;
     let warmup = phase(
         &api,
         &run_id,

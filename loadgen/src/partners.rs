@@ -2,7 +2,7 @@
 
 use std::{collections::BTreeMap, time::Instant};
 
-use anyhow::{Context, ensure};
+use anyhow::ensure;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 
@@ -43,10 +43,7 @@ pub struct PartnersReport {
 pub async fn run(options: &Options, sizes: &[usize]) -> anyhow::Result<PartnersReport> {
     options.check()?;
     let api = Api::new(options, api::client(None, options.http2)?);
-    let redis = options
-        .redis_urls()
-        .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let redis = crate::store_cost::redis_clients(options)?;
     let run_id = run_id();
     let calls = options.pairings.unwrap_or(200);
     let game = api.service("loadgen-game")?;

@@ -5,7 +5,6 @@ use std::{
     time::Instant,
 };
 
-use anyhow::Context;
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use shared_types::game::{PromptKind, SessionState};
@@ -39,10 +38,7 @@ pub struct PendingReport {
 pub async fn run(options: &Options, n: u64) -> anyhow::Result<PendingReport> {
     options.check()?;
     let api = Api::new(options, api::client(None, options.http2)?);
-    let redis = options
-        .redis_urls()
-        .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let redis = crate::store_cost::redis_clients(options)?;
     let run_id = run_id();
     let before = Snapshot::take(&api, &redis).await;
     let started = Instant::now();

@@ -10,6 +10,14 @@ use serde::Serialize;
 
 use crate::api::Api;
 
+/// A client for each Redis node `--redis-url` names (none without it).
+pub fn redis_clients(options: &crate::Options) -> anyhow::Result<Vec<redis::Client>> {
+    options
+        .redis_urls()
+        .map(|url| redis::Client::open(url).with_context(|| format!("Redis URL {url:?}")))
+        .collect()
+}
+
 /// Counters at one instant; `None` where a source was not reachable or not asked.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
